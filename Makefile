@@ -1,0 +1,28 @@
+# KAP Companion: `make run` serves the app, `make test` runs every test. Nothing else to install.
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+# pyenv reads .python-version (3.12); elsewhere any python3.12 on PATH will do.
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint install clean-data
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info >= (3, 12), "KAP Companion needs Python 3.12+ (found %s)" % sys.version.split()[0]'
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/kap serve --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check kap tests
+	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from kap.accounts.forms import AccountForm, SignupForm
+from kap.accounts.models import Role, User
+from kap.content.crisis import region_choices
+
+
+@login_not_required
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    first = not User.objects.exists()
+    if not first and not settings.OPEN_SIGNUP:
+        raise Http404("Sign-up is closed; ask your clinic for an invitation.")
+    form = SignupForm(request.POST or None, first_account=first)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            # Re-check inside the transaction: two people racing for "first account" get one admin.
+            is_first = first and not User.objects.exists()
+            role = form.cleaned_data.get("role", Role.CLIENT) if is_first else Role.CLIENT
+            user = User.objects.create_user(
+                form.cleaned_data["email"],
+                form.cleaned_data["password1"],
+                display_name=form.cleaned_data["display_name"],
+                role=role,
+            )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome. Your account is ready.")
+        return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form, "first_account": first})
+
+
+def account(request: HttpRequest) -> HttpResponse:
+    form = AccountForm(request.POST or None, instance=request.user, regions=region_choices())
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Your settings are saved.")
+        return redirect("account")
+    return render(request, "accounts/account.html", {"form": form})

@@ -1,0 +1,114 @@
+"""The `kap` command: a thin, friendly front to the app's management commands.
+
+    kap serve [--port N]              serve the app (migrates and loads the guide first)
+    kap setup                         migrate and load the built-in guide, then exit
+    kap content check PATH            validate a content pack; exit 1 with every problem found
+    kap content load PATH             load a content pack (a no-op if already loaded)
+    kap users add EMAIL --role ROLE   add an account; password from a prompt or stdin
+    kap manage ARGS...                any Django management command
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kap.settings")
+    import django
+
+    django.setup()
+
+
+def _call(name: str, *args: str) -> int:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command(name, *args)
+    except CommandError as e:
+        print(f"kap: {e}", file=sys.stderr)
+        return 1
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kap", description="KAP Companion")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve the app")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--host", default=os.environ.get("KAP_HOST", "127.0.0.1"))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("KAP_WORKERS", "2")))
+
+    sub.add_parser("setup", help="migrate the database and load the built-in guide")
+
+    content = sub.add_parser("content", help="check or load content packs")
+    csub = content.add_subparsers(dest="action", required=True, metavar="ACTION")
+    csub.add_parser("check", help="validate a pack").add_argument("path")
+    csub.add_parser("load", help="load a pack into the database").add_argument("path")
+
+    users = sub.add_parser("users", help="manage accounts")
+    usub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = usub.add_parser("add", help="add an account")
+    add.add_argument("email")
+    add.add_argument("--role", choices=["client", "therapist", "admin"], default="client")
+    add.add_argument("--name", default="")
+
+    manage = sub.add_parser("manage", help="run a Django management command")
+    manage.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _django()
+    if args.command == "setup":
+        return _call("kap_setup")
+    if args.command == "serve":
+        code = _call("kap_setup")
+        if code:
+            return code
+        return _serve(args.host, args.port, args.workers)
+    if args.command == "content":
+        return _call(f"content_{args.action}", args.path)
+    if args.command == "users":
+        extra = ["--name", args.name] if args.name else []
+        return _call("users_add", args.email, "--role", args.role, *extra)
+    if args.command == "manage":
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["kap manage", *args.args])
+        return 0
+    return 2
+
+
+def _serve(host: str, port: int, workers: int) -> int:
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    print(f"KAP Companion is ready at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
+    sys.argv = [
+        "gunicorn",
+        "kap.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        # Query strings can hold secrets (calendar tokens); log the path only.
+        "--access-logformat",
+        '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+    ]
+    WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

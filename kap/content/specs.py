@@ -1,0 +1,235 @@
+"""Typed models of a content pack. A pack on disk is parsed into these and nothing else.
+
+The YAML an author writes is the specification; these models say what it may contain. They are
+strict (unknown fields are errors) so that a typo in a pack is caught by `kap content check`
+instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
+Kind = Literal["checklist", "reflection", "scale", "questionnaire", "worksheet", "practice"]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+ItemType = Literal["check", "text", "choice", "rating"]
+
+# The answer type an item has when its instrument's kind leaves no doubt.
+DEFAULT_ITEM_TYPE: dict[str, ItemType] = {
+    "checklist": "check",
+    "reflection": "text",
+    "worksheet": "text",
+    "scale": "rating",
+    "questionnaire": "choice",
+    "practice": "text",
+}
+# Kinds whose free text a person writes: stored encrypted, saved as drafts.
+FREE_TEXT_TYPES = {"text"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(Strict):
+    value: Slug
+    label: str
+    weight: float | None = None
+    code: str | None = None  # e.g. a LOINC answer code (LA6568-5)
+
+
+class Item(Strict):
+    key: Slug
+    text: str
+    help: str = ""
+    type: ItemType | None = None
+    required: bool | None = None
+    options: list[Option] | None = None
+    min: int = 0
+    max: int = 10
+    min_label: str = ""
+    max_label: str = ""
+    scored: bool = True
+    code: str | None = None
+    # Named roles other parts of the app look for, e.g. "questions-to-bring", "next-steps".
+    tags: list[Slug] = []
+
+
+class Band(Strict):
+    min: float
+    max: float
+    label: str
+
+
+class Scoring(Strict):
+    method: Literal["sum", "count", "mean"]
+    min: float | None = None
+    max: float | None = None
+    bands: list[Band] = []
+    code: str | None = None  # LOINC code of the total, e.g. 44261-6
+    label: str = "Total"
+
+    def band_for(self, total: float) -> Band | None:
+        return next((b for b in self.bands if b.min <= total <= b.max), None)
+
+
+class Step(Strict):
+    key: Slug
+    text: str
+    seconds: int | None = Field(default=None, ge=1, le=3600)
+
+
+class Pace(Strict):
+    key: Slug
+    label: str
+    inhale: float = Field(gt=0, le=20)
+    hold_in: float = Field(default=0, ge=0, le=20)
+    exhale: float = Field(gt=0, le=20)
+    hold_out: float = Field(default=0, ge=0, le=20)
+
+
+class Duration(Strict):
+    min_minutes: int = Field(ge=1)
+    max_minutes: int = Field(ge=1)
+    default_minutes: int = Field(ge=1)
+
+
+class Attribution(Strict):
+    text: str
+    url: str | None = None
+
+
+class Interpretation(Strict):
+    """Words shown with a result, chosen by the score (e.g. how many signs were ticked)."""
+
+    min: float
+    max: float
+    text: str
+
+
+class InstrumentSpec(Strict):
+    key: Slug
+    version: int = Field(ge=1)
+    kind: Kind
+    title: str
+    page: Slug | None = None  # the guide page this instrument belongs to
+    intro: str = ""
+    prompt: str = ""  # the stem every item answers, e.g. "Over the last 2 weeks, ..."
+    items: list[Item] = []
+    options: list[Option] | None = None  # default options for choice items
+    scoring: Scoring | None = None
+    interpretations: list[Interpretation] = []
+    steps: list[Step] = []
+    paces: list[Pace] = []
+    duration: Duration | None = None
+    notings: list[Slug] = []  # labels a person may tap during a practice
+    code: str | None = None  # LOINC panel code
+    attribution: Attribution | None = None
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> InstrumentSpec:
+        keys = [i.key for i in self.items]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"duplicate item key {dupes[0]!r}")
+        for item in self.items:
+            kind_type = item.type or DEFAULT_ITEM_TYPE[self.kind]
+            if kind_type == "choice":
+                options = item.options or self.options
+                if not options:
+                    raise ValueError(f"item {item.key!r} is a choice but has no options")
+                values = [o.value for o in options]
+                if len(set(values)) != len(values):
+                    raise ValueError(f"item {item.key!r} has duplicate option values")
+                if self.kind == "questionnaire" and item.scored:
+                    missing = [o.value for o in options if o.weight is None]
+                    if missing:
+                        raise ValueError(
+                            f"scored item {item.key!r}: option {missing[0]!r} has no weight"
+                        )
+            if kind_type == "rating" and item.min >= item.max:
+                raise ValueError(f"item {item.key!r}: min must be below max")
+        if self.kind == "practice" and not self.steps:
+            raise ValueError("a practice needs at least one step")
+        if self.kind != "practice" and not self.items:
+            raise ValueError(f"a {self.kind} needs at least one item")
+        return self
+
+    def item_type(self, item: Item) -> ItemType:
+        return item.type or DEFAULT_ITEM_TYPE[self.kind]
+
+    def options_for(self, item: Item) -> list[Option]:
+        return list(item.options or self.options or [])
+
+    def is_required(self, item: Item) -> bool:
+        if item.required is not None:
+            return item.required
+        # Scored answers are never guessed: a missing one is refused, not counted as zero.
+        return self.item_type(item) in {"choice", "rating"}
+
+    @cached_property
+    def items_by_key(self) -> dict[str, Item]:
+        return {i.key: i for i in self.items}
+
+    def tagged(self, tag: str) -> list[Item]:
+        return [i for i in self.items if tag in i.tags]
+
+    @property
+    def has_free_text(self) -> bool:
+        return any(self.item_type(i) in FREE_TEXT_TYPES for i in self.items)
+
+
+class CrisisResource(Strict):
+    name: str
+    action: str  # what to do, in plain words: "Call or text 988"
+    href: str | None = None  # tel:, sms: or https: link
+
+
+class Region(Strict):
+    name: str
+    resources: list[CrisisResource] = Field(min_length=1)
+
+
+class SafetyRule(Strict):
+    """A rule checked on every submitted response of one instrument."""
+
+    key: Slug
+    instrument: Slug
+    item: Slug
+    above: float  # triggers when the chosen option's weight is above this
+    message: str
+
+
+class PageRef(Strict):
+    slug: Slug
+    title: str
+    file: str
+    instruments: list[Slug] = []
+
+
+class PackSpec(Strict):
+    key: Slug
+    title: str
+    version: int = Field(ge=1)
+    language: str = Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    default_region: str
+    crisis_resources: dict[str, Region] = Field(min_length=1)
+    not_monitored: str = (
+        "KAP Companion is not monitored in real time. Nobody reads what you write as you write it."
+    )
+    pages: list[PageRef] = Field(min_length=1)
+    instruments: list[str] = []  # instrument files, relative to the pack folder
+    safety_rules: list[SafetyRule] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> PackSpec:
+        if self.default_region not in self.crisis_resources:
+            raise ValueError(f"default_region {self.default_region!r} has no crisis resources")
+        slugs = [p.slug for p in self.pages]
+        dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+        if dupes:
+            raise ValueError(f"duplicate page slug {dupes[0]!r}")
+        return self

@@ -1,0 +1,39 @@
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path
+
+from kap import views
+from kap.accounts import views as accounts
+from kap.accounts.forms import LoginForm
+from kap.content import views as content
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("guide/", content.guide_index, name="guide-index"),
+    path("guide/<slug:slug>/", content.guide_page, name="guide-page"),
+    path("crisis/", content.crisis, name="crisis"),
+    path("signup/", accounts.signup, name="signup"),
+    path(
+        "login/",
+        login_not_required(
+            auth_views.LoginView.as_view(
+                template_name="accounts/login.html",
+                authentication_form=LoginForm,
+                redirect_authenticated_user=True,
+            )
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "account/password/",
+        auth_views.PasswordChangeView.as_view(template_name="accounts/password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "account/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html"),
+        name="password_change_done",
+    ),
+    path("account/", accounts.account, name="account"),
+]

@@ -1,0 +1,50 @@
+"""Every URL but the public guide, login, sign-up and crisis page asks an anonymous visitor to log in."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+PUBLIC = {"home", "guide-index", "guide-page", "crisis", "signup", "login"}
+SAMPLE_ARGS = {"slug": "first-session", "pk": "1", "token": "x" * 32, "key": "phq9", "uuid": "00000000-0000-0000-0000-000000000000"}
+
+
+def walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield p, prefix + str(p.pattern)
+
+
+def concrete(route: str) -> str:
+    import re
+
+    def fill(m):
+        conv, name = m.group(1), m.group(2)
+        if conv == "int":
+            return "1"
+        return SAMPLE_ARGS.get(name, "x")
+
+    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", fill, route)
+
+
+def all_routes():
+    return [(p.name, concrete(route)) for p, route in walk(get_resolver().url_patterns)]
+
+
+def test_the_urlconf_has_routes():
+    names = {name for name, _ in all_routes()}
+    assert PUBLIC <= names
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, url", all_routes())
+def test_anonymous_visitors_must_log_in(client, guide, name, url):
+    for method in ("get", "post"):
+        response = getattr(client, method)(url)
+        if name in PUBLIC:
+            assert response.status_code in (200, 302, 404, 405), (method, url)
+            if response.status_code == 302:
+                assert "/login/" not in response["Location"], url
+        else:
+            assert response.status_code == 302, (method, url, response.status_code)
+            assert response["Location"].startswith("/login/?next="), url

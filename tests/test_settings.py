@@ -1,0 +1,57 @@
+"""Both database back ends are configured as DESIGN.md says."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+SHOW = (
+    "import json, django; django.setup(); from django.conf import settings;"
+    "print(json.dumps(settings.DATABASES['default'], default=str))"
+)
+
+
+def settings_with(env: dict, tmp_path) -> dict:
+    full = {**os.environ, "DJANGO_SETTINGS_MODULE": "kap.settings", "KAP_DATA_DIR": str(tmp_path), **env}
+    if "DATABASE_URL" not in env:
+        full.pop("DATABASE_URL", None)
+    out = subprocess.run([sys.executable, "-c", SHOW], env=full, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_sqlite_is_the_default_with_wal_and_immediate_transactions(tmp_path):
+    db = settings_with({}, tmp_path)
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert db["NAME"] == str(tmp_path / "kap.sqlite3")
+    assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+    assert "synchronous=FULL" in db["OPTIONS"]["init_command"]
+
+
+def test_database_url_switches_to_postgresql_with_a_bounded_pool(tmp_path):
+    db = settings_with(
+        {"DATABASE_URL": "postgres://kap@db.internal:5432/kap", "KAP_DB_POOL_SIZE": "5"}, tmp_path
+    )
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["HOST"], db["NAME"], db["USER"]) == ("db.internal", "kap", "kap")
+    assert db["OPTIONS"]["pool"]["max_size"] == 5
+
+
+@pytest.mark.django_db
+def test_the_live_sqlite_connection_uses_wal_and_full_sync():
+    if connection.vendor != "sqlite":
+        pytest.skip("running on PostgreSQL")
+    with connection.cursor() as cur:
+        cur.execute("PRAGMA synchronous")
+        assert cur.fetchone()[0] == 2  # FULL
+        cur.execute("PRAGMA busy_timeout")
+        assert cur.fetchone()[0] == 20000
+
+
+@pytest.mark.django_db
+def test_the_suite_runs_on_the_back_end_it_was_given():
+    expected = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
+    assert connection.vendor == expected
