@@ -1,11 +1,11 @@
 """The `kap` command: a thin, friendly front to the app's management commands.
 
-    kap serve [--port N]              serve the app (migrates and loads the guide first)
-    kap setup                         migrate and load the built-in guide, then exit
-    kap content check PATH            validate a content pack; exit 1 with every problem found
-    kap content load PATH             load a content pack (a no-op if already loaded)
-    kap users add EMAIL --role ROLE   add an account; password from a prompt or stdin
-    kap manage ARGS...                any Django management command
+kap serve [--port N]              serve the app (migrates and loads the guide first)
+kap setup                         migrate and load the built-in guide, then exit
+kap content check PATH            validate a content pack; exit 1 with every problem found
+kap content load PATH             load a content pack (a no-op if already loaded)
+kap users add EMAIL --role ROLE   add an account; password from a prompt or stdin
+kap manage ARGS...                any Django management command
 """
 
 from __future__ import annotations

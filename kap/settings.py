@@ -32,7 +32,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = envbool("KAP_DEBUG", "False")
-ALLOWED_HOSTS = [h for h in envstr("KAP_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in envstr("KAP_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h
+]
 CSRF_TRUSTED_ORIGINS = [o for o in envstr("KAP_CSRF_TRUSTED_ORIGINS").split(",") if o]
 OPEN_SIGNUP = envbool("KAP_OPEN_SIGNUP", "True")
 SITE_NAME = envstr("KAP_SITE_NAME", "KAP Companion")

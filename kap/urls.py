@@ -32,7 +32,9 @@ urlpatterns = [
     ),
     path(
         "account/password/done/",
-        auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html"),
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="accounts/password_change_done.html"
+        ),
         name="password_change_done",
     ),
     path("account/", accounts.account, name="account"),

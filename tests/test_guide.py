@@ -61,28 +61,42 @@ def test_every_instrument_belongs_to_a_page(guide):
 @pytest.mark.parametrize(
     "slug, phrases",
     [
-        ("getting-the-most", [
-            "Engaging fully in preparation sessions",
-            "Remaining open to the experience",
-            "Prioritizing integration after sessions",
-            "Moving at a pace that feels manageable",
-        ]),
-        ("books-and-apps", [
-            "How to Change Your Mind — Michael Pollan",
-            "The Body Keeps the Score — Bessel van der Kolk",
-            "No Bad Parts — Richard Schwartz",
-            "Insight Timer", "Calm", "Reflectly",
-        ]),
-        ("how-ketamine-supports-change", [
-            "New perspectives to emerge",
-            "Emotional experiences to shift",
-            "Reduced attachment to negative thoughts",
-            "Greater openness and psychological flexibility",
-        ]),
-        ("understanding-kap", [
-            "The neurobiological effects of ketamine",
-            "The structured support of psychotherapy",
-        ]),
+        (
+            "getting-the-most",
+            [
+                "Engaging fully in preparation sessions",
+                "Remaining open to the experience",
+                "Prioritizing integration after sessions",
+                "Moving at a pace that feels manageable",
+            ],
+        ),
+        (
+            "books-and-apps",
+            [
+                "How to Change Your Mind — Michael Pollan",
+                "The Body Keeps the Score — Bessel van der Kolk",
+                "No Bad Parts — Richard Schwartz",
+                "Insight Timer",
+                "Calm",
+                "Reflectly",
+            ],
+        ),
+        (
+            "how-ketamine-supports-change",
+            [
+                "New perspectives to emerge",
+                "Emotional experiences to shift",
+                "Reduced attachment to negative thoughts",
+                "Greater openness and psychological flexibility",
+            ],
+        ),
+        (
+            "understanding-kap",
+            [
+                "The neurobiological effects of ketamine",
+                "The structured support of psychotherapy",
+            ],
+        ),
     ],
 )
 def test_guide_lists_keep_the_guides_wording(client, guide, slug, phrases):
@@ -103,7 +117,7 @@ def test_every_bold_list_item_of_the_guide_is_in_the_app(client, guide):
         for slug in Page.objects.values_list("slug", flat=True)
     )
     for bullet in bullets:
-        assert bullet.strip("“”\"") in everything.replace("“", "").replace("”", ""), bullet
+        assert bullet.strip('“”"') in everything.replace("“", "").replace("”", ""), bullet
 
 
 @pytest.mark.django_db

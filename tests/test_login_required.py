@@ -1,10 +1,16 @@
-"""Every URL but the public guide, login, sign-up and crisis page asks an anonymous visitor to log in."""
+"""Every URL but the public guide, login, sign-up and crisis page asks visitors to log in."""
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 PUBLIC = {"home", "guide-index", "guide-page", "crisis", "signup", "login"}
-SAMPLE_ARGS = {"slug": "first-session", "pk": "1", "token": "x" * 32, "key": "phq9", "uuid": "00000000-0000-0000-0000-000000000000"}
+SAMPLE_ARGS = {
+    "slug": "first-session",
+    "pk": "1",
+    "token": "x" * 32,
+    "key": "phq9",
+    "uuid": "00000000-0000-0000-0000-000000000000",
+}
 
 
 def walk(patterns, prefix=""):

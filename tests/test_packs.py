@@ -32,7 +32,9 @@ def test_the_built_in_pack_is_valid(pack_copy):
     assert kinds["integration-worksheet"] == "worksheet"
     assert kinds["closing-outcomes"] == "scale"
     assert kinds["phq9"] == kinds["gad7"] == "questionnaire"
-    assert {kinds[k] for k in ("grounding", "intention-setting", "gentle-awareness")} == {"practice"}
+    assert {kinds[k] for k in ("grounding", "intention-setting", "gentle-awareness")} == {
+        "practice"
+    }
     by_key = {i.key: i for i in bundle.instruments}
     assert len(by_key["signs-you-might-benefit"].items) == 7
     assert len(by_key["self-assessment"].items) == 5
@@ -73,9 +75,7 @@ def test_it_reports_a_duplicate_instrument_key(pack_copy):
 
 
 def test_it_reports_a_duplicate_item_key(pack_copy):
-    edit_yaml(
-        pack_copy / "instruments" / "gad7.yaml", lambda d: d["items"][1].update(key="q1")
-    )
+    edit_yaml(pack_copy / "instruments" / "gad7.yaml", lambda d: d["items"][1].update(key="q1"))
     assert errors_of(pack_copy) == ["instruments/gad7.yaml: duplicate item key 'q1'"]
 
 

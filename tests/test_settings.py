@@ -15,10 +15,17 @@ SHOW = (
 
 
 def settings_with(env: dict, tmp_path) -> dict:
-    full = {**os.environ, "DJANGO_SETTINGS_MODULE": "kap.settings", "KAP_DATA_DIR": str(tmp_path), **env}
+    full = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "kap.settings",
+        "KAP_DATA_DIR": str(tmp_path),
+        **env,
+    }
     if "DATABASE_URL" not in env:
         full.pop("DATABASE_URL", None)
-    out = subprocess.run([sys.executable, "-c", SHOW], env=full, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SHOW], env=full, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 

@@ -69,7 +69,8 @@ class LoginForm(AuthenticationForm):
         "Check them and try again.",
     }
     username = forms.EmailField(
-        label="Email address", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+        label="Email address",
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
 
 

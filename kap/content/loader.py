@@ -149,7 +149,9 @@ def read_pack(folder: Path | str) -> PackBundle:
         kind = data.get("kind")
         if kind is not None and kind not in KINDS:
             errors.append(
-                PackError(rel, "kind", f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+                PackError(
+                    rel, "kind", f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})"
+                )
             )
             continue
         try:
@@ -178,26 +180,34 @@ def read_pack(folder: Path | str) -> PackBundle:
         path = folder / ref.file
         if not path.is_file():
             errors.append(
-                PackError("pack.yaml", f"pages.{order}.file", f"Markdown page {ref.file} does not exist")
+                PackError(
+                    "pack.yaml", f"pages.{order}.file", f"Markdown page {ref.file} does not exist"
+                )
             )
             continue
         body = path.read_text(encoding="utf-8")
         for j, key in enumerate(ref.instruments):
             if key not in keys and key not in broken:
                 errors.append(
-                    PackError("pack.yaml", f"pages.{order}.instruments.{j}", f"unknown instrument {key!r}")
+                    PackError(
+                        "pack.yaml", f"pages.{order}.instruments.{j}", f"unknown instrument {key!r}"
+                    )
                 )
         for key in PLACEHOLDER.findall(body):
             if key not in ref.instruments:
                 errors.append(
-                    PackError(ref.file, f"[[instrument {key}]]", "instrument not listed for this page")
+                    PackError(
+                        ref.file, f"[[instrument {key}]]", "instrument not listed for this page"
+                    )
                 )
         pages.append(PageBundle(ref.slug, ref.title, order, body, list(ref.instruments)))
 
     slugs = {p.slug for p in pack.pages}
     for spec in instruments:
         if spec.page and spec.page not in slugs:
-            errors.append(PackError(by_key[(spec.key, spec.version)], "page", f"unknown page {spec.page!r}"))
+            errors.append(
+                PackError(by_key[(spec.key, spec.version)], "page", f"unknown page {spec.page!r}")
+            )
 
     specs = {s.key: s for s in instruments}
     for i, rule in enumerate(pack.safety_rules):
@@ -205,11 +215,27 @@ def read_pack(folder: Path | str) -> PackBundle:
         if rule.instrument in broken:
             continue
         if target is None:
-            errors.append(PackError("pack.yaml", f"safety_rules.{i}.instrument", f"unknown instrument {rule.instrument!r}"))
+            errors.append(
+                PackError(
+                    "pack.yaml",
+                    f"safety_rules.{i}.instrument",
+                    f"unknown instrument {rule.instrument!r}",
+                )
+            )
         elif rule.item not in target.items_by_key:
-            errors.append(PackError("pack.yaml", f"safety_rules.{i}.item", f"{rule.instrument} has no item {rule.item!r}"))
+            errors.append(
+                PackError(
+                    "pack.yaml",
+                    f"safety_rules.{i}.item",
+                    f"{rule.instrument} has no item {rule.item!r}",
+                )
+            )
         elif target.item_type(target.items_by_key[rule.item]) != "choice":
-            errors.append(PackError("pack.yaml", f"safety_rules.{i}.item", "a safety rule needs a choice item"))
+            errors.append(
+                PackError(
+                    "pack.yaml", f"safety_rules.{i}.item", "a safety rule needs a choice item"
+                )
+            )
 
     if errors:
         raise PackInvalid(errors)

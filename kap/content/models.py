@@ -43,12 +43,16 @@ class Page(models.Model):
 class InstrumentQuerySet(models.QuerySet):
     def current(self) -> InstrumentQuerySet:
         """The newest version of each instrument key."""
-        newer = Instrument.objects.filter(key=models.OuterRef("key"), version__gt=models.OuterRef("version"))
+        newer = Instrument.objects.filter(
+            key=models.OuterRef("key"), version__gt=models.OuterRef("version")
+        )
         return self.filter(~models.Exists(newer))
 
 
 class Instrument(models.Model):
-    pack = models.ForeignKey(Pack, models.PROTECT, related_name="instruments", null=True, blank=True)
+    pack = models.ForeignKey(
+        Pack, models.PROTECT, related_name="instruments", null=True, blank=True
+    )
     key = models.SlugField(max_length=60)
     version = models.PositiveIntegerField()
     kind = models.CharField(max_length=20)

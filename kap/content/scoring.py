@@ -45,7 +45,9 @@ def score(spec: InstrumentSpec, answers: dict) -> Score | None:
     if rule is None:
         return None
     scored = [i for i in spec.items if i.scored]
-    missing = [i.key for i in scored if answers.get(i.key) in (None, "") and spec.item_type(i) != "check"]
+    missing = [
+        i.key for i in scored if answers.get(i.key) in (None, "") and spec.item_type(i) != "check"
+    ]
     if missing:
         raise IncompleteAnswers(missing)
     if rule.method == "count":
@@ -94,6 +96,4 @@ def triggered(rules: list[SafetyRule], spec: InstrumentSpec, answers: dict) -> l
 def interpretation(spec: InstrumentSpec, result: Score | None) -> str:
     if result is None:
         return ""
-    return next(
-        (i.text for i in spec.interpretations if i.min <= result.total <= i.max), ""
-    )
+    return next((i.text for i in spec.interpretations if i.min <= result.total <= i.max), "")

@@ -14,7 +14,9 @@ def describe(violations) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_visitor_reads_the_whole_guide_with_no_foreign_request_and_no_axe_violation(page, live_server):
+def test_a_visitor_reads_the_whole_guide_with_no_foreign_request_and_no_axe_violation(
+    page, live_server
+):
     from kap.content.models import Page
     from kap.content.sync import ensure_default_pack
 

@@ -5,57 +5,92 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Pack',
+            name="Pack",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=60, unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('version', models.PositiveIntegerField()),
-                ('language', models.CharField(max_length=10)),
-                ('spec', models.JSONField()),
-                ('checksum', models.CharField(max_length=64)),
-                ('loaded_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=60, unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("version", models.PositiveIntegerField()),
+                ("language", models.CharField(max_length=10)),
+                ("spec", models.JSONField()),
+                ("checksum", models.CharField(max_length=64)),
+                ("loaded_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Instrument',
+            name="Instrument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=60)),
-                ('version', models.PositiveIntegerField()),
-                ('kind', models.CharField(max_length=20)),
-                ('title', models.CharField(max_length=200)),
-                ('spec', models.JSONField()),
-                ('checksum', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('pack', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='instruments', to='content.pack')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=60)),
+                ("version", models.PositiveIntegerField()),
+                ("kind", models.CharField(max_length=20)),
+                ("title", models.CharField(max_length=200)),
+                ("spec", models.JSONField()),
+                ("checksum", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "pack",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="instruments",
+                        to="content.pack",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('key', 'version'), name='instrument_unique_version')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("key", "version"), name="instrument_unique_version"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Page',
+            name="Page",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60)),
-                ('title', models.CharField(max_length=200)),
-                ('order', models.PositiveIntegerField()),
-                ('body', models.TextField()),
-                ('instrument_keys', models.JSONField(default=list)),
-                ('pack', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pages', to='content.pack')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60)),
+                ("title", models.CharField(max_length=200)),
+                ("order", models.PositiveIntegerField()),
+                ("body", models.TextField()),
+                ("instrument_keys", models.JSONField(default=list)),
+                (
+                    "pack",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pages",
+                        to="content.pack",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order'],
-                'constraints': [models.UniqueConstraint(fields=('pack', 'slug'), name='page_unique_slug')],
+                "ordering": ["order"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("pack", "slug"), name="page_unique_slug")
+                ],
             },
         ),
     ]
