@@ -5,6 +5,7 @@ kap setup                         migrate and load the built-in guide, then exit
 kap content check PATH            validate a content pack; exit 1 with every problem found
 kap content load PATH             load a content pack (a no-op if already loaded)
 kap users add EMAIL --role ROLE   add an account; password from a prompt or stdin
+kap worker [--once]               run background tasks (reminder e-mails); --once: run them, exit
 kap manage ARGS...                any Django management command
 """
 
@@ -59,6 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["client", "therapist", "admin"], default="client")
     add.add_argument("--name", default="")
 
+    worker = sub.add_parser("worker", help="run background tasks such as reminder e-mails")
+    worker.add_argument(
+        "--once", action="store_true", help="check reminders, run what is queued, then exit (cron)"
+    )
+    worker.add_argument(
+        "--reminders-every",
+        type=float,
+        default=15.0,
+        metavar="MINUTES",
+        help="how often to check for due reminders; 0 for never (default: 15)",
+    )
+
+    audit = sub.add_parser("audit", help="the audit trail of reads of client data")
+    asub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    asub.add_parser("verify", help="check the hash chain; exit 1 if a row was edited or deleted")
+
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -79,12 +96,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "users":
         extra = ["--name", args.name] if args.name else []
         return _call("users_add", args.email, "--role", args.role, *extra)
+    if args.command == "worker":
+        return _worker(args.once, args.reminders_every)
+    if args.command == "audit":
+        return _call("audit_verify")
     if args.command == "manage":
         from django.core.management import execute_from_command_line
 
         execute_from_command_line(["kap manage", *args.args])
         return 0
     return 2
+
+
+def _worker(once: bool, reminders_every: float) -> int:
+    from kap.journal.tasks import enqueue_reminders, schedule_reminders
+
+    if once:
+        print("KAP Companion worker: running queued tasks once.", flush=True)
+        enqueue_reminders()
+        return _call("db_worker", "--batch", "--no-startup-delay", "--no-reload")
+    print("KAP Companion worker is running (Ctrl+C to stop).", flush=True)
+    if reminders_every > 0:
+        schedule_reminders(reminders_every * 60)
+    return _call("db_worker", "--no-reload")
 
 
 def _serve(host: str, port: int, workers: int) -> int:

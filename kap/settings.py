@@ -47,8 +47,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_tasks_db",
+    "axes",
     "kap.accounts",
     "kap.content",
+    "kap.journal",
+    "kap.practices",
+    "kap.exports",
+    "kap.care",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
@@ -59,10 +68,20 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "kap.accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "kap.accounts.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kap.accounts.middleware.NoStoreMiddleware",
+    # Last, so that it sees the outcome of the login view.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "kap.urls"
@@ -141,14 +160,47 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Served over HTTPS (a clinic): secure cookies with the __Host- prefix, HSTS, redirect to https.
+HTTPS = envbool("KAP_HTTPS", envstr("KAP_SECURE_COOKIES", "False"))
+TRUSTED_PROXY = envbool("KAP_TRUSTED_PROXY", "False")
+if TRUSTED_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = envbool("KAP_SECURE_COOKIES", "False")
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SESSION_COOKIE_NAME = "__Host-kap-session"
+    CSRF_COOKIE_NAME = "__Host-kap-csrf"
+    SECURE_SSL_REDIRECT = envbool("KAP_SSL_REDIRECT", "True")
+SECURE_HSTS_SECONDS = envint("KAP_HSTS_SECONDS", "31536000" if HTTPS else "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = envbool("KAP_HSTS_PRELOAD", "True" if HTTPS else "False")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Sessions end after this long without activity (typing a draft counts as activity), and in
+# any case this long after logging in. Therapists and admins see others' data: shorter.
+STAFF_IDLE_MINUTES = envint("KAP_STAFF_IDLE_MINUTES", "30")
+CLIENT_IDLE_MINUTES = envint("KAP_CLIENT_IDLE_MINUTES", "480")
+SESSION_MAX_HOURS = envint("KAP_SESSION_MAX_HOURS", "12")
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+
+# Login throttling by address and account together: one attacker cannot lock out a whole
+# clinic behind one proxy address, and one address cannot try many passwords for one account.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = envint("KAP_LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = envint("KAP_LOGIN_COOLOFF_MINUTES", "15") / 60  # hours
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if TRUSTED_PROXY else ("REMOTE_ADDR",)
+)
+AXES_VERBOSE = False
 
 # The browser talks to this origin only: no CDN, no fonts, no analytics.
 SECURE_CSP = {
@@ -163,6 +215,26 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
 }
+
+# Background work (reminders, alert e-mails) runs in `kap worker`, queued in the database.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# E-mail is optional: with no KAP_SMTP_HOST, nothing is sent and reminders stay in the calendar feed.
+SMTP_HOST = envstr("KAP_SMTP_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if SMTP_HOST
+    else "django.core.mail.backends.dummy.EmailBackend"
+)
+EMAIL_HOST = SMTP_HOST or "localhost"
+EMAIL_PORT = envint("KAP_SMTP_PORT", "587")
+EMAIL_HOST_USER = envstr("KAP_SMTP_USER")
+EMAIL_HOST_PASSWORD = envstr("KAP_SMTP_PASSWORD")
+EMAIL_USE_TLS = envbool("KAP_SMTP_TLS", "True" if SMTP_HOST else "False")
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = envstr("KAP_FROM_EMAIL", "KAP Companion <kap@localhost>")
+# The address people reach the app at, for links in e-mails and calendar feeds.
+BASE_URL = envstr("KAP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path
+from django.urls import include, path
 
 from kap import views
+from kap.accounts import mfa
 from kap.accounts import views as accounts
 from kap.accounts.forms import LoginForm
 from kap.content import views as content
@@ -38,4 +39,10 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("account/", accounts.account, name="account"),
+    path("account/two-factor/", mfa.two_factor, name="two-factor"),
+    path("", include("kap.journal.urls")),
+    path("practices/", include("kap.practices.urls")),
+    path("data/", include("kap.exports.urls")),
+    path("care/", include("kap.care.urls")),
+    path("progress/", include(("kap.exports.urls_progress", "progress"))),
 ]

@@ -13,6 +13,10 @@ def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         first_run = not User.objects.exists()
         return render(request, "home/welcome.html", {"first_run": first_run})
+    if request.user.is_client:
+        from kap.journal.views import today
+
+        return today(request)
     pack = default_pack()
     pages = list(pack.pages.only("slug", "title", "order")) if pack else []
     return render(request, "home/today.html", {"pages": pages})

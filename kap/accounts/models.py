@@ -24,12 +24,22 @@ class UserManager(BaseUserManager["User"]):
         return self.get(email__iexact=username or "")
 
 
+class Clinic(models.Model):
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class User(AbstractBaseUser):
     email = models.EmailField(unique=True)
     display_name = models.CharField("name", max_length=120, blank=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.CLIENT)
     # Which region's crisis resources to show first; blank means the pack's default.
     region = models.CharField(max_length=10, blank=True)
+    # Therapists and clinic admins belong to a clinic; clients do not (they link to therapists).
+    clinic = models.ForeignKey(Clinic, models.PROTECT, null=True, blank=True, related_name="staff")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
@@ -53,3 +63,79 @@ class User(AbstractBaseUser):
     @property
     def is_clinic_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+class Scope(models.TextChoices):
+    """What a client may share with a linked therapist, kind by kind."""
+
+    SCORES = "scores", "Scores (PHQ-9, GAD-7, outcomes)"
+    SAFETY = "safety", "Safety alerts"
+    INTENTIONS = "intentions", "Intentions"
+    INSIGHTS = "insights", "Insights"
+    WORKSHEETS = "worksheets", "Worksheets and reflections"
+    STEPS = "steps", "Action steps"
+    PRACTICES = "practices", "Practices"
+    SESSIONS = "sessions", "KAP sessions"
+
+
+class CareLinkQuerySet(models.QuerySet):
+    def active(self) -> CareLinkQuerySet:
+        return self.filter(ended_at=None)
+
+    def for_therapist(self, therapist) -> CareLinkQuerySet:
+        return self.filter(therapist=therapist)
+
+    def for_client(self, client) -> CareLinkQuerySet:
+        return self.filter(client=client)
+
+
+class CareLink(models.Model):
+    """A client's link to one therapist. The client chooses the scopes and can end it."""
+
+    client = models.ForeignKey(User, models.CASCADE, related_name="care_links")
+    therapist = models.ForeignKey(User, models.CASCADE, related_name="client_links")
+    scopes = models.JSONField(default=list)  # list of Scope values
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CareLinkQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "therapist"],
+                condition=models.Q(ended_at=None),
+                name="one_active_link_per_pair",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} ↔ {self.therapist}"
+
+    def shares(self, scope: str) -> bool:
+        return self.ended_at is None and scope in self.scopes
+
+
+class Invite(models.Model):
+    """A single-use, expiring invitation: therapist → client, or clinic admin → therapist."""
+
+    class Kind(models.TextChoices):
+        CLIENT = "client", "Client of a therapist"
+        THERAPIST = "therapist", "Therapist of a clinic"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    created_by = models.ForeignKey(User, models.CASCADE, related_name="invites_sent")
+    clinic = models.ForeignKey(Clinic, models.CASCADE, null=True, blank=True)
+    # Only a hash of the code is stored: a leaked database does not leak usable invitations.
+    code_hash = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        User, models.SET_NULL, null=True, blank=True, related_name="invites_used"
+    )
+
+    @property
+    def is_usable(self) -> bool:
+        return self.used_at is None and self.expires_at > timezone.now()

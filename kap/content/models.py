@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from functools import cached_property
-
 from django.db import models
 
 from kap.content.specs import InstrumentSpec, PackSpec
@@ -19,9 +17,13 @@ class Pack(models.Model):
     def __str__(self) -> str:
         return f"{self.key} v{self.version}"
 
-    @cached_property
+    @property
     def parsed(self) -> PackSpec:
-        return PackSpec.model_validate(self.spec)
+        key = (self.pk, self.checksum)
+        spec = _PACK_CACHE.get(key)
+        if spec is None:
+            spec = _PACK_CACHE[key] = PackSpec.model_validate(self.spec)
+        return spec
 
 
 class Page(models.Model):
@@ -76,6 +78,7 @@ class Instrument(models.Model):
         return parsed_spec(self.pk, self.checksum, self.spec)
 
 
+_PACK_CACHE: dict[tuple[int, str], PackSpec] = {}
 _SPEC_CACHE: dict[tuple[int, str], InstrumentSpec] = {}
 
 

@@ -56,6 +56,9 @@ class Item(Strict):
     code: str | None = None
     # Named roles other parts of the app look for, e.g. "questions-to-bring", "next-steps".
     tags: list[Slug] = []
+    # The linkId of the FHIR Questionnaire item this came from (imports only). Left out of dumps
+    # when unset, so that adding it changed no stored instrument's checksum.
+    link_id: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Band(Strict):
@@ -128,6 +131,8 @@ class InstrumentSpec(Strict):
     notings: list[Slug] = []  # labels a person may tap during a practice
     code: str | None = None  # LOINC panel code
     attribution: Attribution | None = None
+    # Where an imported instrument came from: the FHIR Questionnaire's canonical url|version.
+    source: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _check_kind(self) -> InstrumentSpec:

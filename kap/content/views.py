@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
 
 from kap.content.crisis import default_pack, regions_for
 from kap.content.markdown import split_on_instruments
@@ -14,6 +15,19 @@ def _guide_pack():
     if pack is None:
         raise Http404("The guide has not been loaded yet. Run `kap content load`.")
     return pack
+
+
+# Practices without questions have pages of their own.
+PRACTICE_PAGES = {"grounding": "practices:grounding", "gentle-awareness": "practices:awareness"}
+
+
+def _start_url(spec) -> str | None:
+    try:
+        if spec.items:
+            return reverse("journal:instrument", args=[spec.key])
+        return reverse(PRACTICE_PAGES[spec.key]) if spec.key in PRACTICE_PAGES else None
+    except NoReverseMatch:
+        return None
 
 
 @login_not_required
@@ -42,6 +56,7 @@ def guide_page(request: HttpRequest, slug: str) -> HttpResponse:
             "kind": kind,
             "instrument": instruments[value],
             "spec": instruments[value].parsed,
+            "start_url": _start_url(instruments[value].parsed),
             # Placed under the page's own heading it is a sub-section; appended, a section.
             "level": 3 if value in placed else 2,
         }

@@ -55,6 +55,7 @@ def test_a_new_person_creates_the_first_account_by_keyboard_and_reads_on(page, l
     assert page.get_by_role("heading", name="Hello, Robin").is_visible()
     violations = axe_violations(page)
     assert not violations, describe(violations)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Guide").click()
     page.get_by_role("link", name="Signs You Might Benefit from KAP Support").first.click()
     assert page.get_by_text("Emotional numbness or shutdown").is_visible()
     page.get_by_role("button", name="Log out").click()

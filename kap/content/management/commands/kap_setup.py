@@ -1,7 +1,8 @@
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from kap.content.sync import ensure_default_pack
+from kap.journal.keys import KeyProblem, verify_keys
 
 
 class Command(BaseCommand):
@@ -9,6 +10,10 @@ class Command(BaseCommand):
 
     def handle(self, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        try:
+            verify_keys()
+        except KeyProblem as e:
+            raise CommandError(str(e)) from None
         result = ensure_default_pack()
         if result and result.changed:
             self.stdout.write(f"Loaded the guide: {result.pack}")

@@ -1,0 +1,120 @@
+"""Forms for the client's side of sharing: accepting an invitation and choosing what to share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import forms
+
+from kap.accounts.forms import SignupForm
+from kap.accounts.models import Scope
+
+# What each kind means, in the words a client would use. Shown under each checkbox.
+SCOPE_HELP: dict[str, str] = {
+    Scope.SCORES: "The results of your questionnaires (PHQ-9 for mood, GAD-7 for anxiety, "
+    "the outcome check-ins) and how they change over time.",
+    Scope.SAFETY: "An alert when one of your answers suggests you may be at risk, for example "
+    "thoughts of harming yourself.",
+    Scope.INTENTIONS: "The intentions you set before a session.",
+    Scope.INSIGHTS: "The insights you write down after a session.",
+    Scope.WORKSHEETS: "Your integration worksheets and reflections.",
+    Scope.STEPS: "The action steps you choose and how your check-ins on them went.",
+    Scope.PRACTICES: "Which practices you did (grounding, breathing, awareness) and how they felt.",
+    Scope.SESSIONS: "The KAP sessions you log: when they were, with whom, and your notes on them.",
+}
+
+INVALID_SCOPE = (
+    "One of the choices was not one we know, so nothing was changed. "
+    "Please choose from the list below."
+)
+
+
+@dataclass(frozen=True)
+class ScopeRow:
+    value: str
+    label: str
+    help: str
+    checked: bool
+    id: str
+
+
+def canonical_scopes(chosen: list[str]) -> list[str]:
+    """The chosen kinds, each once, in the order of Scope (so stored lists compare equal)."""
+    return [value for value in Scope.values if value in chosen]
+
+
+class ScopesForm(forms.Form):
+    """Which kinds to share with one therapist. An empty choice is valid: it shares nothing.
+
+    Give each form on a page its own prefix, so that the checkbox ids stay unique.
+    """
+
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": INVALID_SCOPE, "invalid_list": INVALID_SCOPE},
+    )
+
+    def clean_scopes(self) -> list[str]:
+        return canonical_scopes(self.cleaned_data["scopes"])
+
+    def rows(self) -> list[ScopeRow]:
+        # The template writes each checkbox itself, so that each can point at its own help text.
+        bound = self["scopes"]
+        current = {str(v) for v in (bound.value() or [])}
+        return [
+            ScopeRow(
+                value=value,
+                label=label,
+                help=SCOPE_HELP[value],
+                checked=value in current,
+                id=f"{bound.auto_id}-{value}",
+            )
+            for value, label in Scope.choices
+        ]
+
+    @property
+    def error_id(self) -> str:
+        return f"{self['scopes'].auto_id}-error"
+
+
+class InviteCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Invitation code",
+        max_length=100,
+        help_text="The code your therapist or clinic gave you.",
+        error_messages={"required": "Please type the code from your invitation."},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].strip()
+
+
+class TherapistSignupForm(SignupForm):
+    """A therapist's account, created from a clinic's invitation. The name is required: it is
+    what clients see when they choose whether to link to this therapist."""
+
+    def __init__(self, *args, invited_email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invited_email = invited_email.strip().lower()
+        name = self.fields["display_name"]
+        name.required = True
+        name.help_text = "Clients see this name when they choose whether to link to you."
+        name.error_messages["required"] = "Please give the name your clients know you by."
+        name.widget.attrs["autocomplete"] = "name"
+        if self.invited_email:
+            self.fields["email"].initial = self.invited_email
+            self.fields["email"].help_text = (
+                "You log in with this. It is the address your clinic invited."
+            )
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        if self.invited_email and email != self.invited_email:
+            raise forms.ValidationError(
+                f"This invitation is for {self.invited_email}. Please use that address, "
+                "or ask your clinic for a new invitation."
+            )
+        return email

@@ -1,0 +1,101 @@
+"""Second factor for therapists and clinic admins: TOTP (django-otp) with recovery codes.
+
+Nobody with access to client data gets it on a password alone. A code is accepted once:
+TOTPDevice refuses a time step it has already seen, and a recovery code is deleted on use.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import segno
+from django import forms
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_otp import devices_for_user, login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kap.accounts.models import Role
+
+RECOVERY_CODES = 10
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=20,
+        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or "/"
+    ok = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if ok else "/"
+
+
+def _confirmed(user) -> list:
+    return list(devices_for_user(user, confirmed=True))
+
+
+def _qr_data_uri(device: TOTPDevice, email: str) -> str:
+    return segno.make(device.config_url.replace("django-otp", "KAP%20Companion"), error="m").svg_data_uri(scale=5)
+
+
+def two_factor(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if user.role not in (Role.THERAPIST, Role.ADMIN):
+        raise Http404
+    if user.is_verified():
+        return redirect(_next(request))
+    if not _confirmed(user):
+        return _setup(request)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"].replace(" ", "").strip()
+        for device in _confirmed(user):
+            if device.verify_token(code):
+                otp_login(request, device)
+                if isinstance(device, StaticDevice):
+                    left = device.token_set.count()
+                    messages.warning(request, f"You used a recovery code; {left} are left.")
+                return redirect(_next(request))
+        form.add_error("code", "That code did not work. Codes can be used once; wait for the next one.")
+    return render(request, "accounts/two_factor_verify.html", {"form": form, "next": _next(request)})
+
+
+def _setup(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"].strip()):
+            with transaction.atomic():
+                device.confirmed = True
+                device.save()
+                static, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
+                static.token_set.all().delete()
+                codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
+                StaticToken.objects.bulk_create(StaticToken(device=static, token=c) for c in codes)
+            otp_login(request, device)
+            return render(
+                request, "accounts/two_factor_codes.html", {"codes": codes, "next": _next(request)}
+            )
+        form.add_error("code", "That code did not match. Check the time on your phone and try the next code.")
+    return render(
+        request,
+        "accounts/two_factor_setup.html",
+        {
+            "form": form,
+            "qr": _qr_data_uri(device, user.email),
+            "secret": device.config_url.split("secret=")[1].split("&")[0],
+            "next": _next(request),
+        },
+    )

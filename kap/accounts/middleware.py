@@ -1,0 +1,70 @@
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
+
+
+class LoginRequiredMiddleware(DjangoLoginRequired):
+    """Django's, except that background saves get a 401 instead of a redirect to the login page,
+    so the page keeps the text and asks the person to log in again instead of losing it."""
+
+    def handle_no_permission(self, request, view_func):
+        if request.headers.get("HX-Request") or request.headers.get("X-Kap-Background"):
+            return JsonResponse(
+                {"status": "logged-out", "message": "You have been logged out."}, status=401
+            )
+        return super().handle_no_permission(request, view_func)
+
+
+class NoStoreMiddleware:
+    """Pages shown to a logged-in person are never kept in a browser or proxy cache."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+class SessionTimeoutMiddleware:
+    """Ends a session after a period without activity, and after an absolute cap."""
+
+    KEY_LAST = "kap_last_seen"
+    KEY_START = "kap_started"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = int(time.time())
+            session = request.session
+            started = session.setdefault(self.KEY_START, now)
+            last = session.get(self.KEY_LAST, now)
+            idle = (
+                settings.STAFF_IDLE_MINUTES
+                if user.role in ("therapist", "admin")
+                else settings.CLIENT_IDLE_MINUTES
+            )
+            if now - last > idle * 60 or now - started > settings.SESSION_MAX_HOURS * 3600:
+                logout(request)
+                if request.headers.get("HX-Request") or request.headers.get("X-Kap-Background"):
+                    return JsonResponse(
+                        {"status": "logged-out", "message": "You have been logged out."},
+                        status=401,
+                    )
+                messages.info(request, "You were logged out after a while without activity.")
+                return redirect_to_login(request.get_full_path())
+            # Write at most once a minute: activity is coarse, a write per request is not free.
+            if now - last >= 60 or self.KEY_LAST not in session:
+                session[self.KEY_LAST] = now
+        return self.get_response(request)

@@ -1,0 +1,111 @@
+"""The therapist's side: notes, alert handling, and the append-only audit of every read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from kap.journal.models import SafetyEvent
+from kap.lib.fields import EncryptedTextField
+
+User = settings.AUTH_USER_MODEL
+
+
+class TherapistNote(models.Model):
+    """A therapist's private note on a client: encrypted, never shown to the client."""
+
+    therapist = models.ForeignKey(User, models.CASCADE, related_name="notes_written")
+    client = models.ForeignKey(User, models.CASCADE, related_name="notes_about")
+    text = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class AlertAcknowledgement(models.Model):
+    event = models.ForeignKey(SafetyEvent, models.CASCADE, related_name="acknowledgements")
+    therapist = models.ForeignKey(User, models.CASCADE, related_name="acknowledgements")
+    note = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class AlertNotification(models.Model):
+    """One row per (event, therapist): inserted before the e-mail goes, so it goes at most once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    event = models.ForeignKey(SafetyEvent, models.CASCADE, related_name="notifications")
+    therapist = models.ForeignKey(User, models.CASCADE, related_name="alert_notifications")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "therapist"], name="one_notification_each")
+        ]
+
+
+class AuditEntry(models.Model):
+    """Who read or exported whose data, when, from where. Hash-chained: each row's hash covers
+    the previous row's hash, so an edited or deleted row breaks the chain (`kap audit verify`)."""
+
+    actor = models.ForeignKey(User, models.SET_NULL, null=True, related_name="audit_actions")
+    actor_email = models.CharField(max_length=254)
+    subject = models.ForeignKey(User, models.SET_NULL, null=True, related_name="audit_subject")
+    subject_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=40)  # e.g. "view", "export"
+    what = models.CharField(max_length=200)  # e.g. "timeline", "brief.pdf", "insights"
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["subject", "created_at"])]
+
+    def payload(self) -> bytes:
+        return json.dumps(
+            [
+                self.prev_hash,
+                self.actor_email,
+                self.subject_id,
+                self.subject_label,
+                self.action,
+                self.what,
+                self.ip,
+                self.created_at.isoformat(),
+            ],
+            separators=(",", ":"),
+        ).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.payload()).hexdigest()
+
+
+class QuestionDiscussed(models.Model):
+    """A therapist marked a client's question to bring as discussed."""
+
+    question = models.ForeignKey(
+        "journal.QuestionToBring", models.CASCADE, related_name="discussions"
+    )
+    therapist = models.ForeignKey(User, models.CASCADE, related_name="questions_discussed")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "therapist"], name="discussed_once")
+        ]

@@ -1,0 +1,119 @@
+"""Erasing a person who deletes their account: every row, every file, then the SQLite file
+compacted so that deleted pages (plain metadata such as a clinician's name or an instrument key)
+do not linger on disk.
+
+`erase_client(user)` is the one entry point. Rows go by CASCADE from the user (tests/data checks
+every model with a foreign key to the user, including ones added later). A part of the app that
+keeps something else about a person (a file, a row without a foreign key) adds its own step:
+
+    from kap.exports.erasure import register_eraser
+
+    @register_eraser
+    def _erase_my_things(user) -> None: ...
+
+Steps run inside the deleting transaction, before the user row goes. Files in the person's own
+folder, `client_files_dir(user)`, are removed without any step.
+
+Kept on purpose: the therapists' audit trail (`care.AuditEntry`, hash-chained, so rows are never
+edited; it names the person by a number only, and the link to them is set to NULL).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+Eraser = Callable[[object], None]
+_ERASERS: list[Eraser] = []
+
+
+def register_eraser(step: Eraser) -> Eraser:
+    if step not in _ERASERS:
+        _ERASERS.append(step)
+    return step
+
+
+def client_files_dir(user) -> Path:
+    """Where files that belong to one person are kept (none yet), so erasure finds them all."""
+    return Path(settings.DATA_DIR) / "clients" / str(user.pk)
+
+
+def erase_client(user) -> None:
+    """Delete the person and everything of theirs. Irreversible."""
+    folder = client_files_dir(user)
+    with _secure_delete():
+        _delete_rows(user)
+    if folder.exists():
+        shutil.rmtree(folder)
+    compact_database()
+
+
+@transaction.atomic
+def _delete_rows(user) -> None:
+    from kap.accounts.models import Invite
+
+    for step in _ERASERS:
+        step(user)
+    # Invitations addressed to the person keep their e-mail address: they go too.
+    Invite.objects.filter(Q(used_by=user) | Q(email__iexact=user.email)).delete()
+    _delete_sessions(user)
+    user.delete()
+
+
+def _delete_sessions(user) -> None:
+    """Log the person out everywhere (database sessions name the user's id)."""
+    stale = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if s.get_decoded().get(SESSION_KEY) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=stale).delete()
+
+
+class _secure_delete:
+    """On SQLite, have deleted content overwritten with zeros instead of left in free pages."""
+
+    def __enter__(self):
+        self.before = None
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cur:
+                cur.execute("PRAGMA secure_delete")
+                self.before = cur.fetchone()[0]
+                cur.execute("PRAGMA secure_delete = ON")
+        return self
+
+    def __exit__(self, *exc):
+        if self.before is not None and connection.connection is not None:
+            with connection.cursor() as cur:
+                cur.execute(f"PRAGMA secure_delete = {int(self.before)}")
+        return False
+
+
+def compact_database() -> bool:
+    """SQLite only, and only outside a transaction: move the WAL into the database file, rebuild
+    the file (VACUUM), and empty the WAL again. Returns whether it ran.
+
+    (PostgreSQL reclaims deleted rows with autovacuum; the free text was encrypted anyway.)
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cur:
+        cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cur.execute("VACUUM")
+        cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = cur.fetchone()[0]
+    if busy:
+        # Another connection was reading; its next checkpoint finishes the job.
+        log.warning("erasure: the WAL could not be emptied at once (a reader was busy)")
+    return True

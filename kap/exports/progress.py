@@ -1,0 +1,355 @@
+"""What a person's records look like over time: scores, the guide's closing outcomes, how settled
+they felt around practices, and what they wrote after each session.
+
+Pure data assembly for the Trends page and the summary. `trends()` takes a fixed number of
+queries however much a person has recorded; drawing is left to the views (kap.lib.charts).
+Words about change are chosen here so that they are tested in one place, and they describe,
+never diagnose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+
+from kap.content.models import Instrument
+from kap.content.specs import Band, InstrumentSpec
+from kap.journal.models import ActionStep, Insight, KapSession, Response
+from kap.practices.models import PracticeLog
+
+PHQ9, GAD7, OUTCOMES = "phq9", "gad7", "closing-outcomes"
+WORKSHEET, INTENTION = "integration-worksheet", "intention-setting"
+SCORED = (PHQ9, GAD7)
+SHORT_NAMES = {PHQ9: "PHQ-9", GAD7: "GAD-7", OUTCOMES: "closing outcomes"}
+# A fall to half the first score or less is what studies of these questionnaires call a
+# "response"; a PHQ-9 total under 5 is what they call "remission". Neither is a diagnosis.
+RESPONSE_FRACTION = 0.5
+REMISSION_BELOW = {PHQ9: 5.0}
+
+
+def number(value: float) -> str:
+    """7, 6.5 — never 7.0 or 6.4999."""
+    rounded = round(value, 1)
+    return f"{rounded:g}"
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def and_join(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+# --- Change from the first score --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """The latest score next to the first one, in plain words."""
+
+    name: str  # "PHQ-9"
+    first: float
+    latest: float
+    remission_below: float | None = None
+
+    @property
+    def difference(self) -> float:
+        return self.latest - self.first
+
+    @property
+    def percent_lower(self) -> int | None:
+        if self.first <= 0 or self.latest >= self.first:
+            return None
+        return round((self.first - self.latest) / self.first * 100)
+
+    @property
+    def is_response(self) -> bool:
+        return self.first > 0 and self.latest <= self.first * RESPONSE_FRACTION
+
+    @property
+    def is_remission(self) -> bool:
+        # Only a fall from at or above the line counts: a score that was always low is not one.
+        below = self.remission_below
+        return below is not None and self.first >= below and self.latest < below
+
+    def sentences(self) -> list[str]:
+        latest, first = number(self.latest), number(self.first)
+        percent = self.percent_lower
+        if percent is not None:
+            words = [
+                f"Your latest {self.name} ({latest}) is {percent}% lower than your first ({first})."
+            ]
+        elif self.latest == self.first:
+            words = [f"Your latest {self.name} ({latest}) is the same as your first."]
+        else:
+            words = [
+                f"Your latest {self.name} ({latest}) is higher than your first ({first}). "
+                "Scores go up and down; this may be worth talking through with your clinician."
+            ]
+        if self.is_response:
+            words.append("Researchers call a drop of half or more a ‘response’.")
+        if self.is_remission:
+            words.append(
+                f"It is also below {number(self.remission_below or 0)}, "
+                "which researchers call ‘remission’."
+            )
+        if self.is_response or self.is_remission:
+            words.append(
+                "These are words from research, not a diagnosis; your clinician can help you "
+                "make sense of them."
+            )
+        return words
+
+
+def change_between(key: str, first: float, latest: float, count: int) -> Change | None:
+    """Words about change need two scores at least; one score is a starting point, not a trend."""
+    if count < 2:
+        return None
+    return Change(SHORT_NAMES.get(key, key), first, latest, REMISSION_BELOW.get(key))
+
+
+# --- What the Trends page shows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    when: datetime
+    total: float
+    band: str = ""
+
+
+@dataclass(frozen=True)
+class ScoreTrend:
+    key: str
+    name: str  # "PHQ-9"
+    title: str  # the instrument's title
+    y_max: float
+    bands: list[Band]
+    points: list[ScorePoint]
+
+    @property
+    def change(self) -> Change | None:
+        if not self.points:
+            return None
+        return change_between(
+            self.key, self.points[0].total, self.points[-1].total, len(self.points)
+        )
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    when: datetime
+    values: list[float | None]  # one per item, in the spec's order
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class OutcomesTrend:
+    title: str
+    items: list[tuple[str, str]]  # (key, text)
+    rows: list[OutcomeRow]
+
+
+@dataclass(frozen=True)
+class PracticeRow:
+    when: datetime
+    title: str
+    before: int | None
+    after: int | None
+
+
+@dataclass(frozen=True)
+class SessionCounts:
+    """A completed KAP session (numbered from the first) and what was written about it."""
+
+    number: int
+    pk: int
+    when: datetime
+    insights: int
+    worksheets: int
+    steps: int
+    steps_done: int
+
+    @property
+    def label(self) -> str:
+        return f"Session {self.number}"
+
+    @property
+    def sentence(self) -> str:
+        wrote = []
+        if self.insights:
+            wrote.append(plural(self.insights, "insight"))
+        if self.worksheets:
+            wrote.append(plural(self.worksheets, "integration worksheet"))
+        steps = ""
+        if self.steps == 1 and self.steps_done:
+            steps = "your action step is done"
+        elif self.steps and self.steps_done:
+            steps = f"{self.steps_done} of {plural(self.steps, 'action step')} are done"
+        elif self.steps:
+            steps = f"you set {plural(self.steps, 'action step')}"
+        opening = f"After session {self.number}"
+        if wrote and steps:
+            joiner = ", and " if len(wrote) > 1 else " and "
+            return f"{opening} you wrote {and_join(wrote)}{joiner}{steps}."
+        if wrote:
+            return f"{opening} you wrote {and_join(wrote)}."
+        if steps:
+            return f"{opening}, {steps}."
+        return f"{opening} nothing is written yet. A few words are enough, whenever you like."
+
+
+@dataclass(frozen=True)
+class TrendsData:
+    scores: dict[str, ScoreTrend]  # PHQ9, GAD7 (when the pack has them)
+    outcomes: OutcomesTrend | None
+    practices: list[PracticeRow]
+    sessions: list[SessionCounts]  # completed, oldest first
+    blank_sheets: list[tuple[str, str]] = field(default_factory=list)  # (key, title)
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            not any(t.points for t in self.scores.values())
+            and not (self.outcomes and self.outcomes.rows)
+            and not self.practices
+        )
+
+
+# Worksheets and sheets of the guide that can be printed blank (see views_progress.blank).
+BLANK_SHEETS = (
+    "first-session-preparation",
+    "self-assessment",
+    "intention-setting",
+    "integration-worksheet",
+)
+
+
+def current_specs(keys: tuple[str, ...] | list[str]) -> dict[str, tuple[Instrument, InstrumentSpec]]:
+    """The newest version of each instrument asked for, in one query."""
+    return {i.key: (i, i.parsed) for i in Instrument.objects.current().filter(key__in=keys)}
+
+
+def _per_session(model, **match) -> Coalesce:
+    """How many rows of `model` belong to the session of the outer query (a correlated count).
+
+    A subquery per count keeps the joins from multiplying each other's rows.
+    """
+    rows = (
+        model.objects.filter(session=OuterRef("pk"), client=OuterRef("client"), **match)
+        .order_by()
+        .values("session")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
+def session_counts(client) -> list[SessionCounts]:
+    """Completed sessions, oldest first, numbered, with what was written about each: one query."""
+    rows = (
+        KapSession.objects.for_client(client)
+        .filter(status=KapSession.Status.COMPLETED)
+        .order_by("starts_at", "pk")
+        .annotate(
+            n_insights=_per_session(Insight),
+            n_worksheets=_per_session(
+                Response, status=Response.Status.SUBMITTED, instrument__key=WORKSHEET
+            ),
+            n_steps=_per_session(ActionStep),
+            n_done=_per_session(ActionStep, status=ActionStep.Status.DONE),
+        )
+        .values_list("pk", "starts_at", "n_insights", "n_worksheets", "n_steps", "n_done")
+    )
+    return [
+        SessionCounts(n, pk, when, insights, worksheets, steps, done)
+        for n, (pk, when, insights, worksheets, steps, done) in enumerate(rows, start=1)
+    ]
+
+
+def _rating(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def trends(client) -> TrendsData:
+    """Everything the Trends page draws, for this person only, in five queries."""
+    specs = current_specs([PHQ9, GAD7, OUTCOMES, *BLANK_SHEETS])
+
+    points: dict[str, list[ScorePoint]] = {key: [] for key in SCORED}
+    rows = (
+        Response.objects.for_client(client)
+        .submitted()
+        .filter(instrument__key__in=SCORED, score_total__isnull=False)
+        .order_by("submitted_at", "pk")
+        .values_list("instrument__key", "submitted_at", "score_total", "score_band")
+    )
+    for key, when, total, band in rows:
+        points[key].append(ScorePoint(when, total, band))
+
+    scores = {}
+    for key in SCORED:
+        if key not in specs:
+            continue
+        instrument, spec = specs[key]
+        rule = spec.scoring
+        scores[key] = ScoreTrend(
+            key=key,
+            name=SHORT_NAMES[key],
+            title=instrument.title,
+            y_max=rule.max if rule and rule.max is not None else max(
+                [p.total for p in points[key]] or [1]
+            ),
+            bands=list(rule.bands) if rule else [],
+            points=points[key],
+        )
+
+    outcomes = None
+    if OUTCOMES in specs:
+        instrument, spec = specs[OUTCOMES]
+        items = [(i.key, i.text) for i in spec.items]
+        responses = (
+            Response.objects.for_client(client)
+            .submitted()
+            .of(OUTCOMES)
+            .order_by("submitted_at", "pk")
+            .only("submitted_at", "answers", "score_total")
+        )
+        outcomes = OutcomesTrend(
+            title=instrument.title,
+            items=items,
+            rows=[
+                OutcomeRow(
+                    r.submitted_at,
+                    [_rating((r.answers or {}).get(key)) for key, _ in items],
+                    r.score_total,
+                )
+                for r in responses
+            ],
+        )
+
+    practices = [
+        PracticeRow(when, title, before, after)
+        for when, title, before, after in PracticeLog.objects.for_client(client)
+        .filter(Q(settled_before__isnull=False) | Q(settled_after__isnull=False))
+        .order_by("started_at", "pk")
+        .values_list("started_at", "instrument__title", "settled_before", "settled_after")
+    ]
+
+    return TrendsData(
+        scores=scores,
+        outcomes=outcomes,
+        practices=practices,
+        sessions=session_counts(client),
+        blank_sheets=[
+            (key, specs[key][0].title) for key in BLANK_SHEETS if key in specs
+        ],
+    )

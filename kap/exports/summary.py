@@ -1,0 +1,412 @@
+"""A one-page summary a person brings to therapy: what they chose, since when they chose.
+
+`SummaryForm` reads the choice from a query string (so the same link gives the HTML page and
+the PDF); `build_summary()` gathers the records, for that person only, in a fixed number of
+queries. Everything a person wrote is decrypted here and escaped by the templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from django import forms
+from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from kap.content.specs import InstrumentSpec
+from kap.exports.progress import (
+    GAD7,
+    INTENTION,
+    OUTCOMES,
+    PHQ9,
+    SHORT_NAMES,
+    WORKSHEET,
+    Change,
+    ScorePoint,
+    and_join,
+    change_between,
+    current_specs,
+    number,
+)
+from kap.journal.models import ActionStep, CheckIn, Insight, KapSession, QuestionToBring, Response
+from kap.journal.records import open_questions
+from kap.practices.models import PracticeLog
+
+# (key, heading): the parts a summary may have, in the order it shows them.
+SECTIONS: list[tuple[str, str]] = [
+    ("intentions", "Intentions"),
+    ("questions", "Questions to bring"),
+    ("insights", "Insights"),
+    ("worksheet", "Latest integration worksheet"),
+    ("steps", "Action steps and check-ins"),
+    ("scores", "Scores and change"),
+    ("practices", "Practices"),
+]
+SECTION_KEYS = [key for key, _ in SECTIONS]
+LAST_SESSION = "last-session"
+DISCLAIMER = "Not a medical record; not monitored in real time."
+
+
+def _long_date(day: date | datetime) -> str:
+    if isinstance(day, datetime):
+        day = timezone.localtime(day).date()
+    return date_format(day, "l j F Y")
+
+
+# --- The choice --------------------------------------------------------------------------------
+
+
+class SinceField(forms.DateField):
+    """A date, or nothing (or "last-session"), which means "since my last session"."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() == LAST_SESSION:
+            return None
+        return super().to_python(value)
+
+
+class SummaryForm(forms.Form):
+    since = SinceField(
+        label="Start from",
+        required=False,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d %B %Y", "%d %b %Y"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={
+            "invalid": "Please give a date as year, month and day, such as 2026-03-01."
+        },
+    )
+    sections = forms.MultipleChoiceField(
+        label="What to put in",
+        choices=SECTIONS,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": "Please choose at least one thing to put in the summary.",
+            "invalid_choice": "“%(value)s” is not a part of the summary. "
+            "Please choose from the list.",
+        },
+    )
+
+    def __init__(self, *args, last_session: KapSession | None = None, **kwargs):
+        kwargs.setdefault("initial", {"sections": SECTION_KEYS})
+        super().__init__(*args, **kwargs)
+        if last_session is not None:
+            help_text = (
+                "Leave it empty to start from your last session, on "
+                f"{_long_date(last_session.starts_at)}."
+            )
+        else:
+            help_text = "Leave it empty to include everything you have recorded."
+        self.fields["since"].help_text = help_text
+        self.fields["since"].widget.attrs["max"] = timezone.localdate().isoformat()
+
+    def clean_since(self) -> date | None:
+        day = self.cleaned_data.get("since")
+        if day is not None and day > timezone.localdate():
+            raise forms.ValidationError(
+                "That date is in the future. Please choose today or an earlier date."
+            )
+        return day
+
+
+def form_from_query(query, *, last_session: KapSession | None) -> SummaryForm:
+    """A bound form; a bare link (no query at all) means the defaults: everything, since the
+    last session."""
+    data = query if query else {"sections": SECTION_KEYS}
+    if hasattr(data, "lists"):
+        data = data.copy()
+    return SummaryForm(data, last_session=last_session)
+
+
+# --- The period ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime | None  # aware; None means from the very beginning
+    label: str  # "since your last session, on Tuesday 3 March 2026"
+
+
+def last_session(client) -> KapSession | None:
+    """The latest completed session that has begun (notes left undecrypted)."""
+    return (
+        KapSession.objects.for_client(client)
+        .filter(status=KapSession.Status.COMPLETED, starts_at__lte=timezone.now())
+        .order_by("-starts_at")
+        .only("pk", "starts_at", "status", "client_id")
+        .first()
+    )
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def period_for(day: date | None, session: KapSession | None) -> Period:
+    if day is not None:
+        return Period(_midnight(day), f"since {_long_date(day)}")
+    if session is not None:
+        # From the start of the session's day, so the intention set that morning is included.
+        start = _midnight(timezone.localtime(session.starts_at).date())
+        return Period(start, f"since your last session, on {_long_date(session.starts_at)}")
+    return Period(None, "everything so far (no completed session is logged yet)")
+
+
+# --- What goes in -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A submitted response as the summary shows it: the item texts and the person's words."""
+
+    title: str
+    when: datetime
+    session_when: datetime | None
+    answers: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class StepRow:
+    text: str
+    status: str
+    created_at: datetime
+    checkins: list[tuple[datetime, str, str]]  # (when, status, note)
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    key: str
+    name: str  # "PHQ-9"
+    title: str
+    scale_max: float | None
+    first: ScorePoint
+    latest: ScorePoint
+    count: int  # all ever
+    count_since: int
+    change: Change | None
+
+    @property
+    def difference_words(self) -> str:
+        if self.count < 2:
+            return "One score so far: a starting point to compare with later."
+        diff = self.latest.total - self.first.total
+        if diff == 0:
+            return "No change from the first."
+        points = "point" if abs(diff) == 1 else "points"
+        way = "lower" if diff < 0 else "higher"
+        return f"{number(abs(diff))} {points} {way} than the first."
+
+
+@dataclass(frozen=True)
+class PracticeTotals:
+    count: int
+    minutes: int
+    rated: int  # practices with a rating before and after
+    before: float | None
+    after: float | None
+
+
+@dataclass
+class Summary:
+    name: str
+    made_on: date
+    period: Period
+    sections: list[str]
+    intentions: list[Answered] = field(default_factory=list)
+    questions: list[QuestionToBring] = field(default_factory=list)
+    insights: list[Insight] = field(default_factory=list)
+    worksheet: Answered | None = None
+    steps: list[StepRow] = field(default_factory=list)
+    scores: list[ScoreLine] = field(default_factory=list)
+    practices: PracticeTotals | None = None
+    attributions: list[tuple[str, str]] = field(default_factory=list)  # (names, text)
+
+    @property
+    def headings(self) -> dict[str, str]:
+        return dict(SECTIONS)
+
+    @property
+    def chosen(self) -> list[tuple[str, str]]:
+        return [(key, heading) for key, heading in SECTIONS if key in self.sections]
+
+
+def _display(spec: InstrumentSpec, key: str, value: object) -> str:
+    item = spec.items_by_key.get(key)
+    if item is None:
+        return ""
+    kind = spec.item_type(item)
+    if kind == "check":
+        return "Yes" if value else ""
+    if kind == "choice":
+        labels = {o.value: o.label for o in spec.options_for(item)}
+        return labels.get(str(value), str(value))
+    return str(value).strip() if value not in (None, "") else ""
+
+
+def answered(response: Response) -> Answered:
+    spec = response.instrument.parsed
+    answers = response.answers or {}
+    rows = [(i.text, _display(spec, i.key, answers.get(i.key))) for i in spec.items]
+    session = response.session
+    return Answered(
+        title=response.instrument.title,
+        when=response.submitted_at or response.created_at,
+        session_when=session.starts_at if session else None,
+        answers=[(text, words) for text, words in rows if words],
+    )
+
+
+def _responses(client, key: str, start: datetime | None):
+    rows = (
+        Response.objects.for_client(client)
+        .submitted()
+        .of(key)
+        .select_related("instrument", "session")
+        .defer("session__notes")
+    )
+    return rows.since(start) if start else rows
+
+
+def _intentions(client, start: datetime | None) -> list[Answered]:
+    rows = (
+        Response.objects.for_client(client)
+        .submitted()
+        .of(INTENTION)
+        .select_related("instrument", "session")
+        .defer("session__notes")
+        .order_by("submitted_at", "pk")
+    )
+    if start:
+        # An intention written for a session in the period belongs with it, even if it was
+        # written the evening before.
+        rows = rows.filter(Q(submitted_at__gte=start) | Q(session__starts_at__gte=start))
+    return [answered(r) for r in rows]
+
+
+def _steps(client, start: datetime | None) -> list[StepRow]:
+    checkins = CheckIn.objects.order_by("created_at", "pk")
+    steps = ActionStep.objects.for_client(client)
+    if start:
+        checkins = checkins.filter(created_at__gte=start)
+        recent = CheckIn.objects.filter(step=OuterRef("pk"), created_at__gte=start)
+        steps = steps.filter(Exists(recent) | Q(created_at__gte=start))
+    steps = steps.order_by("created_at", "pk").prefetch_related(
+        Prefetch("checkins", queryset=checkins, to_attr="shown_checkins")
+    )
+    return [
+        StepRow(
+            text=s.text,
+            status=s.get_status_display(),
+            created_at=s.created_at,
+            checkins=[(c.created_at, c.get_status_display(), c.note) for c in s.shown_checkins],
+        )
+        for s in steps
+    ]
+
+
+def _scores(client, start: datetime | None, specs) -> list[ScoreLine]:
+    keys = [k for k in (PHQ9, GAD7, OUTCOMES) if k in specs]
+    found: dict[str, list[ScorePoint]] = {k: [] for k in keys}
+    rows = (
+        Response.objects.for_client(client)
+        .submitted()
+        .filter(instrument__key__in=keys, score_total__isnull=False)
+        .order_by("submitted_at", "pk")
+        .values_list("instrument__key", "submitted_at", "score_total", "score_band")
+    )
+    for key, when, total, band in rows:
+        found[key].append(ScorePoint(when, total, band))
+    lines = []
+    for key in keys:
+        points = found[key]
+        if not points:
+            continue
+        instrument, spec = specs[key]
+        name = SHORT_NAMES[key]
+        if key == OUTCOMES:
+            name = "Closing outcomes (average of five, 0–10)"
+        lines.append(
+            ScoreLine(
+                key=key,
+                name=name,
+                title=instrument.title,
+                scale_max=spec.scoring.max if spec.scoring else None,
+                first=points[0],
+                latest=points[-1],
+                count=len(points),
+                count_since=sum(1 for p in points if start is None or p.when >= start),
+                # The outcomes average goes up when things improve, so "response" words
+                # (made for falling symptom scores) are kept for the questionnaires.
+                change=change_between(key, points[0].total, points[-1].total, len(points))
+                if key != OUTCOMES
+                else None,
+            )
+        )
+    return lines
+
+
+def _practices(client, start: datetime | None) -> PracticeTotals:
+    logs = PracticeLog.objects.for_client(client)
+    if start:
+        logs = logs.filter(started_at__gte=start)
+    both = Q(settled_before__isnull=False, settled_after__isnull=False)
+    totals = logs.aggregate(
+        count=Count("pk"),
+        seconds=Sum("elapsed_seconds"),
+        rated=Count("pk", filter=both),
+        before=Avg("settled_before", filter=both),
+        after=Avg("settled_after", filter=both),
+    )
+    return PracticeTotals(
+        count=totals["count"],
+        minutes=round((totals["seconds"] or 0) / 60),
+        rated=totals["rated"],
+        before=totals["before"],
+        after=totals["after"],
+    )
+
+
+def _attributions(specs) -> list[tuple[str, str]]:
+    """The questionnaires' published attributions, one line per distinct text."""
+    by_text: dict[str, list[str]] = {}
+    for key in (PHQ9, GAD7):
+        if key in specs and specs[key][1].attribution:
+            by_text.setdefault(specs[key][1].attribution.text, []).append(SHORT_NAMES[key])
+    return [(and_join(names), text) for text, names in by_text.items()]
+
+
+def build_summary(
+    client, *, period: Period, sections: list[str], today: date | None = None
+) -> Summary:
+    """The chosen sections for this person over this period (at most ten queries)."""
+    start = period.start
+    specs = current_specs([PHQ9, GAD7, OUTCOMES])
+    summary = Summary(
+        name=str(client),
+        made_on=today or timezone.localdate(),
+        period=period,
+        sections=[key for key in SECTION_KEYS if key in sections],
+        attributions=_attributions(specs),
+    )
+    if "intentions" in sections:
+        summary.intentions = _intentions(client, start)
+    if "questions" in sections:
+        summary.questions = open_questions(client)
+    if "insights" in sections:
+        insights = Insight.objects.for_client(client).order_by("created_at", "pk")
+        summary.insights = list(insights.filter(created_at__gte=start) if start else insights)
+    if "worksheet" in sections:
+        latest = _responses(client, WORKSHEET, start).order_by("-submitted_at", "-pk").first()
+        summary.worksheet = answered(latest) if latest else None
+    if "steps" in sections:
+        summary.steps = _steps(client, start)
+    if "scores" in sections:
+        summary.scores = _scores(client, start, specs)
+    if "practices" in sections:
+        summary.practices = _practices(client, start)
+    return summary
+
+
+def filename(day: date) -> str:
+    return f"kap-summary-{day:%Y-%m-%d}.pdf"

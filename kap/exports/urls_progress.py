@@ -1,0 +1,14 @@
+"""Trends, per-session counts and the summary to bring to therapy (mounted at /progress/)."""
+
+from django.urls import path
+
+from kap.exports import views_progress as views
+
+urlpatterns = [
+    path("", views.trends, name="trends"),
+    path("summary/", views.summary_form, name="summary"),
+    path("summary/view/", views.summary_view, name="summary-view"),
+    path("summary.pdf", views.summary_pdf, name="summary-pdf"),
+    path("blank/<slug:key>/", views.blank, name="blank"),
+    path("blank/<slug:key>.pdf", views.blank_pdf, name="blank-pdf"),
+]

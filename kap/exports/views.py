@@ -1,0 +1,210 @@
+"""Your data: download it (JSON, CSV, FHIR), bring it in (an export, a FHIR Questionnaire), or
+delete the account with everything in it.
+
+A client's own data only: every query takes `request.user`, and other roles (who keep no records
+here) get a 404. Downloads are never cached: they hold what the person wrote, in plain text.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from kap.exports import data
+from kap.exports.erasure import erase_client
+
+
+def client_only(view):
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_client:
+            raise Http404("Only a client's own data is here.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        error_messages={"required": "Choose a file first.", "empty": "That file is empty."}
+    )
+
+    def __init__(self, *args, label: str, help_text: str, accept: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].label = label
+        self.fields["file"].help_text = help_text
+        self.fields["file"].widget.attrs["accept"] = accept
+
+    def read(self, limit: int) -> bytes:
+        # One byte over the limit is enough to refuse the file without reading all of it.
+        return self.cleaned_data["file"].read(limit + 1)
+
+
+def _export_form(*args) -> UploadForm:
+    return UploadForm(
+        *args,
+        prefix="export",
+        label="Your JSON export",
+        help_text="A kap-export-….json file downloaded from KAP Companion.",
+        accept=".json,application/json",
+    )
+
+
+def _questionnaire_form(*args) -> UploadForm:
+    return UploadForm(
+        *args,
+        prefix="questionnaire",
+        label="A FHIR Questionnaire",
+        help_text="A .json file holding one FHIR R4 Questionnaire resource.",
+        accept=".json,application/json,application/fhir+json",
+    )
+
+
+def _index(request: HttpRequest, *, export_form=None, questionnaire_form=None, status=200):
+    return render(
+        request,
+        "exports/index.html",
+        {
+            "export_form": export_form or _export_form(),
+            "questionnaire_form": questionnaire_form or _questionnaire_form(),
+            "has_records": data.has_records(request.user),
+        },
+        status=status,
+    )
+
+
+@client_only
+def index(request: HttpRequest) -> HttpResponse:
+    return _index(request)
+
+
+def _download(content: bytes, content_type: str, name: str, ext: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    filename = f"{name}-{timezone.localdate().isoformat()}.{ext}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@never_cache
+@client_only
+def export_json(request: HttpRequest) -> HttpResponse:
+    return _download(
+        data.export_json(request.user), "application/json; charset=utf-8", "kap-export", "json"
+    )
+
+
+@never_cache
+@client_only
+def export_csv(request: HttpRequest) -> HttpResponse:
+    return _download(data.export_csv_zip(request.user), "application/zip", "kap-export", "zip")
+
+
+@never_cache
+@client_only
+def export_fhir(request: HttpRequest) -> HttpResponse:
+    bundle = data.fhir_bundle(request.user, base_url=settings.BASE_URL)
+    content = json.dumps(bundle, ensure_ascii=False, indent=2).encode("utf-8")
+    return _download(content, "application/fhir+json; charset=utf-8", "kap-fhir", "json")
+
+
+@client_only
+def import_json(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("exports:index")
+    form = _export_form(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            result = data.import_json(user=request.user, raw=form.read(data.MAX_IMPORT_BYTES))
+        except data.ImportRefused as refused:
+            form.add_error("file", str(refused))
+        else:
+            messages.success(request, f"Your data was imported: {result.summary()}.")
+            for note in result.not_imported:
+                messages.info(request, note)
+            return redirect("exports:index")
+    return _index(request, export_form=form, status=400)
+
+
+@client_only
+def import_questionnaire(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("exports:index")
+    form = _questionnaire_form(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            instrument, created = data.import_questionnaire(
+                raw=form.read(data.MAX_QUESTIONNAIRE_BYTES)
+            )
+        except data.ImportRefused as refused:
+            form.add_error("file", str(refused))
+        else:
+            if created:
+                messages.success(
+                    request,
+                    f"“{instrument.title}” was added. You can fill it in below. Imported"
+                    " questionnaires come without the guide's safety rules: answers here are"
+                    " not checked for signs of crisis.",
+                )
+            else:
+                messages.info(request, f"“{instrument.title}” was imported before; here it is.")
+            return redirect("journal:instrument", instrument.key)
+    return _index(request, questionnaire_form=form, status=400)
+
+
+class DeleteForm(forms.Form):
+    email = forms.CharField(
+        label="Your email address",
+        required=False,
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    password = forms.CharField(
+        label="Or your password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        email = (self.cleaned_data.get("email") or "").strip()
+        password = self.cleaned_data.get("password") or ""
+        if not email and not password:
+            raise forms.ValidationError(
+                "To confirm, type your email address or your password. Nothing was deleted."
+            )
+        if email and email.casefold() == self.user.email.casefold():
+            return self.cleaned_data
+        if password and self.user.check_password(password):
+            return self.cleaned_data
+        raise forms.ValidationError(
+            "That is not this account's email address or password, so nothing was deleted."
+        )
+
+
+@never_cache
+@client_only
+def delete(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = DeleteForm(request.POST, user=request.user)
+        if form.is_valid():
+            erase_client(request.user)
+            logout(request)
+            return render(request, "exports/goodbye.html")
+        status = 400
+    else:
+        form = DeleteForm(user=request.user)
+        status = 200
+    return render(request, "exports/delete.html", {"form": form}, status=status)

@@ -1,0 +1,253 @@
+"""Progress: trends over time, a summary to bring to therapy, and blank sheets to print.
+
+Trends and summaries show a client's own records only: every query takes `request.user`, and
+a therapist or clinic admin (who has no records of their own here) is politely sent home.
+The blank sheets hold no one's data, so any signed-in person may print them.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from kap.content.models import Instrument
+from kap.exports import progress, summary
+from kap.lib import charts
+
+STATIC_DIR = (Path(settings.BASE_DIR) / "static").resolve()
+PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "progress" / "pdf.css"
+# Lines of writing space under each item of a blank sheet.
+LINES = {"integration-worksheet": 7}
+DEFAULT_LINES = 5
+
+
+def client_only(view):
+    """Trends and summaries are a client's own; other roles are sent home with a word why."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_client:
+            messages.info(
+                request,
+                "Progress and summaries show a client's own records, so there is nothing "
+                "to show for this account.",
+            )
+            return redirect("home")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Trends -----------------------------------------------------------------------------------
+
+
+def _score_chart(trend: progress.ScoreTrend, markers: list[charts.Marker]):
+    top = progress.number(trend.y_max)
+    return charts.line_chart(
+        [
+            charts.Series(
+                f"{trend.name} total",
+                [charts.Point(p.when, p.total, p.band) for p in trend.points],
+            )
+        ],
+        title=f"{trend.name} totals over time (0 to {top})",
+        y_min=0,
+        y_max=trend.y_max,
+        bands=[charts.Band(b.min, b.max, b.label) for b in trend.bands],
+        markers=markers,
+        y_label=f"{trend.name} total",
+        chart_id=f"chart-{trend.key}",
+    )
+
+
+def _outcomes_chart(outcomes: progress.OutcomesTrend, markers: list[charts.Marker]):
+    series = [
+        charts.Series(
+            text,
+            [
+                charts.Point(row.when, row.values[index])
+                for row in outcomes.rows
+                if row.values[index] is not None
+            ],
+            css_class=f"series-{index + 1}",
+        )
+        for index, (_, text) in enumerate(outcomes.items)
+    ]
+    return charts.line_chart(
+        series,
+        title=f"{outcomes.title}: each rated 0 to 10 over time",
+        y_min=0,
+        y_max=10,
+        markers=markers,
+        height=260 + 18 * len(series),
+        y_label="Rating (0–10)",
+        chart_id="chart-outcomes",
+    )
+
+
+def _settled_chart(rows: list[progress.PracticeRow], markers: list[charts.Marker]):
+    before = [charts.Point(r.when, r.before, r.title) for r in rows if r.before is not None]
+    after = [charts.Point(r.when, r.after, r.title) for r in rows if r.after is not None]
+    return charts.line_chart(
+        [
+            charts.Series("Before the practice", before, css_class="series-1"),
+            charts.Series("After the practice", after, css_class="series-2"),
+        ],
+        title="How settled you felt before and after practices (0 to 10)",
+        y_min=0,
+        y_max=10,
+        markers=markers,
+        y_label="Settled (0–10)",
+        chart_id="chart-settled",
+    )
+
+
+@client_only
+def trends(request: HttpRequest) -> HttpResponse:
+    data = progress.trends(request.user)
+    markers = [charts.Marker(s.when, s.label) for s in data.sessions]
+    scores = [
+        {
+            "trend": trend,
+            "chart": _score_chart(trend, markers) if trend.points else None,
+            "change": trend.change.sentences() if trend.change else [],
+        }
+        for trend in data.scores.values()
+    ]
+    outcomes = data.outcomes
+    return render(
+        request,
+        "progress/trends.html",
+        {
+            "data": data,
+            "scores": scores,
+            "outcomes": outcomes,
+            "outcomes_chart": _outcomes_chart(outcomes, markers)
+            if outcomes and outcomes.rows
+            else None,
+            "settled_chart": _settled_chart(data.practices, markers) if data.practices else None,
+        },
+    )
+
+
+# --- Summary ----------------------------------------------------------------------------------
+
+
+@client_only
+def summary_form(request: HttpRequest) -> HttpResponse:
+    session = summary.last_session(request.user)
+    form = summary.SummaryForm(last_session=session)
+    return render(request, "progress/summary_form.html", {"form": form, "session": session})
+
+
+def _chosen(request: HttpRequest):
+    """(form, summary): the summary is None when the choice needs correcting."""
+    session = summary.last_session(request.user)
+    form = summary.form_from_query(request.GET, last_session=session)
+    if not form.is_valid():
+        return form, None
+    period = summary.period_for(form.cleaned_data["since"], session)
+    return form, summary.build_summary(
+        request.user, period=period, sections=form.cleaned_data["sections"]
+    )
+
+
+def _form_again(request: HttpRequest, form) -> HttpResponse:
+    return render(request, "progress/summary_form.html", {"form": form}, status=400)
+
+
+@client_only
+@never_cache
+def summary_view(request: HttpRequest) -> HttpResponse:
+    form, made = _chosen(request)
+    if made is None:
+        return _form_again(request, form)
+    return render(
+        request,
+        "progress/summary.html",
+        {"summary": made, "query": request.GET.urlencode()},
+    )
+
+
+@client_only
+@never_cache
+def summary_pdf(request: HttpRequest) -> HttpResponse:
+    form, made = _chosen(request)
+    if made is None:
+        return _form_again(request, form)
+    return _pdf(
+        request, "progress/summary_pdf.html", {"summary": made}, summary.filename(made.made_on)
+    )
+
+
+# --- Blank sheets -----------------------------------------------------------------------------
+
+
+def _blank_context(key: str) -> dict:
+    if key not in progress.BLANK_SHEETS:
+        raise Http404("There is no blank version of that sheet.")
+    try:
+        instrument = Instrument.objects.current().get(key=key)
+    except Instrument.DoesNotExist:
+        raise Http404("The guide has not been loaded yet.") from None
+    return {
+        "instrument": instrument,
+        "spec": instrument.parsed,
+        "lines": range(LINES.get(key, DEFAULT_LINES)),
+    }
+
+
+def blank(request: HttpRequest, key: str) -> HttpResponse:
+    return render(request, "progress/blank.html", _blank_context(key))
+
+
+def blank_pdf(request: HttpRequest, key: str) -> HttpResponse:
+    return _pdf(request, "progress/blank_pdf.html", _blank_context(key), f"kap-{key}.pdf")
+
+
+# --- PDF --------------------------------------------------------------------------------------
+
+
+def _local_fetcher():
+    """A WeasyPrint URL fetcher that reads data: URLs and files under the static folder only.
+
+    The templates link to nothing, and everything a person wrote is escaped; this is the
+    second lock, so that no PDF ever makes a network request or reads a file elsewhere.
+    """
+    from weasyprint.urls import URLFetcher
+
+    class LocalOnly(URLFetcher):
+        def fetch(self, url, headers=None):
+            scheme = urlsplit(url).scheme.lower()
+            if scheme == "file":
+                path = Path(url2pathname(urlsplit(url).path)).resolve()
+                if not (path.is_relative_to(STATIC_DIR) or path == PDF_CSS):
+                    raise ValueError(f"not fetched (outside the static folder): {url}")
+            elif scheme != "data":
+                raise ValueError(f"not fetched (only file: and data: URLs are): {url}")
+            return super().fetch(url, headers)
+
+    return LocalOnly(allowed_protocols={"file", "data"})
+
+
+def _pdf(request: HttpRequest, template: str, context: dict, name: str) -> HttpResponse:
+    from weasyprint import CSS, HTML
+
+    fetcher = _local_fetcher()
+    context = {**context, "made_at": timezone.localtime()}
+    html = render_to_string(template, context, request=request)
+    document = HTML(string=html, base_url=STATIC_DIR.as_uri() + "/", url_fetcher=fetcher)
+    pdf = document.write_pdf(stylesheets=[CSS(filename=str(PDF_CSS), url_fetcher=fetcher)])
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

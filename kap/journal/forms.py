@@ -1,0 +1,153 @@
+"""Forms built from instrument specs, and the small forms of the journal."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+
+from kap.content.specs import InstrumentSpec, Item
+from kap.journal.models import ActionStep, CheckIn, KapSession, SupportItem
+
+MAX_TEXT = 20_000
+
+
+def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
+    kind = spec.item_type(item)
+    required = spec.is_required(item)
+    common = {"label": item.text, "help_text": item.help, "required": required}
+    if kind == "check":
+        return forms.BooleanField(**{**common, "required": False})
+    if kind == "text":
+        return forms.CharField(
+            **common,
+            max_length=MAX_TEXT,
+            widget=forms.Textarea(attrs={"rows": 4}),
+            error_messages={"required": "Please write something here, even a few words."},
+        )
+    if kind == "choice":
+        return forms.ChoiceField(
+            **common,
+            choices=[(o.value, o.label) for o in spec.options_for(item)],
+            widget=forms.RadioSelect,
+            error_messages={
+                "required": "Please choose one answer.",
+                "invalid_choice": "Please choose one of the answers shown.",
+            },
+        )
+    return forms.TypedChoiceField(
+        **common,
+        coerce=int,
+        choices=[(n, str(n)) for n in range(item.min, item.max + 1)],
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": f"Please choose a number from {item.min} to {item.max}.",
+            "invalid_choice": f"Please choose a number from {item.min} to {item.max}.",
+        },
+    )
+
+
+class InstrumentForm(forms.Form):
+    """One field per item, named by the item key. Render with journal/instrument_form.html."""
+
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, spec: InstrumentSpec, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+        for item in spec.items:
+            self.fields[item.key] = _field_for(spec, item)
+
+    def answers(self) -> dict:
+        return {i.key: self.cleaned_data.get(i.key) for i in self.spec.items}
+
+    def items(self):
+        """(item, bound field, kind) in order, for the template."""
+        return [(i, self[i.key], self.spec.item_type(i)) for i in self.spec.items]
+
+
+def answers_from_post(spec: InstrumentSpec, data) -> dict:
+    """What the person typed, unvalidated: used for drafts, where half-answers are normal."""
+    out: dict = {}
+    for item in spec.items:
+        kind = spec.item_type(item)
+        if kind == "check":
+            out[item.key] = data.get(item.key) in ("on", "true", "1")
+        elif item.key in data:
+            value = data.get(item.key, "")
+            if kind == "text":
+                out[item.key] = value[:MAX_TEXT]
+            elif kind == "rating":
+                try:
+                    out[item.key] = int(value)
+                except (TypeError, ValueError):
+                    continue
+            else:
+                out[item.key] = value
+    return out
+
+
+class KapSessionForm(forms.ModelForm):
+    starts_at = forms.DateTimeField(
+        label="Date and time",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        error_messages={
+            "required": "Please give the date and time of the session.",
+            "invalid": "Please give a date and time, e.g. 2026-12-01 14:00.",
+        },
+    )
+
+    class Meta:
+        model = KapSession
+        fields = ["starts_at", "status", "clinician_name", "setting", "notes"]
+        labels = {"clinician_name": "Clinician's name", "notes": "Notes (optional)"}
+        help_texts = {
+            "notes": "Anything you want to remember. No dose or medication details are needed here."
+        }
+        widgets = {
+            "status": forms.RadioSelect,
+            "setting": forms.RadioSelect,
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def clean(self):
+        data = super().clean()
+        when, status = data.get("starts_at"), data.get("status")
+        if when and status == KapSession.Status.COMPLETED and when > timezone.now():
+            self.add_error(
+                "status", "A session in the future cannot be completed yet; mark it as planned."
+            )
+        return data
+
+
+class InsightForm(forms.Form):
+    text = forms.CharField(
+        label="What stood out?",
+        max_length=MAX_TEXT,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Write a word or two first."},
+    )
+
+
+class ActionStepForm(forms.ModelForm):
+    class Meta:
+        model = ActionStep
+        fields = ["text"]
+        labels = {"text": "A small step"}
+        widgets = {"text": forms.TextInput}
+
+
+class CheckInForm(forms.ModelForm):
+    class Meta:
+        model = CheckIn
+        fields = ["status", "note"]
+        labels = {"status": "How is it going?", "note": "A short note (optional)"}
+        widgets = {"status": forms.RadioSelect, "note": forms.TextInput}
+
+
+class SupportItemForm(forms.ModelForm):
+    class Meta:
+        model = SupportItem
+        fields = ["category", "text"]
+        labels = {"category": "Kind of support", "text": "Who or what"}
+        widgets = {"category": forms.RadioSelect, "text": forms.TextInput}

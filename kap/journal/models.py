@@ -1,0 +1,288 @@
+"""The client's own records. Everything a person writes is in an Encrypted*Field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from kap.content.models import Instrument
+from kap.lib.fields import EncryptedJSONField, EncryptedTextField
+
+Client = settings.AUTH_USER_MODEL
+
+
+class ClientQuerySet(models.QuerySet):
+    def for_client(self, client) -> ClientQuerySet:
+        return self.filter(client=client)
+
+
+class KapSession(models.Model):
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Setting(models.TextChoices):
+        CLINIC = "clinic", "In a clinic or office"
+        HOME = "home", "At home, with remote support"
+        OTHER = "other", "Somewhere else"
+
+    client = models.ForeignKey(Client, models.CASCADE, related_name="kap_sessions")
+    starts_at = models.DateTimeField("date and time")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PLANNED)
+    clinician_name = models.CharField("clinician", max_length=120, blank=True)
+    setting = models.CharField(max_length=12, choices=Setting.choices, blank=True)
+    notes = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["client", "starts_at"])]
+
+    def __str__(self) -> str:
+        return f"Session on {timezone.localtime(self.starts_at):%-d %b %Y}"
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == self.Status.COMPLETED
+
+
+class ResponseQuerySet(ClientQuerySet):
+    def submitted(self) -> ResponseQuerySet:
+        return self.filter(status=Response.Status.SUBMITTED)
+
+    def drafts(self) -> ResponseQuerySet:
+        return self.filter(status=Response.Status.DRAFT)
+
+    def of(self, key: str) -> ResponseQuerySet:
+        return self.filter(instrument__key=key)
+
+    def since(self, when: datetime) -> ResponseQuerySet:
+        return self.filter(submitted_at__gte=when)
+
+
+class Response(models.Model):
+    """Answers to one instrument: a draft while being written, then submitted (and editable)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+
+    client = models.ForeignKey(Client, models.CASCADE, related_name="responses")
+    instrument = models.ForeignKey(Instrument, models.PROTECT, related_name="responses")
+    session = models.ForeignKey(
+        KapSession, models.SET_NULL, null=True, blank=True, related_name="responses"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    answers = EncryptedJSONField(default=dict)
+    # Bumped on every save; a save carrying an older number is refused (no silent overwrite).
+    version = models.PositiveIntegerField(default=1)
+    score_total = models.FloatField(null=True, blank=True)
+    score_band = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ResponseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["client", "status", "submitted_at"]),
+            models.Index(fields=["client", "created_at"]),
+        ]
+        constraints = [
+            # One open draft per instrument and session: autosaves always land on the same row.
+            # (Two constraints rather than nulls_distinct=False, which SQLite does not support.)
+            models.UniqueConstraint(
+                fields=["client", "instrument", "session"],
+                condition=models.Q(status="draft", session__isnull=False),
+                name="one_draft_per_instrument_and_session",
+            ),
+            models.UniqueConstraint(
+                fields=["client", "instrument"],
+                condition=models.Q(status="draft", session__isnull=True),
+                name="one_draft_per_instrument_without_session",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument.title} ({self.get_status_display().lower()})"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class ResponseVersion(models.Model):
+    """An earlier version of a submitted response, kept when it is edited."""
+
+    response = models.ForeignKey(Response, models.CASCADE, related_name="history")
+    version = models.PositiveIntegerField()
+    answers = EncryptedJSONField()
+    score_total = models.FloatField(null=True, blank=True)
+    saved_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-version"]
+
+
+class SafetyEvent(models.Model):
+    client = models.ForeignKey(Client, models.CASCADE, related_name="safety_events")
+    response = models.ForeignKey(Response, models.CASCADE, related_name="safety_events")
+    rule_key = models.CharField(max_length=60)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "rule_key"], name="one_event_per_rule")
+        ]
+
+
+class Insight(models.Model):
+    client = models.ForeignKey(Client, models.CASCADE, related_name="insights")
+    session = models.ForeignKey(
+        KapSession, models.SET_NULL, null=True, blank=True, related_name="insights"
+    )
+    text = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["client", "created_at"])]
+
+
+class ActionStep(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Working on it"
+        DONE = "done", "Done"
+        LET_GO = "let-go", "Let go"
+
+    client = models.ForeignKey(Client, models.CASCADE, related_name="action_steps")
+    session = models.ForeignKey(
+        KapSession, models.SET_NULL, null=True, blank=True, related_name="action_steps"
+    )
+    source = models.ForeignKey(
+        Response, models.SET_NULL, null=True, blank=True, related_name="action_steps"
+    )
+    text = EncryptedTextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["client", "created_at"])]
+
+
+class CheckIn(models.Model):
+    class Status(models.TextChoices):
+        DONE = "done", "Done"
+        WORKING = "working", "Still working on it"
+        LET_GO = "let-go", "Let it go"
+
+    step = models.ForeignKey(ActionStep, models.CASCADE, related_name="checkins")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    note = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class QuestionToBring(models.Model):
+    client = models.ForeignKey(Client, models.CASCADE, related_name="questions")
+    source = models.ForeignKey(
+        Response, models.SET_NULL, null=True, blank=True, related_name="questions"
+    )
+    text = EncryptedTextField()
+    asked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["asked_at", "created_at"]
+
+
+class SupportItem(models.Model):
+    class Category(models.TextChoices):
+        THERAPY = "therapy", "Ongoing therapy"
+        PEOPLE = "people", "Supportive relationships"
+        ROUTINES = "routines", "Consistent routines"
+
+    client = models.ForeignKey(Client, models.CASCADE, related_name="support_items")
+    category = models.CharField(max_length=10, choices=Category.choices)
+    text = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["category", "created_at"]
+
+
+class KeyCanary(models.Model):
+    """A known value per key id, so a missing or wrong key is found at start-up, not on a page."""
+
+    key_id = models.CharField(max_length=20, unique=True)
+    value = models.TextField()
+
+
+# --- Reminders (kap.journal.reminders) ------------------------------------------------------------
+
+
+class CalendarFeed(models.Model):
+    """A private calendar address. The token is kept encrypted, so the person can copy the address
+    again later; requests are matched on its SHA-256 alone, so the lookup never needs a key."""
+
+    client = models.OneToOneField(Client, models.CASCADE, related_name="calendar_feed")
+    token = EncryptedTextField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+
+
+class ReminderPreference(models.Model):
+    client = models.OneToOneField(Client, models.CASCADE, related_name="reminder_preference")
+    email_enabled = models.BooleanField("Send me e-mail reminders", default=False)
+    include_clinician = models.BooleanField(
+        "Show my clinician's name in calendar events and e-mails", default=False
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class ReminderSent(models.Model):
+    """One e-mailed reminder. The row is written before the e-mail goes out and is never retried,
+    so a crash half-way leaves a reminder unsent rather than sent twice."""
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    client = models.ForeignKey(Client, models.CASCADE, related_name="reminders_sent")
+    kind = models.CharField(max_length=20)
+    key = models.CharField(max_length=80)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "kind", "key"], name="one_reminder_per_key")
+        ]

@@ -1,0 +1,393 @@
+"""Reminders: the dates that matter next, as a private calendar feed and as optional e-mails.
+
+Neither ever carries what a person wrote. Calendar apps sync to third parties and e-mail passes
+through other servers, so both hold neutral titles, dates and a link back to the app, nothing more:
+no notes, insights, steps or answers. The clinician's name appears only if the person opts in.
+
+E-mails go out at most once per reminder: a ReminderSent row is committed before the message is
+handed to the SMTP server and is never retried, so a crash in between means one reminder is
+missed rather than one is sent twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core import mail
+from django.db import transaction
+from django.db.models import Max
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from icalendar import Alarm, Calendar, Event
+
+from kap.journal.models import (
+    ActionStep,
+    CalendarFeed,
+    KapSession,
+    ReminderPreference,
+    ReminderSent,
+    Response,
+)
+from kap.journal.today import INSIGHT_WINDOW, REPEAT_SCORES
+
+log = logging.getLogger(__name__)
+
+SESSION_LENGTH = timedelta(hours=1)
+STEP_CHECK_IN = timedelta(days=3)
+SCORED = (("phq9", "PHQ-9"), ("gad7", "GAD-7"))
+# The feed shows this much of the past, so it stays small however long someone uses the app.
+HISTORY = timedelta(days=90)
+# E-mail: a planned session is mentioned the day before; a completed one gets a nudge to capture
+# insights once the person has had a little time to rest.
+SESSION_NOTICE = timedelta(hours=24)
+INSIGHT_NUDGE_AFTER = timedelta(hours=2)
+# A step check-in that fell due while e-mails were off is not brought up days later.
+STEP_GRACE = timedelta(days=2)
+UID_DOMAIN = "kap-companion"
+
+
+def _link(path: str) -> str:
+    return settings.BASE_URL + path
+
+
+# --- The calendar feed ----------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def reset_feed(*, client) -> CalendarFeed:
+    """Create the person's calendar address, or replace it: the old one stops working at once."""
+    token = secrets.token_urlsafe(32)
+    feed, _ = CalendarFeed.objects.update_or_create(
+        client=client,
+        defaults={
+            "token": token,
+            "token_hash": _hash(token),
+            "created_at": timezone.now(),
+            "last_fetched_at": None,
+        },
+    )
+    return feed
+
+
+def stop_feed(*, client) -> None:
+    CalendarFeed.objects.filter(client=client).delete()
+
+
+def feed_for_token(token: str) -> CalendarFeed | None:
+    return (
+        CalendarFeed.objects.filter(token_hash=_hash(token), client__is_active=True)
+        .select_related("client")
+        .first()
+    )
+
+
+def feed_url(feed: CalendarFeed) -> str:
+    return _link(reverse("journal:calendar-feed", args=[feed.token]))
+
+
+def webcal_url(feed: CalendarFeed) -> str:
+    """The same address with the webcal scheme, which calendar apps open as a subscription."""
+    return "webcal://" + feed_url(feed).split("://", 1)[1]
+
+
+def mark_fetched(feed: CalendarFeed, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    # Calendar apps poll often; one write an hour is enough to say "last read by your calendar".
+    if feed.last_fetched_at is None or now - feed.last_fetched_at > timedelta(hours=1):
+        CalendarFeed.objects.filter(pk=feed.pk).update(last_fetched_at=now)
+
+
+def _include_clinician(client) -> bool:
+    pref = ReminderPreference.objects.filter(client=client).first()
+    return bool(pref and pref.include_clinician)
+
+
+def _session_title(session: KapSession, include_clinician: bool) -> str:
+    if include_clinician and session.clinician_name:
+        return f"KAP session with {session.clinician_name}"
+    return "KAP session"
+
+
+def _last_submitted(client) -> dict[str, datetime]:
+    return dict(
+        Response.objects.for_client(client)
+        .submitted()
+        .filter(instrument__key__in=[k for k, _ in SCORED])
+        .values_list("instrument__key")
+        .annotate(last=Max("submitted_at"))
+    )
+
+
+def _step_check_in_dates(client, since: date) -> list[date]:
+    """The days open action steps are due a check-in: 3 days after the step or its last check-in.
+    One date per day, however many steps share it."""
+    steps = (
+        ActionStep.objects.for_client(client)
+        .filter(status=ActionStep.Status.OPEN)
+        .annotate(last_check_in=Max("checkins__created_at"))
+        .values_list("created_at", "last_check_in")
+    )
+    days = set()
+    for created_at, last_check_in in steps:
+        due = timezone.localdate(max(created_at, last_check_in or created_at) + STEP_CHECK_IN)
+        if due >= since:
+            days.add(due)
+    return sorted(days)
+
+
+def _event(uid, summary, description, url, start, end, now, *, busy=False) -> Event:
+    event = Event()
+    event.add("uid", f"{uid}@{UID_DOMAIN}")
+    event.add("dtstamp", now)
+    event.add("summary", summary)
+    event.add("description", description)
+    event.add("url", url)
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    # Only the session itself blocks time; reminders leave the person's day free.
+    event.add("transp", "OPAQUE" if busy else "TRANSPARENT")
+    return event
+
+
+def calendar_ics(client, now: datetime | None = None) -> bytes:
+    """The person's calendar as iCalendar bytes: CRLF line endings and folded lines."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    include_clinician = _include_clinician(client)
+    cal = Calendar()
+    cal.add("prodid", f"-//{settings.SITE_NAME}//Reminders//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", settings.SITE_NAME)
+    cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", "PT1H")
+
+    sessions = KapSession.objects.for_client(client).filter(starts_at__gte=now - HISTORY)
+    for s in sessions.filter(status=KapSession.Status.PLANNED):
+        event = _event(
+            f"session-{s.pk}",
+            _session_title(s, include_clinician),
+            f"Open {settings.SITE_NAME} to look over your intention and preparation.",
+            _link(reverse("journal:session", args=[s.pk])),
+            s.starts_at,
+            s.starts_at + SESSION_LENGTH,
+            now,
+            busy=True,
+        )
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", "KAP session tomorrow")
+        alarm.add("trigger", -timedelta(days=1))
+        event.add_component(alarm)
+        cal.add_component(event)
+
+    for s in sessions.filter(status=KapSession.Status.COMPLETED):
+        cal.add_component(
+            _event(
+                f"insights-{s.pk}",
+                "Capture insights",
+                "The first 72 hours after a session are a good time to note what stays with you. "
+                "Even a few words help.",
+                _link(reverse("journal:session", args=[s.pk])),
+                s.starts_at,
+                s.starts_at + INSIGHT_WINDOW,
+                now,
+            )
+        )
+
+    for day in _step_check_in_dates(client, since=today - HISTORY):
+        cal.add_component(
+            _event(
+                f"steps-{client.pk}-{day:%Y%m%d}",
+                "Check in on your action steps",
+                "Done, still working on it, or letting it go: all are fine.",
+                _link(reverse("journal:steps")),
+                day,
+                day + timedelta(days=1),
+                now,
+            )
+        )
+
+    last = _last_submitted(client)
+    for key, name in SCORED:
+        day = timezone.localdate(last[key]) + REPEAT_SCORES if key in last else today
+        cal.add_component(
+            _event(
+                f"scores-{key}-{client.pk}",
+                f"{name} check-in",
+                "A few minutes about the last two weeks; repeating it shows change over time.",
+                _link(reverse("journal:instrument", args=[key])),
+                day,
+                day + timedelta(days=1),
+                now,
+            )
+        )
+    return cal.to_ical()
+
+
+# --- E-mail reminders -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Due:
+    kind: str  # with `key`, names one reminder: the same reminder is never e-mailed twice
+    key: str
+    text: str  # one calm sentence for the e-mail; never anything the person wrote
+    url: str
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    local = timezone.localtime(moment)
+    days = (local.date() - timezone.localdate(now)).days
+    day = {0: "today", 1: "tomorrow"}.get(days, f"on {local:%A %-d %B}")
+    return f"{day} at {local:%H:%M}"
+
+
+def due_reminders(
+    client, now: datetime | None = None, *, include_clinician: bool = False
+) -> list[Due]:
+    """What is due for this person right now, each with a key that says when it was due."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    due: list[Due] = []
+    sessions = KapSession.objects.for_client(client).filter(
+        starts_at__gt=now - INSIGHT_WINDOW, starts_at__lte=now + SESSION_NOTICE
+    )
+    for s in sessions.order_by("starts_at"):
+        if s.status == KapSession.Status.PLANNED and s.starts_at > now:
+            title = _session_title(s, include_clinician)
+            due.append(
+                Due(
+                    "session",
+                    # A session moved to another time is a new reminder.
+                    f"{s.pk}:{s.starts_at:%Y%m%dT%H%M}",
+                    f"Your {title} is {_when(s.starts_at, now)}.",
+                    _link(reverse("journal:session", args=[s.pk])),
+                )
+            )
+        elif s.is_completed and s.starts_at <= now - INSIGHT_NUDGE_AFTER:
+            due.append(
+                Due(
+                    "insights",
+                    str(s.pk),
+                    "The first few days after your session are a good time to capture insights. "
+                    "Even a few words help.",
+                    _link(reverse("journal:session", args=[s.pk])),
+                )
+            )
+    step_days = [d for d in _step_check_in_dates(client, since=today - STEP_GRACE) if d <= today]
+    if step_days:
+        due.append(
+            Due(
+                "steps",
+                step_days[-1].isoformat(),
+                "Your action steps are ready for a check-in. Done, still working on it, or "
+                "letting it go: all are fine.",
+                _link(reverse("journal:steps")),
+            )
+        )
+    last = _last_submitted(client)
+    for key, name in SCORED:
+        if key not in last:
+            since = "first"
+        elif now - last[key] >= REPEAT_SCORES:
+            since = timezone.localdate(last[key]).isoformat()
+        else:
+            continue
+        due.append(
+            Due(
+                "scores",
+                f"{key}:{since}",
+                f"The {name} check-in is there when you are ready: a few minutes about the last "
+                "two weeks.",
+                _link(reverse("journal:instrument", args=[key])),
+            )
+        )
+    return due
+
+
+def _claim(client, due: list[Due]) -> dict[int, Due]:
+    """Record each reminder as being sent, before it is sent; return those not recorded before,
+    by the id of their row. The unique constraint settles a race between two workers."""
+    claimed = {}
+    with transaction.atomic():
+        for d in due:
+            row, created = ReminderSent.objects.get_or_create(
+                client=client, kind=d.kind, key=d.key, defaults={"status": "sending"}
+            )
+            if created:
+                claimed[row.pk] = d
+    return claimed
+
+
+def _message(client, due: list[Due]) -> mail.EmailMessage:
+    context = {
+        "due": due,
+        "site_name": settings.SITE_NAME,
+        "home_url": _link(reverse("home")),
+        "settings_url": _link(reverse("journal:reminders")),
+        "crisis_url": _link(reverse("crisis")),
+    }
+    subject = (
+        "A gentle reminder" if len(due) == 1 else "A few gentle reminders"
+    ) + f" from {settings.SITE_NAME}"
+    body = render_to_string("email/reminders.txt", context)
+    return mail.EmailMessage(subject, body, to=[client.email])
+
+
+def _deliver(message: mail.EmailMessage, connection) -> None:
+    connection.send_messages([message])
+
+
+def send_to(client, due: list[Due], connection) -> int:
+    """E-mail what is due and not yet sent, in one message. Returns how many reminders it held."""
+    claimed = _claim(client, due)
+    if not claimed:
+        return 0
+    rows = ReminderSent.objects.filter(pk__in=claimed)
+    try:
+        _deliver(_message(client, list(claimed.values())), connection)
+    except Exception:
+        # The server may have accepted it before failing, so it is not tried again.
+        log.exception("Reminder e-mail to user %s failed; it will not be retried", client.pk)
+        rows.update(status=ReminderSent.Status.FAILED)
+        return 0
+    rows.update(status=ReminderSent.Status.SENT, sent_at=timezone.now())
+    return len(claimed)
+
+
+def send_due_reminders(now: datetime | None = None) -> int:
+    """E-mail everyone who opted in what is due for them. Returns how many reminders went out."""
+    if not settings.SMTP_HOST:
+        return 0
+    now = now or timezone.now()
+    prefs = list(
+        ReminderPreference.objects.filter(email_enabled=True, client__is_active=True)
+        .select_related("client")
+        .order_by("pk")
+    )
+    if not prefs:
+        return 0
+    connection = mail.mailers.default
+    # If the server cannot be reached, nothing has been recorded yet and the next run tries again.
+    connection.open()
+    sent = 0
+    try:
+        for pref in prefs:
+            due = due_reminders(pref.client, now, include_clinician=pref.include_clinician)
+            if due:
+                sent += send_to(pref.client, due, connection)
+    finally:
+        connection.close()
+    return sent

@@ -1,0 +1,187 @@
+"""Workflows on the client's records: each is one typed, keyword-only function in a transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kap.content.models import Instrument, Pack
+from kap.content.scoring import score, triggered
+from kap.content.specs import InstrumentSpec, SafetyRule
+from kap.journal.models import (
+    ActionStep,
+    KapSession,
+    QuestionToBring,
+    Response,
+    ResponseVersion,
+    SafetyEvent,
+)
+
+
+class StaleEdit(Exception):
+    """The save was based on an older version than the one stored. Nothing was written."""
+
+    def __init__(self, response: Response, mine: dict):
+        self.response = response
+        self.mine = mine
+        super().__init__("This was changed elsewhere since you opened it.")
+
+
+@dataclass
+class Submitted:
+    response: Response
+    safety: list[SafetyRule] = field(default_factory=list)
+
+
+def _rules_for(instrument: Instrument) -> list[SafetyRule]:
+    pack: Pack | None = instrument.pack
+    return list(pack.parsed.safety_rules) if pack else []
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip(" -•*\t") for line in (text or "").splitlines() if line.strip(" -•*\t")]
+
+
+def _clean(spec: InstrumentSpec, answers: dict) -> dict:
+    """Only the items the spec knows; empty answers dropped."""
+    return {k: v for k, v in answers.items() if k in spec.items_by_key and v not in (None, "")}
+
+
+@transaction.atomic
+def save_draft(
+    *,
+    client,
+    instrument: Instrument,
+    session: KapSession | None,
+    answers: dict,
+    base_version: int | None,
+) -> Response:
+    """Autosave. Creates the draft on the first keystroke; refuses a save from a stale page."""
+    spec = instrument.parsed
+    draft = (
+        Response.objects.select_for_update()
+        .drafts()
+        .filter(client=client, instrument=instrument, session=session)
+        .first()
+    )
+    if draft is None:
+        try:
+            with transaction.atomic():
+                return Response.objects.create(
+                    client=client,
+                    instrument=instrument,
+                    session=session,
+                    answers=_clean(spec, answers),
+                )
+        except IntegrityError:  # two tabs raced to create it; the other one won
+            draft = (
+                Response.objects.select_for_update()
+                .drafts()
+                .get(client=client, instrument=instrument, session=session)
+            )
+    if base_version is not None and base_version != draft.version:
+        raise StaleEdit(draft, answers)
+    draft.answers = _clean(spec, answers)
+    draft.version += 1
+    draft.save(update_fields=["answers", "version", "updated_at"])
+    return draft
+
+
+@transaction.atomic
+def submit_response(
+    *,
+    client,
+    instrument: Instrument,
+    session: KapSession | None,
+    answers: dict,
+    base_version: int | None = None,
+) -> Submitted:
+    """Turn the open draft (if any) into a submitted response: score, safety, follow-ups."""
+    spec = instrument.parsed
+    response = (
+        Response.objects.select_for_update()
+        .drafts()
+        .filter(client=client, instrument=instrument, session=session)
+        .first()
+    )
+    if response is not None and base_version is not None and base_version != response.version:
+        raise StaleEdit(response, answers)
+    if response is None:
+        response = Response(client=client, instrument=instrument, session=session, version=0)
+    response.answers = _clean(spec, answers)
+    response.status = Response.Status.SUBMITTED
+    response.submitted_at = timezone.now()
+    response.version += 1
+    _score_into(response, spec)
+    response.save()
+    hits = _apply_rules(response, instrument)
+    _follow_ups(response, spec)
+    return Submitted(response, hits)
+
+
+@transaction.atomic
+def edit_response(*, response: Response, answers: dict, base_version: int) -> Submitted:
+    """Edit a submitted response, keeping the earlier version in its history."""
+    locked = Response.objects.select_for_update().get(pk=response.pk)
+    if base_version != locked.version:
+        raise StaleEdit(locked, answers)
+    ResponseVersion.objects.create(
+        response=locked,
+        version=locked.version,
+        answers=locked.answers,
+        score_total=locked.score_total,
+        saved_at=locked.updated_at,
+    )
+    spec = locked.instrument.parsed
+    locked.answers = _clean(spec, answers)
+    locked.version += 1
+    _score_into(locked, spec)
+    locked.save()
+    hits = _apply_rules(locked, locked.instrument)
+    _follow_ups(locked, spec)
+    return Submitted(locked, hits)
+
+
+def _score_into(response: Response, spec: InstrumentSpec) -> None:
+    result = score(spec, response.answers)
+    response.score_total = result.total if result else None
+    response.score_band = result.band.label if result and result.band else ""
+
+
+def _apply_rules(response: Response, instrument: Instrument) -> list[SafetyRule]:
+    hits = triggered(_rules_for(instrument), instrument.parsed, response.answers)
+    for rule in hits:
+        event, created = SafetyEvent.objects.get_or_create(
+            response=response, rule_key=rule.key, defaults={"client": response.client}
+        )
+        if created:
+            # Linked therapists who were given "safety alerts" hear about it (after commit).
+            from kap.care.alerts import on_safety_event
+
+            on_safety_event(event)
+    return hits
+
+
+def _follow_ups(response: Response, spec: InstrumentSpec) -> None:
+    """Questions to bring and action steps, one per line written, without duplicates."""
+    answers = response.answers
+    questions = [
+        line for i in spec.tagged("questions-to-bring") for line in _lines(answers.get(i.key, ""))
+    ]
+    if questions:
+        have = {q.text for q in QuestionToBring.objects.filter(source=response)}
+        QuestionToBring.objects.bulk_create(
+            QuestionToBring(client=response.client, source=response, text=t)
+            for t in questions
+            if t not in have
+        )
+    steps = [line for i in spec.tagged("next-steps") for line in _lines(answers.get(i.key, ""))]
+    if steps:
+        have = {s.text for s in ActionStep.objects.filter(source=response)}
+        ActionStep.objects.bulk_create(
+            ActionStep(client=response.client, session=response.session, source=response, text=t)
+            for t in steps
+            if t not in have
+        )

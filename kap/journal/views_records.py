@@ -1,0 +1,487 @@
+"""The client's own records: KAP sessions, insights, action steps, questions, support, timeline.
+
+Every object is looked up through one private helper per kind that filters by the person logged
+in, so another person's record is a 404, never a 403 that would confirm it exists.
+
+The small action URLs (check in, tick a question, remove an item) change things only on POST. A GET
+on them (e.g. the `next` of a login after a session expired) looks the object up the same way and
+then leads to the page it belongs to, instead of a bare 405; so there is no `@require_POST` here.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from kap.journal import records
+from kap.journal.forms import (
+    MAX_TEXT,
+    ActionStepForm,
+    CheckInForm,
+    InsightForm,
+    KapSessionForm,
+    SupportItemForm,
+)
+from kap.journal.models import (
+    ActionStep,
+    CheckIn,
+    Insight,
+    KapSession,
+    QuestionToBring,
+    Response,
+    SupportItem,
+)
+
+PER_PAGE = 50
+INTENTION = "intention-setting"
+WORKSHEET = "integration-worksheet"
+
+
+# --- Forms: the journal's own forms, with wording fit for this page -----------------------------
+
+
+class SessionForm(KapSessionForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        status = self.fields["status"]
+        status.error_messages["invalid_choice"] = "Please choose planned, completed or cancelled."
+        status.error_messages["required"] = "Please choose planned, completed or cancelled."
+        setting = self.fields["setting"]
+        # A blank radio option would read "---------" aloud.
+        setting.choices = [("", "Prefer not to say"), *KapSession.Setting.choices]
+        setting.error_messages["invalid_choice"] = "Please choose one of the settings shown."
+        self.fields["clinician_name"].error_messages["max_length"] = (
+            "Please shorten the name to 120 characters or fewer."
+        )
+
+
+class StepForm(ActionStepForm):
+    session = forms.ModelChoiceField(
+        queryset=KapSession.objects.none(),
+        required=False,
+        label="From which session? (optional)",
+        empty_label="Not linked to a session",
+        error_messages={"invalid_choice": "Please choose one of your sessions."},
+    )
+
+    class Meta(ActionStepForm.Meta):
+        fields = ["text", "session"]
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["session"].queryset = KapSession.objects.for_client(client)
+        self.fields["text"].max_length = MAX_TEXT
+        self.fields["text"].error_messages["required"] = "Write the step in a few words first."
+
+
+class StepCheckInForm(CheckInForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # No "- Select an option -" radio: the person picks one of the three, nothing is preset.
+        self.fields["status"].choices = CheckIn.Status.choices
+        self.fields["status"].error_messages["required"] = "Please choose how it is going."
+        self.fields["status"].error_messages["invalid_choice"] = "Please choose one of the answers."
+
+
+class QuestionForm(forms.ModelForm):
+    class Meta:
+        model = QuestionToBring
+        fields = ["text"]
+        labels = {"text": "A question to bring"}
+        widgets = {"text": forms.TextInput}
+        error_messages = {"text": {"required": "Write the question first, even a few words."}}
+
+
+class SupportForm(SupportItemForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].error_messages["required"] = "Please choose a kind of support."
+        self.fields["category"].error_messages["invalid_choice"] = (
+            "Please choose one of the kinds of support shown."
+        )
+        self.fields["text"].error_messages["required"] = "Write who or what helps, in a few words."
+
+
+class TimelineFilter(forms.Form):
+    q = forms.CharField(label="Search your words", required=False, max_length=200)
+    kind = forms.ChoiceField(label="Show", required=False)
+    session = forms.ModelChoiceField(
+        queryset=KapSession.objects.none(),
+        required=False,
+        label="About the session",
+        empty_label="Any session",
+        error_messages={"invalid_choice": "Please choose one of your sessions."},
+    )
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", "Everything")] + [
+            (s.kind, s.label) for s in records.SOURCES.values()
+        ]
+        self.fields["kind"].error_messages["invalid_choice"] = "Please choose one of the kinds."
+        self.fields["session"].queryset = KapSession.objects.for_client(client)
+
+
+# --- Access: one helper per kind, each limited to the person logged in --------------------------
+
+
+def _get_session_for_user(request: HttpRequest, pk: int) -> KapSession:
+    return get_object_or_404(KapSession.objects.for_client(request.user), pk=pk)
+
+
+def _get_insight_for_user(request: HttpRequest, pk: int) -> Insight:
+    return get_object_or_404(Insight.objects.for_client(request.user), pk=pk)
+
+
+def _get_step_for_user(request: HttpRequest, pk: int) -> ActionStep:
+    return get_object_or_404(ActionStep.objects.for_client(request.user), pk=pk)
+
+
+def _get_question_for_user(request: HttpRequest, pk: int) -> QuestionToBring:
+    return get_object_or_404(QuestionToBring.objects.for_client(request.user), pk=pk)
+
+
+def _get_support_item_for_user(request: HttpRequest, pk: int) -> SupportItem:
+    return get_object_or_404(SupportItem.objects.for_client(request.user), pk=pk)
+
+
+def _next_or(request: HttpRequest, fallback: str) -> str:
+    """Where to go back to after a small action, if it is a page of this site."""
+    url = request.POST.get("next", "")
+    ok = url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return url if url and ok else fallback
+
+
+# --- KAP sessions -------------------------------------------------------------------------------
+
+
+def session_list(request: HttpRequest) -> HttpResponse:
+    intention = Response.objects.submitted().of(INTENTION).filter(session=OuterRef("pk"))
+    sessions = list(
+        KapSession.objects.for_client(request.user).annotate(has_intention=Exists(intention))
+    )
+    upcoming = sorted((s for s in sessions if records.is_upcoming(s)), key=lambda s: s.starts_at)
+    ids = {s.pk for s in upcoming}
+    earlier = [s for s in sessions if s.pk not in ids]  # already newest first
+    return render(
+        request,
+        "journal/records/sessions.html",
+        {"upcoming": upcoming, "earlier": earlier},
+    )
+
+
+def session_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = SessionForm(request.POST)
+        if form.is_valid():
+            form.instance.client = request.user
+            session = form.save()
+            if session.is_completed:
+                messages.success(
+                    request, "Session added. Capture what stood out when you feel ready."
+                )
+            else:
+                messages.success(request, "Session added.")
+            return redirect("journal:session", pk=session.pk)
+    else:
+        form = SessionForm()
+    return render(request, "journal/records/session_form.html", {"form": form})
+
+
+def session_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    session = _get_session_for_user(request, pk)
+    if request.method == "POST":
+        form = SessionForm(request.POST, instance=session)
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Your changes to the session are saved.")
+            return redirect("journal:session", pk=session.pk)
+    else:
+        form = SessionForm(instance=session)
+    return render(request, "journal/records/session_form.html", {"form": form, "session": session})
+
+
+def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_session(request, _get_session_for_user(request, pk))
+
+
+def _render_session(
+    request: HttpRequest, session: KapSession, insight_form: InsightForm | None = None
+) -> HttpResponse:
+    responses = list(
+        Response.objects.for_client(request.user)
+        .filter(session=session, instrument__key__in=[INTENTION, WORKSHEET])
+        .select_related("instrument")
+        .order_by("-submitted_at", "-updated_at")
+    )
+    submitted = [r for r in responses if not r.is_draft]
+    intention = next((r for r in submitted if r.instrument.key == INTENTION), None)
+    intention_answers = []
+    if intention is not None:
+        items = intention.instrument.parsed.items_by_key
+        intention_answers = [
+            (items[key].text, value)
+            for key, value in intention.answers.items()
+            if key in items and value not in (None, "", False)
+        ]
+    upcoming = records.is_upcoming(session)
+    return render(
+        request,
+        "journal/records/session_detail.html",
+        {
+            "session": session,
+            "intention": intention,
+            "intention_answers": intention_answers,
+            "intention_draft": any(r.is_draft and r.instrument.key == INTENTION for r in responses),
+            "worksheets": [r for r in submitted if r.instrument.key == WORKSHEET],
+            "worksheet_draft": next(
+                (r for r in responses if r.is_draft and r.instrument.key == WORKSHEET), None
+            ),
+            "hours_since": records.hours_since_session(session),
+            "insight_form": insight_form or InsightForm(),
+            "insights": list(Insight.objects.for_client(request.user).filter(session=session)),
+            "steps": list(ActionStep.objects.for_client(request.user).filter(session=session)),
+            "upcoming": upcoming,
+            "questions": records.open_questions(request.user) if upcoming else [],
+        },
+    )
+
+
+# --- Insights -----------------------------------------------------------------------------------
+
+
+def insight_add(request: HttpRequest, pk: int) -> HttpResponse:
+    session = _get_session_for_user(request, pk)
+    if request.method != "POST":
+        return redirect(reverse("journal:session", args=[session.pk]) + "#insights")
+    form = InsightForm(request.POST)
+    if not form.is_valid():
+        return _render_session(request, session, insight_form=form)
+    Insight.objects.create(client=request.user, session=session, text=form.cleaned_data["text"])
+    messages.success(request, "Insight saved. Add another whenever something comes to you.")
+    return redirect(reverse("journal:session", args=[session.pk]) + "#insights")
+
+
+def insight_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    insight = _get_insight_for_user(request, pk)
+    if request.method == "POST":
+        form = InsightForm(request.POST)
+        if form.is_valid():
+            insight.text = form.cleaned_data["text"]
+            insight.save(update_fields=["text"])
+            messages.success(request, "Your changes to the insight are saved.")
+            return redirect(_insight_home(insight))
+    else:
+        form = InsightForm(initial={"text": insight.text})
+    return render(request, "journal/records/insight_form.html", {"form": form, "insight": insight})
+
+
+def insight_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    insight = _get_insight_for_user(request, pk)
+    if request.method != "POST":
+        return redirect("journal:insight-edit", pk=insight.pk)
+    home = _insight_home(insight)
+    insight.delete()
+    messages.success(request, "The insight is deleted.")
+    return redirect(home)
+
+
+def _insight_home(insight: Insight) -> str:
+    if insight.session_id:
+        return reverse("journal:session", args=[insight.session_id]) + "#insights"
+    return reverse("journal:timeline")
+
+
+# --- Action steps -------------------------------------------------------------------------------
+
+
+def _check_in_prefix(step: ActionStep) -> str:
+    # Many check-in forms share the page: a prefix per step keeps every id unique.
+    return f"step-{step.pk}"
+
+
+def step_list(request: HttpRequest) -> HttpResponse:
+    return _render_steps(request)
+
+
+def _render_steps(
+    request: HttpRequest,
+    *,
+    invalid: tuple[int, StepCheckInForm] | None = None,
+) -> HttpResponse:
+    steps = list(
+        ActionStep.objects.for_client(request.user)
+        .select_related("session")
+        .prefetch_related("checkins")
+    )
+    rows = []
+    for step in steps:
+        if invalid and invalid[0] == step.pk:
+            form = invalid[1]
+        else:
+            form = StepCheckInForm(prefix=_check_in_prefix(step))
+        rows.append((step, form))
+    return render(
+        request,
+        "journal/records/steps.html",
+        {
+            "open_rows": [r for r in rows if r[0].status == ActionStep.Status.OPEN],
+            "closed_rows": [r for r in rows if r[0].status != ActionStep.Status.OPEN],
+            "add_form": StepForm(client=request.user),
+        },
+    )
+
+
+def step_check_in(request: HttpRequest, pk: int) -> HttpResponse:
+    step = _get_step_for_user(request, pk)
+    if request.method != "POST":
+        return redirect(reverse("journal:steps") + f"#step-{step.pk}")
+    form = StepCheckInForm(request.POST, prefix=_check_in_prefix(step))
+    if not form.is_valid():
+        return _render_steps(request, invalid=(step.pk, form))
+    checkin = records.check_in(
+        step=step, status=form.cleaned_data["status"], note=form.cleaned_data["note"]
+    )
+    messages.success(
+        request,
+        {
+            "done": "Checked in: done. Thank you for noticing.",
+            "working": "Checked in: still working on it. That is part of the process.",
+            "let-go": "Checked in: you let this one go. That is a fine choice too.",
+        }[checkin.status],
+    )
+    return redirect(reverse("journal:steps") + f"#step-{step.pk}")
+
+
+def step_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = StepForm(request.POST, client=request.user)
+        if form.is_valid():
+            form.instance.client = request.user
+            step = form.save()
+            messages.success(request, "Step added.")
+            return redirect(reverse("journal:steps") + f"#step-{step.pk}")
+    else:
+        initial = {}
+        if (session_id := request.GET.get("session", "")).isdigit():
+            initial["session"] = _get_session_for_user(request, int(session_id))
+        form = StepForm(client=request.user, initial=initial)
+    return render(request, "journal/records/step_form.html", {"form": form})
+
+
+# --- Questions to bring -------------------------------------------------------------------------
+
+
+def question_list(request: HttpRequest) -> HttpResponse:
+    return _render_questions(request, QuestionForm())
+
+
+def _render_questions(request: HttpRequest, form: QuestionForm) -> HttpResponse:
+    questions = list(QuestionToBring.objects.for_client(request.user))
+    asked = sorted((q for q in questions if q.asked_at), key=lambda q: q.asked_at, reverse=True)
+    return render(
+        request,
+        "journal/records/questions.html",
+        {
+            "questions": [q for q in questions if not q.asked_at],
+            "asked": asked,
+            "form": form,
+        },
+    )
+
+
+def question_new(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return redirect(reverse("journal:questions") + "#add-title")
+    form = QuestionForm(request.POST)
+    if not form.is_valid():
+        return _render_questions(request, form)
+    form.instance.client = request.user
+    form.save()
+    messages.success(request, "Question added to your list.")
+    return redirect("journal:questions")
+
+
+def question_asked(request: HttpRequest, pk: int) -> HttpResponse:
+    question = _get_question_for_user(request, pk)
+    if request.method != "POST":
+        return redirect("journal:questions")
+    question = records.toggle_asked(question=question)
+    if question.asked_at:
+        messages.success(request, "Marked as asked.")
+    else:
+        messages.success(request, "Moved back to your open questions.")
+    return redirect(_next_or(request, reverse("journal:questions")))
+
+
+# --- Support map --------------------------------------------------------------------------------
+
+
+def support(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = SupportForm(request.POST)
+        if form.is_valid():
+            form.instance.client = request.user
+            item = form.save()
+            messages.success(request, f"Added to {item.get_category_display().lower()}.")
+            return redirect(reverse("journal:support") + f"#{item.category}")
+    else:
+        form = SupportForm(initial={"category": request.GET.get("category")})
+    items = list(SupportItem.objects.for_client(request.user))
+    groups = [
+        (value, label, [i for i in items if i.category == value])
+        for value, label in SupportItem.Category.choices
+    ]
+    return render(request, "journal/records/support.html", {"groups": groups, "form": form})
+
+
+def support_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _get_support_item_for_user(request, pk)
+    if request.method != "POST":
+        return redirect(reverse("journal:support") + f"#{item.category}")
+    category = item.category
+    item.delete()
+    messages.success(request, "Removed from your support map.")
+    return redirect(reverse("journal:support") + f"#{category}")
+
+
+# --- Timeline -----------------------------------------------------------------------------------
+
+
+def timeline(request: HttpRequest) -> HttpResponse:
+    form = TimelineFilter(request.GET, client=request.user)
+    form.is_valid()  # a bad filter is shown next to its field; the valid ones still apply
+    chosen = form.cleaned_data
+    query = chosen.get("q") or ""
+    entries = records.timeline(
+        request.user,
+        kind=chosen.get("kind") or None,
+        session=chosen.get("session"),
+        query=query,
+    )
+    page = Paginator(entries, PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "journal/records/timeline.html",
+        {
+            "form": form,
+            "page": page,
+            # [(day, [(entry, excerpt), ...]), ...], newest day first
+            "days": [
+                (day, [(e, e.excerpt(query) if query else "") for e in group])
+                for day, group in groupby(page.object_list, key=lambda e: e.day)
+            ],
+            "query": query,
+            "filtered": any(chosen.get(k) for k in ("q", "kind", "session")),
+        },
+    )

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from kap.content.models import Instrument
+from kap.practices.forms import ManualLogForm, RatingForm
+from kap.practices.models import PracticeLog
+from kap.practices.services import (
+    CUSTOM_PACE,
+    UuidTaken,
+    check_payload,
+    record_practice,
+)
+
+GROUNDING = "grounding"
+AWARENESS = "gentle-awareness"
+PER_PAGE = 50
+
+
+def _get_log_for_user(request: HttpRequest, pk: int) -> PracticeLog:
+    return get_object_or_404(
+        PracticeLog.objects.for_client(request.user).select_related("instrument"), pk=pk
+    )
+
+
+def _practice(key: str) -> Instrument:
+    try:
+        instrument = Instrument.objects.current().get(key=key)
+    except Instrument.DoesNotExist:
+        raise Http404(f"The practice {key!r} is not in the guide that is loaded.") from None
+    if instrument.kind != "practice":
+        raise Http404(f"{key!r} is not a practice.")
+    return instrument
+
+
+@require_GET
+def practice_list(request: HttpRequest) -> HttpResponse:
+    logs = PracticeLog.objects.for_client(request.user).select_related("instrument")
+    page = Paginator(logs, PER_PAGE).get_page(request.GET.get("page"))
+    found = {
+        i.key: i
+        for i in Instrument.objects.current()
+        .filter(key__in=[GROUNDING, AWARENESS])
+        .only("key", "title", "kind")
+    }
+    starts = [
+        (reverse(f"practices:{name}"), found[key].title)
+        for key, name in ((GROUNDING, "grounding"), (AWARENESS, "awareness"))
+        if key in found and found[key].kind == "practice"
+    ]
+    return render(
+        request,
+        "practices/list.html",
+        {
+            "page_obj": page,
+            "logs": page.object_list,
+            "starts": starts,
+            "outbox": _outbox_data(request),
+        },
+    )
+
+
+@require_GET
+def log_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    log = _get_log_for_user(request, pk)
+    return render(request, "practices/detail.html", {"log": log})
+
+
+@require_http_methods(["GET", "POST"])
+def grounding(request: HttpRequest) -> HttpResponse:
+    return _practice_page(request, _practice(GROUNDING), "practices/grounding.html")
+
+
+@require_http_methods(["GET", "POST"])
+def awareness(request: HttpRequest) -> HttpResponse:
+    return _practice_page(request, _practice(AWARENESS), "practices/awareness.html")
+
+
+def _practice_page(request: HttpRequest, instrument: Instrument, template: str) -> HttpResponse:
+    spec = instrument.parsed
+    if request.method == "POST":
+        form = ManualLogForm(request.POST, spec=spec)
+        if form.is_valid():
+            data = form.cleaned_data
+            seconds = data["minutes"] * 60
+            try:
+                record_practice(
+                    client=request.user,
+                    uuid=data["uuid"],
+                    instrument=instrument,
+                    started_at=timezone.now() - timedelta(seconds=seconds),
+                    planned_seconds=seconds,
+                    elapsed_seconds=seconds,
+                    completed=not data["stopped_early"],
+                    settled_before=data["settled_before"],
+                    settled_after=data["settled_after"],
+                    pace=form.chosen_pace(),
+                    source=PracticeLog.Source.MANUAL,
+                )
+            except UuidTaken:
+                form.add_error(None, "This form was already used. Please fill it in again.")
+                form.data = form.data.copy()
+                form.data["uuid"] = str(uuid.uuid4())
+            else:
+                messages.success(request, f"Noted: {spec.title}.")
+                return redirect("practices:list")
+    else:
+        form = ManualLogForm(spec=spec, initial={"uuid": uuid.uuid4()})
+    spec_data = {
+        "key": spec.key,
+        "version": spec.version,
+        "title": spec.title,
+        "logUrl": reverse("practices:log"),
+        "listUrl": reverse("practices:list"),
+        "outbox": _outbox_data(request)["outbox"],
+        "duration": spec.duration.model_dump() if spec.duration else None,
+        "steps": [s.model_dump() for s in spec.steps],
+        "paces": [p.model_dump() for p in spec.paces],
+        "customPace": CUSTOM_PACE,
+        "notings": spec.notings,
+    }
+    context = {
+        "instrument": instrument,
+        "spec": spec,
+        "form": form,
+        "spec_data": spec_data,
+        "breath_step": spec.steps[0] if spec.paces else None,
+        "later_steps": spec.steps[1:] if spec.paces else spec.steps,
+        "before": RatingForm(prefix="before", label="Before you begin: how settled do you feel?"),
+        "after": RatingForm(prefix="after", label="Now: how settled do you feel?"),
+    }
+    return render(request, template, context, status=400 if form.errors else 200)
+
+
+def _outbox_data(request: HttpRequest) -> dict:
+    # One outbox per person, so a log kept on a shared computer is never sent as someone else's.
+    return {"outbox": f"kap-practice-outbox-{request.user.pk}", "logUrl": reverse("practices:log")}
+
+
+@require_POST
+def log(request: HttpRequest) -> JsonResponse:
+    """The end of a practice, sent by the page's JavaScript; a repeat of a send is a no-op."""
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return _bad({"body": "The body must be JSON."})
+    fields, errors = check_payload(data)
+    if fields is None:
+        return _bad(errors)
+    try:
+        entry, created = record_practice(client=request.user, **fields)
+    except UuidTaken:
+        return _bad({"uuid": "uuid is already used by another log; make a new one."})
+    return JsonResponse(
+        {"uuid": str(entry.uuid), "id": entry.pk, "created": created},
+        status=201 if created else 200,
+    )
+
+
+def _bad(errors: dict[str, str]) -> JsonResponse:
+    return JsonResponse(
+        {"error": " ".join(errors.values()), "errors": errors},
+        status=400,
+    )

@@ -1,0 +1,217 @@
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from kap.journal import records
+from kap.journal.models import ActionStep, CheckIn, Insight, QuestionToBring
+from tests.journal.conftest import field_error, queries_for
+
+TIMELINE = reverse("journal:timeline")
+
+
+def _entries(response):
+    return list(response.context["page"].object_list)
+
+
+def test_it_shows_everything_i_recorded_newest_first(
+    logged_in, client_user, make_session, submit, draft
+):
+    session = make_session(client_user, hours_ago=48)
+    submit(client_user, "phq9", {f"q{i}": "several-days" for i in range(1, 10)})
+    draft(client_user, "integration-worksheet", {"felt-different": "half"}, session=session)
+    Insight.objects.create(
+        client=client_user,
+        session=session,
+        text="older insight",
+        created_at=timezone.now() - timedelta(hours=40),
+    )
+    step = ActionStep.objects.create(client=client_user, session=session, text="Walk")
+    CheckIn.objects.create(step=step, status="working", note="twice")
+    QuestionToBring.objects.create(client=client_user, text="Music?")
+
+    response = logged_in.get(TIMELINE)
+
+    assert response.status_code == 200
+    entries = _entries(response)
+    assert [e.when for e in entries] == sorted((e.when for e in entries), reverse=True)
+    assert {e.kind for e in entries} == {"session", "response", "insight", "step", "question"}
+    html = response.content.decode()
+    assert "(draft)" in html
+    assert "older insight" in html
+    assert "twice" in html
+    phq9 = next(e for e in entries if e.kind == "response" and not e.draft)
+    assert phq9.score.startswith("9")
+    assert f"score {phq9.score}" in html
+    assert f'href="{phq9.url}"' in html
+
+
+def test_a_draft_links_back_to_its_form(logged_in, client_user, make_session, draft):
+    session = make_session(client_user)
+    draft(client_user, "integration-worksheet", {"felt-different": "half"}, session=session)
+
+    response = logged_in.get(TIMELINE)
+
+    link = reverse("journal:instrument", args=["integration-worksheet"]) + f"?session={session.pk}"
+    assert response.status_code == 200
+    assert f'href="{link}"' in response.content.decode()
+
+
+def test_search_finds_a_phrase_in_an_insight_whatever_the_case(logged_in, client_user):
+    Insight.objects.create(client=client_user, text="I felt the Quiet Harbour inside")
+    Insight.objects.create(client=client_user, text="something else")
+
+    response = logged_in.get(TIMELINE, {"q": "quiet harbour"})
+
+    assert response.status_code == 200
+    assert [e.text for e in _entries(response)] == ["I felt the Quiet Harbour inside"]
+
+
+def test_search_finds_a_phrase_in_a_response_answer(logged_in, client_user, submit):
+    submit(client_user, "integration-worksheet", {"felt-different": "a heron standing still"})
+    submit(client_user, "integration-worksheet", {"felt-different": "nothing much"})
+
+    response = logged_in.get(TIMELINE, {"q": "HERON"})
+
+    assert response.status_code == 200
+    entries = _entries(response)
+    assert [e.kind for e in entries] == ["response"]
+    assert "a heron standing still" in response.content.decode()
+
+
+def test_search_never_finds_another_persons_words(logged_in, client_user, stranger, submit):
+    Insight.objects.create(client=stranger, text="stranger lantern phrase")
+    submit(stranger, "integration-worksheet", {"felt-different": "stranger lantern phrase"})
+    Insight.objects.create(client=client_user, text="my own words")
+
+    response = logged_in.get(TIMELINE, {"q": "lantern"})
+
+    assert response.status_code == 200
+    assert _entries(response) == []
+    assert "stranger lantern phrase" not in response.content.decode()
+    assert "Nothing matches" in response.content.decode()
+
+
+def test_another_persons_records_never_appear(logged_in, stranger, make_session):
+    make_session(stranger, clinician_name="Dr Theirs")
+    Insight.objects.create(client=stranger, text="their insight")
+
+    response = logged_in.get(TIMELINE)
+
+    assert response.status_code == 200
+    assert _entries(response) == []
+
+
+def test_it_filters_by_kind(logged_in, client_user, make_session):
+    make_session(client_user)
+    Insight.objects.create(client=client_user, text="only me")
+    QuestionToBring.objects.create(client=client_user, text="not me")
+
+    response = logged_in.get(TIMELINE, {"kind": "insight"})
+
+    assert response.status_code == 200
+    assert [(e.kind, e.text) for e in _entries(response)] == [("insight", "only me")]
+
+
+def test_it_filters_by_session(logged_in, client_user, make_session, submit):
+    this = make_session(client_user, hours_ago=5)
+    other = make_session(client_user, hours_ago=500)
+    Insight.objects.create(client=client_user, session=this, text="about this one")
+    Insight.objects.create(client=client_user, session=other, text="about the other")
+    submit(client_user, "integration-worksheet", {"might-do-next": "rest"}, session=this)
+    submit(client_user, "integration-worksheet", {"might-do-next": "run"}, session=other)
+
+    response = logged_in.get(TIMELINE, {"session": this.pk})
+
+    assert response.status_code == 200
+    entries = _entries(response)
+    assert {e.kind for e in entries} == {"session", "insight", "response", "step"}
+    assert all(e.session == this for e in entries if e.kind != "session")
+    texts = {e.text for e in entries}
+    assert "about this one" in texts
+    assert "rest" in texts
+    assert "about the other" not in texts
+    assert "run" not in texts
+
+
+def test_filters_and_search_combine(logged_in, client_user, make_session):
+    this = make_session(client_user)
+    Insight.objects.create(client=client_user, session=this, text="river one")
+    Insight.objects.create(client=client_user, text="river two")
+    ActionStep.objects.create(client=client_user, session=this, text="river step")
+
+    response = logged_in.get(TIMELINE, {"session": this.pk, "kind": "insight", "q": "river"})
+
+    assert response.status_code == 200
+    assert [e.text for e in _entries(response)] == ["river one"]
+
+
+def test_an_unknown_kind_is_shown_next_to_the_filter(logged_in, client_user):
+    Insight.objects.create(client=client_user, text="still shown")
+
+    response = logged_in.get(TIMELINE, {"kind": "secrets"})
+
+    assert response.status_code == 200
+    assert field_error(response, "id_kind") == "Please choose one of the kinds."
+    assert [e.text for e in _entries(response)] == ["still shown"]
+
+
+def test_a_strangers_session_cannot_be_used_as_a_filter(
+    logged_in, client_user, stranger, make_session
+):
+    theirs = make_session(stranger)
+    Insight.objects.create(client=stranger, session=theirs, text="their insight")
+
+    response = logged_in.get(TIMELINE, {"session": theirs.pk})
+
+    assert response.status_code == 200
+    assert field_error(response, "id_session") == "Please choose one of your sessions."
+    assert "their insight" not in response.content.decode()
+
+
+def test_it_shows_fifty_entries_a_page(logged_in, client_user):
+    now = timezone.now()
+    Insight.objects.bulk_create(
+        Insight(client=client_user, text=f"n{i}", created_at=now - timedelta(minutes=i))
+        for i in range(60)
+    )
+
+    first = logged_in.get(TIMELINE)
+    second = logged_in.get(TIMELINE, {"page": 2})
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert [e.text for e in _entries(first)] == [f"n{i}" for i in range(50)]
+    assert [e.text for e in _entries(second)] == [f"n{i}" for i in range(50, 60)]
+    assert 'href="?page=2"' in first.content.decode()
+
+
+def _fill(client, n, make_session, submit):
+    for i in range(n):
+        session = make_session(client, hours_ago=i + 1)
+        Insight.objects.create(client=client, session=session, text=f"insight {i}")
+        response = submit(
+            client, "integration-worksheet", {"might-do-next": f"step {i}"}, session=session
+        )
+        step = response.action_steps.get()
+        CheckIn.objects.create(step=step, status="working", note=f"note {i}")
+        QuestionToBring.objects.create(client=client, source=response, text=f"question {i}")
+
+
+def test_the_timeline_takes_the_same_number_of_queries_for_3_or_30_of_each(
+    logged_in, client_user, make_session, submit, django_assert_num_queries
+):
+    _fill(client_user, 3, make_session, submit)
+    few = queries_for(logged_in, TIMELINE)
+    few_search = queries_for(logged_in, TIMELINE + "?q=step")
+    _fill(client_user, 27, make_session, submit)
+
+    with django_assert_num_queries(few):
+        assert logged_in.get(TIMELINE).status_code == 200
+    with django_assert_num_queries(few_search):
+        assert logged_in.get(TIMELINE + "?q=step").status_code == 200
+
+
+def test_every_kind_is_a_registered_source_so_others_can_add_theirs():
+    assert set(records.SOURCES) == {"session", "insight", "response", "step", "question"}
+    assert all(s.label for s in records.SOURCES.values())
