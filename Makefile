@@ -26,3 +26,9 @@ test: install
 lint: install
 	$(BIN)/ruff check kap tests
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# Benchmarks print figures (bench/README.md); they never fail for being slow. Seed first:
+# `.venv/bin/kap bench seed` (minutes; SQLite one person + PostgreSQL clinics, never ./data).
+.PHONY: bench
+bench: install
+	$(BIN)/python -m bench.run

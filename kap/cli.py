@@ -6,6 +6,10 @@ kap content check PATH            validate a content pack; exit 1 with every pro
 kap content load PATH             load a content pack (a no-op if already loaded)
 kap users add EMAIL --role ROLE   add an account; password from a prompt or stdin
 kap worker [--once]               run background tasks (reminder e-mails); --once: run them, exit
+kap backup PATH                   back the database up into one file (safe while the app runs)
+kap restore PATH [--force]        restore a backup, then check keys, integrity and row counts
+kap keys rotate [--drop-old]      new encryption key; re-encrypt everything under it
+kap bench seed [--clients N] [--years Y] [--one-person]   make the benchmark's data (bench/)
 kap manage ARGS...                any Django management command
 """
 
@@ -76,6 +80,27 @@ def build_parser() -> argparse.ArgumentParser:
     asub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     asub.add_parser("verify", help="check the hash chain; exit 1 if a row was edited or deleted")
 
+    backup = sub.add_parser("backup", help="back the database up into one file")
+    backup.add_argument("path", help="a file, or a folder to put a dated backup file in")
+    restore = sub.add_parser("restore", help="restore the database from a `kap backup` file")
+    restore.add_argument("path")
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that holds data (kept aside)"
+    )
+    keys = sub.add_parser("keys", help="manage the encryption keys")
+    ksub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rotate = ksub.add_parser("rotate", help="new key; re-encrypt every value under it")
+    rotate.add_argument("--drop-old", action="store_true", help="then remove the old keys")
+
+    bench = sub.add_parser("bench", help="benchmark data (a source checkout's bench/ folder)")
+    bsub = bench.add_subparsers(dest="action", required=True, metavar="ACTION")
+    seed = bsub.add_parser("seed", help="seed the benchmark's databases (never ./data)")
+    seed.add_argument("--clients", type=int, help="a clinic of N clients on PostgreSQL")
+    seed.add_argument("--years", type=float, help="years of records per person")
+    seed.add_argument("--one-person", action="store_true", help="one person on SQLite")
+    seed.add_argument("--profile", choices=["full", "minimum"], help="clinic clients' data")
+    seed.add_argument("--workers", type=int, help="seeding processes (default: one per core)")
+
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -83,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
     _django()
     if args.command == "setup":
         return _call("kap_setup")
@@ -100,12 +127,35 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(args.once, args.reminders_every)
     if args.command == "audit":
         return _call("audit_verify")
+    if args.command == "backup":
+        return _call("kap_backup", args.path)
+    if args.command == "restore":
+        return _call("kap_restore", args.path, *(["--force"] if args.force else []))
+    if args.command == "keys":
+        return _call("keys_rotate", *(["--drop-old"] if args.drop_old else []))
     if args.command == "manage":
         from django.core.management import execute_from_command_line
 
         execute_from_command_line(["kap manage", *args.args])
         return 0
     return 2
+
+
+def _bench(args: argparse.Namespace) -> int:
+    # bench/ is not part of the installed package: run it from the source checkout, in its own
+    # process, so that it sets each database's environment itself (it never touches ./data).
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "seed.py").exists():
+        print("kap: bench needs a source checkout (bench/ is not installed)", file=sys.stderr)
+        return 1
+    flags = [f"--{k.replace('_', '-')}" for k in ("one_person",) if getattr(args, k)]
+    for k in ("clients", "years", "profile", "workers"):
+        if getattr(args, k) is not None:
+            flags += [f"--{k}", str(getattr(args, k))]
+    return subprocess.call([sys.executable, "-m", "bench.seed", *flags], cwd=root)
 
 
 def _worker(once: bool, reminders_every: float) -> int:
@@ -137,6 +187,8 @@ def _serve(host: str, port: int, workers: int) -> int:
         "--access-logfile",
         "-",
         # Query strings can hold secrets (calendar tokens); log the path only.
+        "--logger-class",
+        "kap.lib.gunicorn_logging.RedactingLogger",
         "--access-logformat",
         '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
     ]

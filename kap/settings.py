@@ -239,6 +239,17 @@ BASE_URL = envstr("KAP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": envstr("KAP_LOG_LEVEL", "INFO")},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        **(
+            {"file": {"class": "logging.FileHandler", "filename": LOG_FILE, "formatter": "plain"}}
+            if (LOG_FILE := envstr("KAP_LOG_FILE"))
+            else {}
+        ),
+    },
+    "root": {
+        "handlers": ["console", "file"] if LOG_FILE else ["console"],
+        "level": envstr("KAP_LOG_LEVEL", "INFO"),
+    },
 }

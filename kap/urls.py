@@ -45,4 +45,5 @@ urlpatterns = [
     path("data/", include("kap.exports.urls")),
     path("care/", include("kap.care.urls")),
     path("progress/", include(("kap.exports.urls_progress", "progress"))),
+    path("", include("kap.accounts.urls_sharing")),
 ]

@@ -65,7 +65,7 @@ def test_sign_up_refuses_bad_input_next_to_the_field(client, guide, over, field,
     assert response.status_code == 200
     assert message in str(response.context["form"].errors[field])
     body = response.content.decode()
-    assert f'id="id_{field}-error"' in body
+    assert f'id="id_{field}_error"' in body
     assert 'value="Robin"' in body  # what the person typed is kept
     assert not User.objects.exists()
 

@@ -160,6 +160,7 @@ def test_the_production_settings_pass_djangos_deployment_checks(tmp_path):
         "DJANGO_SETTINGS_MODULE": "kap.settings",
     }
     env.pop("KAP_DEBUG", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests only
     manage = Path(__file__).resolve().parents[1] / "manage.py"
     result = subprocess.run(
         [sys.executable, str(manage), "check", "--deploy", "--fail-level", "WARNING"],

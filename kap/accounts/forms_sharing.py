@@ -106,9 +106,9 @@ class TherapistSignupForm(SignupForm):
         name.widget.attrs["autocomplete"] = "name"
         if self.invited_email:
             self.fields["email"].initial = self.invited_email
-            self.fields["email"].help_text = (
-                "You log in with this. It is the address your clinic invited."
-            )
+            self.fields[
+                "email"
+            ].help_text = "You log in with this. It is the address your clinic invited."
 
     def clean_email(self) -> str:
         email = super().clean_email()

@@ -48,7 +48,8 @@ class SessionTimeoutMiddleware:
         if user is not None and user.is_authenticated:
             now = int(time.time())
             session = request.session
-            started = session.setdefault(self.KEY_START, now)
+            # Both are set at login (see stamp_login); sessions from before are stamped now.
+            started = session.get(self.KEY_START) or session.setdefault(self.KEY_START, now)
             last = session.get(self.KEY_LAST, now)
             idle = (
                 settings.STAFF_IDLE_MINUTES
@@ -68,3 +69,11 @@ class SessionTimeoutMiddleware:
             if now - last >= 60 or self.KEY_LAST not in session:
                 session[self.KEY_LAST] = now
         return self.get_response(request)
+
+
+def stamp_login(sender, request, user, **kwargs):
+    """At login, note when the session started and was last active, so that the first request
+    after login does not have to write the session."""
+    now = int(time.time())
+    request.session[SessionTimeoutMiddleware.KEY_START] = now
+    request.session[SessionTimeoutMiddleware.KEY_LAST] = now

@@ -1,8 +1,64 @@
-"""Safety alerts for linked therapists (filled in by the care views work)."""
+"""Safety alerts for linked therapists.
+
+When a client's answers trigger a safety rule, every therapist they share "safety" with gets one
+AlertNotification row in the same transaction, and after commit a background task e-mails them
+once. The e-mail says only that there is something to look at: never a name or an answer.
+"""
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import partial
+
+from django.db import transaction
+
+from kap.accounts.models import CareLink, Scope
+from kap.care.models import AlertAcknowledgement, AlertNotification
+
+log = logging.getLogger(__name__)
 
 
 def on_safety_event(event) -> None:
     """Called inside the transaction that stored a SafetyEvent. Must not send anything itself:
     it queues work to run after commit."""
+    links = (
+        CareLink.objects.active()
+        .filter(client_id=event.client_id, therapist__is_active=True)
+        .only("pk", "therapist_id", "scopes", "ended_at")
+    )
+    for link in links:
+        if not link.shares(Scope.SAFETY):
+            continue
+        notification, created = AlertNotification.objects.get_or_create(
+            event=event, therapist_id=link.therapist_id
+        )
+        if created:
+            transaction.on_commit(partial(_enqueue, notification.pk))
+
+
+def _enqueue(notification_id: int) -> None:
+    from kap.care.tasks import send_alert_email
+
+    try:
+        send_alert_email.enqueue(notification_id)
+    except Exception:
+        # The alert itself is stored and shows on the roster; only the e-mail is late.
+        # `kap.care.tasks.enqueue_pending_alerts()` queues it again safely.
+        log.exception("Could not queue the alert e-mail for notification %s", notification_id)
+
+
+def acknowledgements_for_client(client) -> dict[int, tuple[str, datetime]]:
+    """For the client's own pages: event id → (who acknowledged it first, when).
+
+    The acknowledgement's note is left out on purpose: it is written for the clinic."""
+    found: dict[int, tuple[str, datetime]] = {}
+    rows = (
+        AlertAcknowledgement.objects.filter(event__client=client)
+        .select_related("therapist")
+        .only("event_id", "created_at", "therapist__display_name", "therapist__email")
+        .order_by("created_at", "pk")
+    )
+    for ack in rows:
+        found.setdefault(ack.event_id, (str(ack.therapist), ack.created_at))
+    return found

@@ -1,4 +1,30 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from kap.care import views
 
 app_name = "care"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.roster, name="roster"),
+    path("invite/", views.invite, name="invite"),
+    path("invite/<int:invite_id>/revoke/", views.invite_revoke, name="invite-revoke"),
+    path("clients/<int:client_id>/", views.client, name="client"),
+    path("clients/<int:client_id>/notes/", views.note_add, name="note-add"),
+    path(
+        "clients/<int:client_id>/questions/<int:question_id>/discussed/",
+        views.question_discussed,
+        name="question-discussed",
+    ),
+    path("clients/<int:client_id>/brief/", views.brief, name="brief"),
+    path("clients/<int:client_id>/brief.pdf", views.brief_pdf, name="brief-pdf"),
+    path("alerts/<int:event_id>/acknowledge/", views.alert_ack, name="alert-ack"),
+    path("clinic/", views.clinic, name="clinic"),
+    path("clinic/invite/", views.clinic_invite, name="clinic-invite"),
+    path(
+        "clinic/invite/<int:invite_id>/revoke/",
+        views.clinic_invite_revoke,
+        name="clinic-invite-revoke",
+    ),
+    path(
+        "clinic/therapists/<int:user_id>/active/", views.therapist_active, name="therapist-active"
+    ),
+]

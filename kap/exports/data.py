@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from pydantic import (
     AfterValidator,
@@ -82,6 +82,7 @@ NOT_EXPORTED = {
     "care.AlertAcknowledgement": "a therapist's handling of an alert",
     "care.AlertNotification": "a therapist's e-mail delivery log",
     "care.AuditEntry": "the tamper-evident audit of therapists' reads",
+    "care.QuestionDiscussed": "a therapist's mark on a question (goes with the question)",
     "otp_totp.TOTPDevice": "a two-factor secret: set it up again on the new instance",
     "otp_static.StaticDevice": "two-factor backup codes: made again on the new instance",
 }
@@ -393,9 +394,7 @@ def build_export(user) -> Export:
             region=user.region,
             date_joined=user.date_joined,
         ),
-        instruments=[
-            _entry(i) for i in sorted(used.values(), key=lambda i: (i.key, i.version))
-        ],
+        instruments=[_entry(i) for i in sorted(used.values(), key=lambda i: (i.key, i.version))],
         sessions=[
             SessionRow(
                 id=session_ids[s.pk],
@@ -782,7 +781,9 @@ def fhir_bundle(user, *, base_url: str) -> dict:
         Response.objects.for_client(user)
         .submitted()
         .select_related("instrument")
-        .annotate(edited=models.Exists(ResponseVersion.objects.filter(response=models.OuterRef("pk"))))
+        .annotate(
+            edited=models.Exists(ResponseVersion.objects.filter(response=models.OuterRef("pk")))
+        )
         .order_by("submitted_at", "pk")
     )
     instruments: dict[int, Instrument] = {}
@@ -1157,7 +1158,16 @@ def import_export(*, user, export: Export) -> Imported:
 
 
 def import_json(*, user, raw: bytes) -> Imported:
-    return import_export(user=user, export=parse_export(raw))
+    export = parse_export(raw)
+    try:
+        return import_export(user=user, export=export)
+    except IntegrityError:
+        # The schema cannot see everything the database checks (e.g. two open drafts of one
+        # check-in); the transaction was rolled back, so nothing is half-imported.
+        raise ImportRefused(
+            "Some records in this export contradict each other (for example two open drafts of"
+            " the same check-in), so it was not imported. Nothing was imported."
+        ) from None
 
 
 # --- FHIR Questionnaire import ------------------------------------------------------------------

@@ -14,6 +14,9 @@ keeps something else about a person (a file, a row without a foreign key) adds i
 Steps run inside the deleting transaction, before the user row goes. Files in the person's own
 folder, `client_files_dir(user)`, are removed without any step.
 
+Rows without a foreign key that name the person are deleted here too: invitations sent to their
+address, django-axes sign-in records (by e-mail) and their database sessions.
+
 Kept on purpose: the therapists' audit trail (`care.AuditEntry`, hash-chained, so rows are never
 edited; it names the person by a number only, and the link to them is set to NULL).
 """
@@ -25,6 +28,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
@@ -67,8 +71,19 @@ def _delete_rows(user) -> None:
         step(user)
     # Invitations addressed to the person keep their e-mail address: they go too.
     Invite.objects.filter(Q(used_by=user) | Q(email__iexact=user.email)).delete()
+    _delete_sign_in_records(user)
     _delete_sessions(user)
     user.delete()
+
+
+def _delete_sign_in_records(user) -> None:
+    """django-axes logs sign-ins and failed attempts by e-mail address, with no foreign key."""
+    if not apps.is_installed("axes"):
+        return
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        model.objects.filter(username__iexact=user.email).delete()
 
 
 def _delete_sessions(user) -> None:

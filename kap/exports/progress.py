@@ -231,7 +231,9 @@ BLANK_SHEETS = (
 )
 
 
-def current_specs(keys: tuple[str, ...] | list[str]) -> dict[str, tuple[Instrument, InstrumentSpec]]:
+def current_specs(
+    keys: tuple[str, ...] | list[str],
+) -> dict[str, tuple[Instrument, InstrumentSpec]]:
     """The newest version of each instrument asked for, in one query."""
     return {i.key: (i, i.parsed) for i in Instrument.objects.current().filter(key__in=keys)}
 
@@ -301,13 +303,12 @@ def trends(client) -> TrendsData:
             continue
         instrument, spec = specs[key]
         rule = spec.scoring
+        highest = max([p.total for p in points[key]] or [1])
         scores[key] = ScoreTrend(
             key=key,
             name=SHORT_NAMES[key],
             title=instrument.title,
-            y_max=rule.max if rule and rule.max is not None else max(
-                [p.total for p in points[key]] or [1]
-            ),
+            y_max=rule.max if rule and rule.max is not None else highest,
             bands=list(rule.bands) if rule else [],
             points=points[key],
         )
@@ -349,7 +350,5 @@ def trends(client) -> TrendsData:
         outcomes=outcomes,
         practices=practices,
         sessions=session_counts(client),
-        blank_sheets=[
-            (key, specs[key][0].title) for key in BLANK_SHEETS if key in specs
-        ],
+        blank_sheets=[(key, specs[key][0].title) for key in BLANK_SHEETS if key in specs],
     )

@@ -113,10 +113,7 @@ class SummaryForm(forms.Form):
 def form_from_query(query, *, last_session: KapSession | None) -> SummaryForm:
     """A bound form; a bare link (no query at all) means the defaults: everything, since the
     last session."""
-    data = query if query else {"sections": SECTION_KEYS}
-    if hasattr(data, "lists"):
-        data = data.copy()
-    return SummaryForm(data, last_session=last_session)
+    return SummaryForm(query or {"sections": SECTION_KEYS}, last_session=last_session)
 
 
 # --- The period ---------------------------------------------------------------------------------
@@ -221,10 +218,6 @@ class Summary:
     scores: list[ScoreLine] = field(default_factory=list)
     practices: PracticeTotals | None = None
     attributions: list[tuple[str, str]] = field(default_factory=list)  # (names, text)
-
-    @property
-    def headings(self) -> dict[str, str]:
-        return dict(SECTIONS)
 
     @property
     def chosen(self) -> list[tuple[str, str]]:

@@ -7,20 +7,87 @@ here) get a 404. Downloads are never cached: they hold what the person wrote, in
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable
 from functools import wraps
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import authenticate, logout
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from kap.exports import data
 from kap.exports.erasure import erase_client
+
+
+class MemoryOnlyUpload(FileUploadHandler):
+    """Keeps an upload in memory, never in a temporary file: an export is what the person wrote,
+    in plain text, and a temporary file's bytes stay on the disk after it is removed."""
+
+    def __init__(self, request, limit: int):
+        super().__init__(request)
+        self.limit = limit
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.file = io.BytesIO()
+
+    def receive_data_chunk(self, raw_data, start):
+        if start + len(raw_data) > self.limit:
+            self.request.upload_too_large = True
+            raise StopUpload(connection_reset=False)
+        self.file.write(raw_data)
+
+    def file_complete(self, file_size):
+        self.file.seek(0)
+        return InMemoryUploadedFile(
+            self.file,
+            self.field_name,
+            self.file_name,
+            self.content_type,
+            file_size,
+            self.charset,
+            self.content_type_extra,
+        )
+
+
+def memory_upload(limit: Callable[[], int]):
+    """Read uploads with MemoryOnlyUpload. The CSRF check would read the body before the handler
+    is set, so it is made here, after, as Django's documentation on upload handlers says."""
+
+    def decorator(view):
+        protected = csrf_protect(view)
+
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            request.upload_handlers = [MemoryOnlyUpload(request, limit())]
+            request.upload_too_large = False
+            return protected(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _too_large(request: HttpRequest, form: UploadForm, limit: int) -> bool:
+    if getattr(request, "upload_too_large", False):
+        form.errors.clear()
+        form.add_error(
+            "file",
+            f"This file is larger than {limit // (1024 * 1024)} MB, far larger than expected."
+            " Nothing was imported.",
+        )
+        return True
+    return False
 
 
 def client_only(view):
@@ -70,12 +137,15 @@ def _questionnaire_form(*args) -> UploadForm:
 
 
 def _index(request: HttpRequest, *, export_form=None, questionnaire_form=None, status=200):
+    export_form = export_form or _export_form()
+    questionnaire_form = questionnaire_form or _questionnaire_form()
     return render(
         request,
         "exports/index.html",
         {
-            "export_form": export_form or _export_form(),
-            "questionnaire_form": questionnaire_form or _questionnaire_form(),
+            "export_form": export_form,
+            "questionnaire_form": questionnaire_form,
+            "forms_with_errors": [f for f in (export_form, questionnaire_form) if f.errors],
             "has_records": data.has_records(request.user),
         },
         status=status,
@@ -117,11 +187,12 @@ def export_fhir(request: HttpRequest) -> HttpResponse:
 
 
 @client_only
+@memory_upload(lambda: data.MAX_IMPORT_BYTES)
 def import_json(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("exports:index")
     form = _export_form(request.POST, request.FILES)
-    if form.is_valid():
+    if not _too_large(request, form, data.MAX_IMPORT_BYTES) and form.is_valid():
         try:
             result = data.import_json(user=request.user, raw=form.read(data.MAX_IMPORT_BYTES))
         except data.ImportRefused as refused:
@@ -135,11 +206,12 @@ def import_json(request: HttpRequest) -> HttpResponse:
 
 
 @client_only
+@memory_upload(lambda: data.MAX_QUESTIONNAIRE_BYTES)
 def import_questionnaire(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("exports:index")
     form = _questionnaire_form(request.POST, request.FILES)
-    if form.is_valid():
+    if not _too_large(request, form, data.MAX_QUESTIONNAIRE_BYTES) and form.is_valid():
         try:
             instrument, created = data.import_questionnaire(
                 raw=form.read(data.MAX_QUESTIONNAIRE_BYTES)
@@ -174,9 +246,10 @@ class DeleteForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, request, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
+        self.request = request
+        self.user = request.user
 
     def clean(self):
         email = (self.cleaned_data.get("email") or "").strip()
@@ -187,7 +260,12 @@ class DeleteForm(forms.Form):
             )
         if email and email.casefold() == self.user.email.casefold():
             return self.cleaned_data
-        if password and self.user.check_password(password):
+        # Through authenticate(), so that wrong passwords count towards the sign-in lockout: a
+        # borrowed session is not a way to guess the password.
+        if (
+            password
+            and authenticate(self.request, username=self.user.email, password=password) == self.user
+        ):
             return self.cleaned_data
         raise forms.ValidationError(
             "That is not this account's email address or password, so nothing was deleted."
@@ -198,13 +276,13 @@ class DeleteForm(forms.Form):
 @client_only
 def delete(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        form = DeleteForm(request.POST, user=request.user)
+        form = DeleteForm(request.POST, request=request)
         if form.is_valid():
             erase_client(request.user)
             logout(request)
             return render(request, "exports/goodbye.html")
         status = 400
     else:
-        form = DeleteForm(user=request.user)
+        form = DeleteForm(request=request)
         status = 200
     return render(request, "exports/delete.html", {"form": form}, status=status)

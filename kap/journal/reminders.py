@@ -260,14 +260,15 @@ def due_reminders(
     """What is due for this person right now, each with a key that says when it was due."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    due: list[Due] = []
+    upcoming: list[Due] = []
+    after: list[Due] = []
     sessions = KapSession.objects.for_client(client).filter(
         starts_at__gt=now - INSIGHT_WINDOW, starts_at__lte=now + SESSION_NOTICE
     )
     for s in sessions.order_by("starts_at"):
         if s.status == KapSession.Status.PLANNED and s.starts_at > now:
             title = _session_title(s, include_clinician)
-            due.append(
+            upcoming.append(
                 Due(
                     "session",
                     # A session moved to another time is a new reminder.
@@ -277,7 +278,7 @@ def due_reminders(
                 )
             )
         elif s.is_completed and s.starts_at <= now - INSIGHT_NUDGE_AFTER:
-            due.append(
+            after.append(
                 Due(
                     "insights",
                     str(s.pk),
@@ -286,6 +287,7 @@ def due_reminders(
                     _link(reverse("journal:session", args=[s.pk])),
                 )
             )
+    due = upcoming + after
     step_days = [d for d in _step_check_in_dates(client, since=today - STEP_GRACE) if d <= today]
     if step_days:
         due.append(
@@ -343,7 +345,10 @@ def _message(client, due: list[Due]) -> mail.EmailMessage:
         "A gentle reminder" if len(due) == 1 else "A few gentle reminders"
     ) + f" from {settings.SITE_NAME}"
     body = render_to_string("email/reminders.txt", context)
-    return mail.EmailMessage(subject, body, to=[client.email])
+    # Auto-Submitted keeps out-of-office replies from answering a reminder (RFC 3834).
+    return mail.EmailMessage(
+        subject, body, to=[client.email], headers={"Auto-Submitted": "auto-generated"}
+    )
 
 
 def _deliver(message: mail.EmailMessage, connection) -> None:

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from kap.journal import reminders
 from kap.journal.models import CalendarFeed, ReminderPreference
@@ -81,7 +81,7 @@ def reminder_settings(request: HttpRequest) -> HttpResponse:
 
 
 @login_not_required
-@require_GET
+@require_safe
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     feed = reminders.feed_for_token(token)
     if feed is None:

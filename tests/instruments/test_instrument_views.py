@@ -59,7 +59,7 @@ def test_a_missing_answer_is_refused_next_to_its_question(logged_in, client_user
     response = logged_in.post("/i/phq9/", answers)
     assert response.status_code == 200
     body = response.content.decode()
-    assert 'id="id_q5-error"' in body
+    assert 'id="id_q5_error"' in body
     assert "Please choose one answer." in body
     assert 'value="not-at-all" id="id_q1_0" checked' in body or "checked" in body  # answers kept
     assert not Response.objects.filter(status="submitted").exists()

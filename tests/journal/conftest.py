@@ -69,5 +69,5 @@ def field_error(response, field_id: str) -> str:
     import re
 
     html = response.content.decode()
-    match = re.search(rf'<p class="field-error" id="{field_id}-error">(.*?)</p>', html, re.S)
+    match = re.search(rf'<p class="field-error" id="{field_id}_error">(.*?)</p>', html, re.S)
     return match.group(1).strip() if match else ""

@@ -186,6 +186,10 @@ def pdf_text(data: bytes) -> str:
     """The text of a PDF by poppler's pdftotext, or a skip that says how to get it."""
     tool = shutil.which("pdftotext")
     if tool is None:
-        pytest.skip("pdftotext is not installed (apt-get install poppler-utils); PDF text unchecked")
-    result = subprocess.run([tool, "-layout", "-", "-"], input=data, capture_output=True, check=True)
+        pytest.skip(
+            "pdftotext is not installed (apt-get install poppler-utils); PDF text unchecked"
+        )
+    result = subprocess.run(
+        [tool, "-layout", "-", "-"], input=data, capture_output=True, check=True
+    )
     return re.sub(r"\s+", " ", result.stdout.decode())

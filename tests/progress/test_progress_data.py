@@ -79,8 +79,10 @@ WHEN = datetime(2026, 3, 3, 10, tzinfo=UTC)
             "and you set 2 action steps.",
         ),
         ((0, 0, 1, 1), "After session 3, your action step is done."),
-        ((0, 0, 0, 0), "After session 3 nothing is written yet. A few words are enough, "
-         "whenever you like."),
+        (
+            (0, 0, 0, 0),
+            "After session 3 nothing is written yet. A few words are enough, whenever you like.",
+        ),
     ],
 )
 def test_each_session_is_described_in_one_plain_sentence(counts, sentence):

@@ -51,13 +51,15 @@ def test_the_form_starts_with_every_section_ticked_and_the_last_session_named(
     page = html(response)
     assert page.count("<h1") == 1
     for key in ALL:
-        assert re.search(rf'<input type="checkbox" name="sections" value="{key}"[^>]* checked>', page)
+        assert re.search(
+            rf'<input type="checkbox" name="sections" value="{key}"[^>]* checked>', page
+        )
     assert 'type="date" name="since"' in page
     session_day = timezone.localdate() - timedelta(days=4)
     assert f"start from your last session, on {session_day:%A} {session_day.day}" in text_of(
         response
     )
-    assert f'formaction="/progress/summary.pdf"' in page
+    assert 'formaction="/progress/summary.pdf"' in page
 
 
 def test_it_puts_in_only_the_chosen_sections(logged_in, client_user, insight, phq9):
@@ -235,7 +237,9 @@ def test_an_old_step_checked_in_on_lately_is_in(logged_in, client_user, step):
     from kap.journal.models import CheckIn
 
     old = step(client_user, "Stretch in the morning", days=40)
-    CheckIn.objects.create(step=old, status="working", created_at=timezone.now() - timedelta(days=35))
+    CheckIn.objects.create(
+        step=old, status="working", created_at=timezone.now() - timedelta(days=35)
+    )
     CheckIn.objects.create(step=old, status="done", created_at=timezone.now() - timedelta(days=1))
 
     response = logged_in.get(url(sections=["steps"], since=day(7)))

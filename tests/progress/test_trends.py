@@ -193,9 +193,7 @@ def test_it_says_what_was_written_after_each_session(
     assert "session 4" not in text.lower()
 
 
-def test_it_never_shows_another_clients_records(
-    logged_in, client_user, stranger_with_canary, phq9
-):
+def test_it_never_shows_another_clients_records(logged_in, client_user, stranger_with_canary, phq9):
     phq9(client_user, 9, days=1)
 
     response = logged_in.get(URL)
@@ -279,8 +277,6 @@ def _record_a_lot(client_user, n, *, phq9, gad7, submit, practice, make_session,
         session = make_session(client_user, days=n - i + 0.5)
         insight(client_user, f"Insight {i}", session=session)
         step(client_user, f"Step {i}", session=session, status="done" if i % 2 else "open")
-
-
 
 
 @pytest.fixture

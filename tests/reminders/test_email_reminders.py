@@ -29,6 +29,7 @@ def test_it_sends_what_is_due_in_one_calm_email(smtp, client_user, due_things):
     assert len(smtp.messages) == 1
     message = smtp.messages[0]
     assert message["To"] == client_user.email
+    assert message["Auto-Submitted"] == "auto-generated"
     assert message["Subject"] == "A few gentle reminders from KAP Companion"
     body = message.get_content()
     assert "Your KAP session is " in body

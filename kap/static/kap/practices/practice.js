@@ -110,8 +110,8 @@
     frame = 0;
     if (state !== "running") return;
     const w = where(position());
-    if (!w) return;
-    shape.style.transform = w.seg.kind === "breath" ? `scale(${view(w).scale.toFixed(4)})` : "";
+    if (!w || w.seg.kind !== "breath") return; // the steps after breathing are still
+    shape.style.transform = `scale(${view(w).scale.toFixed(4)})`;
     frame = requestAnimationFrame(draw);
   }
 
@@ -151,13 +151,13 @@
     const chosen = setup.querySelector("input[name=pace]:checked");
     const preset = spec.paces.find((p) => chosen && p.key === chosen.value);
     const own = Array.from(setup.querySelectorAll("[data-part]"));
-    const pace = preset || { key: spec.customPace };
-    for (const input of own) pace[input.dataset.part] ??= Number(input.value || 0);
     const ok = preset || own.every((i) => i.value !== "" && +i.value >= +i.min && +i.value <= +i.max);
     const message = "Breathing in and out take 1 to 20 seconds each; holds 0 to 20.";
     if (!mark(own, $("pace-own-error"), ok ? "" : message)) return null;
-    const { key, inhale, hold_in, exhale, hold_out } = pace;
-    return { key, inhale, hold_in: hold_in || 0, exhale, hold_out: hold_out || 0 };
+    if (preset) return preset;
+    const pace = { key: spec.customPace };
+    for (const input of own) pace[input.dataset.part] = Number(input.value);
+    return pace;
   }
 
   setup.addEventListener("submit", (e) => {

@@ -1,0 +1,541 @@
+"""What a linked therapist may see of one client: the shared timeline and the pre-session brief.
+
+Every function takes the CareLink (read on this request) and loads only the kinds its scopes
+share; a kind not shared is never queried, so it cannot leak into a page, a count or a PDF.
+Each kind costs one or two queries however much the client has recorded. A KapSession's `notes`
+are the client's own and are deferred everywhere here, never decrypted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
+from django.utils import timezone
+
+from kap.accounts.models import CareLink, Scope
+from kap.care.models import AlertAcknowledgement, QuestionDiscussed
+from kap.journal.models import (
+    ActionStep,
+    CheckIn,
+    Insight,
+    KapSession,
+    QuestionToBring,
+    Response,
+    SafetyEvent,
+)
+from kap.journal.records import UPCOMING_GRACE
+from kap.practices.models import PracticeLog
+
+PHQ9, GAD7, OUTCOMES = "phq9", "gad7", "closing-outcomes"
+SCORE_KEYS = (PHQ9, GAD7, OUTCOMES)
+SCORE_NAMES = {PHQ9: "PHQ-9", GAD7: "GAD-7", OUTCOMES: "Closing outcomes (average, 0–10)"}
+INTENTION_KEYS = ("intention-setting",)
+WORKSHEET = "integration-worksheet"
+# The integration worksheet and the reflections: all shared under "worksheets".
+WORKSHEET_KEYS = (
+    WORKSHEET,
+    "self-assessment",
+    "first-session-preparation",
+    "capture-insights",
+    "insight-into-action",
+    "build-support",
+)
+# Which instruments' responses each scope shares.
+RESPONSE_KEYS = {
+    Scope.SCORES: SCORE_KEYS,
+    Scope.INTENTIONS: INTENTION_KEYS,
+    Scope.WORKSHEETS: WORKSHEET_KEYS,
+}
+# Without shared sessions there is no "last session" to count from; the brief looks back this far.
+DEFAULT_LOOKBACK = timedelta(days=28)
+
+
+def scopes_of(link: CareLink) -> set[str]:
+    return {s for s in Scope.values if link.shares(s)}
+
+
+# --- Reading responses ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answered:
+    pk: int
+    key: str
+    title: str
+    when: datetime
+    session_when: datetime | None
+    score: str
+    answers: list[tuple[str, str]]
+
+
+def _words(spec, key: str, value) -> str:
+    item = spec.items_by_key.get(key)
+    if item is None or value in (None, "", False):
+        return ""
+    kind = spec.item_type(item)
+    if kind == "check":
+        return "Yes"
+    if kind == "choice":
+        labels = {o.value: o.label for o in spec.options_for(item)}
+        return labels.get(str(value), str(value))
+    return str(value).strip()
+
+
+def answered(response: Response, *, with_answers: bool, with_session: bool) -> Answered:
+    spec = response.instrument.parsed
+    answers: list[tuple[str, str]] = []
+    if with_answers:
+        given = response.answers or {}
+        answers = [(i.text, w) for i in spec.items if (w := _words(spec, i.key, given.get(i.key)))]
+    score = ""
+    if response.score_total is not None:
+        score = f"{response.score_total:g}" + (
+            f" ({response.score_band})" if response.score_band else ""
+        )
+    session = response.session if with_session else None
+    return Answered(
+        pk=response.pk,
+        key=response.instrument.key,
+        title=response.instrument.title,
+        when=response.submitted_at or response.created_at,
+        session_when=session.starts_at if session else None,
+        score=score,
+        answers=answers,
+    )
+
+
+def _responses(link: CareLink, keys, scopes: set[str], *, since=None, extra=None):
+    rows = (
+        Response.objects.for_client(link.client_id)
+        .submitted()
+        .filter(instrument__key__in=keys)
+        .select_related("instrument")
+        .order_by("submitted_at", "pk")
+    )
+    if Scope.SESSIONS in scopes:
+        rows = rows.select_related("session").defer("session__notes")
+    if since is not None:
+        shown = Q(submitted_at__gte=since)
+        if extra is not None:
+            shown |= extra
+        rows = rows.filter(shown)
+    return rows
+
+
+# --- The shared timeline ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One shared record on the therapist's timeline. Text is decrypted, escaped by templates."""
+
+    scope: str
+    kind: str  # a word for the CSS class and the filter: "response", "insight", …
+    when: datetime
+    title: str
+    text: str = ""
+    answers: list[tuple[str, str]] = field(default_factory=list)
+    score: str = ""
+    status: str = ""
+    session_when: datetime | None = None
+    details: list[str] = field(default_factory=list)
+    event: SafetyEvent | None = None
+
+
+def _response_items(link, scopes) -> list[Item]:
+    keys = [k for scope, ks in RESPONSE_KEYS.items() if scope in scopes for k in ks]
+    if not keys:
+        return []
+    scope_of = {k: scope for scope, ks in RESPONSE_KEYS.items() for k in ks}
+    items = []
+    for r in _responses(link, keys, scopes):
+        scope = scope_of[r.instrument.key]
+        # "Scores" shares the totals; the words of intentions and worksheets are shared whole.
+        a = answered(r, with_answers=scope != Scope.SCORES, with_session=Scope.SESSIONS in scopes)
+        items.append(
+            Item(
+                scope=scope,
+                kind="response",
+                when=a.when,
+                title=a.title,
+                answers=a.answers,
+                score=a.score,
+                session_when=a.session_when,
+            )
+        )
+    return items
+
+
+def _insight_items(link, scopes) -> list[Item]:
+    rows = Insight.objects.for_client(link.client_id).order_by("created_at", "pk")
+    with_session = Scope.SESSIONS in scopes
+    if with_session:
+        rows = rows.select_related("session").defer("session__notes")
+    return [
+        Item(
+            scope=Scope.INSIGHTS,
+            kind="insight",
+            when=i.created_at,
+            title="Insight",
+            text=i.text,
+            session_when=i.session.starts_at if with_session and i.session else None,
+        )
+        for i in rows
+    ]
+
+
+def _step_items(link, scopes) -> list[Item]:
+    rows = (
+        ActionStep.objects.for_client(link.client_id)
+        .order_by("created_at", "pk")
+        .prefetch_related(
+            Prefetch("checkins", queryset=CheckIn.objects.order_by("created_at", "pk"))
+        )
+    )
+    items = []
+    for step in rows:
+        checkins = list(step.checkins.all())
+        items.append(
+            Item(
+                scope=Scope.STEPS,
+                kind="step",
+                when=max([step.created_at, *(c.created_at for c in checkins)]),
+                title="Action step",
+                text=step.text,
+                status=step.get_status_display(),
+                details=[
+                    f"{timezone.localtime(c.created_at):%-d %b %Y}: "
+                    f"{c.get_status_display().lower()}" + (f" — {c.note}" if c.note else "")
+                    for c in checkins
+                ],
+            )
+        )
+    return items
+
+
+def _question_items(link, scopes) -> list[Item]:
+    rows = QuestionToBring.objects.for_client(link.client_id).order_by("created_at", "pk")
+    return [
+        Item(
+            scope=Scope.WORKSHEETS,
+            kind="question",
+            when=q.created_at,
+            title="Question to bring",
+            text=q.text,
+            status=f"Asked {timezone.localtime(q.asked_at):%-d %b %Y}"
+            if q.asked_at
+            else "Not asked yet",
+        )
+        for q in rows
+    ]
+
+
+def practice_words(log: PracticeLog) -> str:
+    minutes = round(log.elapsed_seconds / 60)
+    words = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    words += ", completed" if log.completed else ", stopped early"
+    if log.settled_before is not None or log.settled_after is not None:
+        before = "–" if log.settled_before is None else log.settled_before
+        after = "–" if log.settled_after is None else log.settled_after
+        words += f"; settled {before} before, {after} after (0–10)"
+    return words
+
+
+def _practice_items(link, scopes) -> list[Item]:
+    rows = (
+        PracticeLog.objects.for_client(link.client_id)
+        .select_related("instrument")
+        .order_by("started_at", "pk")
+    )
+    return [
+        Item(
+            scope=Scope.PRACTICES,
+            kind="practice",
+            when=p.started_at,
+            title=p.instrument.title,
+            text=practice_words(p),
+        )
+        for p in rows
+    ]
+
+
+def _session_items(link, scopes) -> list[Item]:
+    rows = KapSession.objects.for_client(link.client_id).defer("notes").order_by("starts_at", "pk")
+    return [
+        Item(
+            scope=Scope.SESSIONS,
+            kind="session",
+            when=s.starts_at,
+            title=f"KAP session ({s.get_status_display().lower()})",
+            text=", ".join(
+                part
+                for part in (
+                    f"With {s.clinician_name}" if s.clinician_name else "",
+                    s.get_setting_display().lower() if s.setting else "",
+                )
+                if part
+            ),
+        )
+        for s in rows
+    ]
+
+
+def safety_events(link, therapist, *, since=None):
+    """The client's safety events, each with `mine` (this therapist's acknowledgements)."""
+    mine = AlertAcknowledgement.objects.filter(therapist=therapist).order_by("created_at")
+    rows = (
+        SafetyEvent.objects.for_client(link.client_id)
+        .select_related("response__instrument")
+        .defer("response__answers")
+        .prefetch_related(Prefetch("acknowledgements", queryset=mine, to_attr="mine"))
+        .order_by("-created_at", "-pk")
+    )
+    if since is not None:
+        open_ones = ~Exists(
+            AlertAcknowledgement.objects.filter(event=OuterRef("pk"), therapist=therapist)
+        )
+        rows = rows.filter(Q(created_at__gte=since) | open_ones)
+    return list(rows)
+
+
+def _safety_items(link, scopes, therapist) -> list[Item]:
+    return [
+        Item(
+            scope=Scope.SAFETY,
+            kind="safety",
+            when=e.created_at,
+            title="Safety rule matched",
+            text=f"A safety rule ({e.rule_key}) was triggered by {e.response.instrument.title}.",
+            status="Acknowledged by you" if e.mine else "Not acknowledged by you yet",
+            event=e,
+        )
+        for e in safety_events(link, therapist)
+    ]
+
+
+def shared_timeline(link: CareLink, therapist) -> list[Item]:
+    """Everything this client shares with this therapist, newest first."""
+    scopes = scopes_of(link)
+    items = _response_items(link, scopes)
+    loaders = [
+        (Scope.INSIGHTS, _insight_items),
+        (Scope.STEPS, _step_items),
+        (Scope.WORKSHEETS, _question_items),
+        (Scope.PRACTICES, _practice_items),
+        (Scope.SESSIONS, _session_items),
+    ]
+    for scope, load in loaders:
+        if scope in scopes:
+            items += load(link, scopes)
+    if Scope.SAFETY in scopes:
+        items += _safety_items(link, scopes, therapist)
+    items.sort(key=lambda i: i.when, reverse=True)
+    return items
+
+
+def open_questions(link: CareLink, therapist) -> list[QuestionToBring]:
+    """Questions the client has not marked asked, each with `discussed` (by this therapist)."""
+    mine = QuestionDiscussed.objects.filter(question=OuterRef("pk"), therapist=therapist)
+    return list(
+        QuestionToBring.objects.for_client(link.client_id)
+        .filter(asked_at=None)
+        .annotate(discussed=Exists(mine))
+        .order_by("created_at", "pk")
+    )
+
+
+# --- The pre-session brief --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    key: str
+    name: str
+    first: float
+    previous: float | None
+    latest: float
+    latest_band: str
+    count: int
+    first_when: datetime
+    latest_when: datetime
+
+    @property
+    def change(self) -> float | None:
+        return self.latest - self.first if self.count > 1 else None
+
+
+@dataclass(frozen=True)
+class StepLine:
+    text: str
+    status: str
+    checkins: list[tuple[datetime, str, str]]
+
+
+@dataclass(frozen=True)
+class PracticeTotals:
+    count: int
+    minutes: int
+    before: float | None
+    after: float | None
+
+
+@dataclass
+class Brief:
+    """None for a kind means "not shared": the templates leave it out entirely."""
+
+    client_name: str
+    made_at: datetime
+    since: datetime | None
+    since_label: str
+    shares_sessions: bool
+    next_session: KapSession | None = None
+    last_session: KapSession | None = None
+    intentions: list[Answered] | None = None
+    questions: list[QuestionToBring] | None = None
+    insights: list[Insight] | None = None
+    worksheets: list[Answered] | None = None
+    steps: list[StepLine] | None = None
+    scores: list[ScoreLine] | None = None
+    safety: list[SafetyEvent] | None = None
+    practices: PracticeTotals | None = None
+
+
+def _score_lines(link) -> list[ScoreLine]:
+    rows = (
+        Response.objects.for_client(link.client_id)
+        .submitted()
+        .filter(instrument__key__in=SCORE_KEYS, score_total__isnull=False)
+        .order_by("submitted_at", "pk")
+        .values_list("instrument__key", "submitted_at", "score_total", "score_band")
+    )
+    found: dict[str, list] = {k: [] for k in SCORE_KEYS}
+    for key, when, total, band in rows:
+        found[key].append((when, total, band))
+    lines = []
+    for key in SCORE_KEYS:
+        points = found[key]
+        if not points:
+            continue
+        lines.append(
+            ScoreLine(
+                key=key,
+                name=SCORE_NAMES[key],
+                first=points[0][1],
+                previous=points[-2][1] if len(points) > 1 else None,
+                latest=points[-1][1],
+                latest_band=points[-1][2],
+                count=len(points),
+                first_when=points[0][0],
+                latest_when=points[-1][0],
+            )
+        )
+    return lines
+
+
+def _step_lines(link, since) -> list[StepLine]:
+    checkins = CheckIn.objects.order_by("created_at", "pk")
+    steps = ActionStep.objects.for_client(link.client_id)
+    if since is not None:
+        checkins = checkins.filter(created_at__gte=since)
+        recent = CheckIn.objects.filter(step=OuterRef("pk"), created_at__gte=since)
+        steps = steps.filter(
+            Q(status=ActionStep.Status.OPEN) | Q(created_at__gte=since) | Exists(recent)
+        )
+    steps = steps.order_by("created_at", "pk").prefetch_related(
+        Prefetch("checkins", queryset=checkins, to_attr="shown")
+    )
+    return [
+        StepLine(
+            text=s.text,
+            status=s.get_status_display(),
+            checkins=[(c.created_at, c.get_status_display(), c.note) for c in s.shown],
+        )
+        for s in steps
+    ]
+
+
+def _practice_totals(link, since) -> PracticeTotals:
+    logs = PracticeLog.objects.for_client(link.client_id)
+    if since is not None:
+        logs = logs.filter(started_at__gte=since)
+    both = Q(settled_before__isnull=False, settled_after__isnull=False)
+    t = logs.aggregate(
+        count=Count("pk"),
+        seconds=Sum("elapsed_seconds"),
+        before=Avg("settled_before", filter=both),
+        after=Avg("settled_after", filter=both),
+    )
+    return PracticeTotals(t["count"], round((t["seconds"] or 0) / 60), t["before"], t["after"])
+
+
+def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Brief:
+    """The brief for the client's next session, from the kinds this link shares."""
+    now = now or timezone.now()
+    scopes = scopes_of(link)
+    client = link.client
+    shares_sessions = Scope.SESSIONS in scopes
+    next_session = last_session = None
+    if shares_sessions:
+        sessions = KapSession.objects.for_client(link.client_id).defer("notes")
+        next_session = (
+            sessions.filter(status=KapSession.Status.PLANNED, starts_at__gte=now - UPCOMING_GRACE)
+            .order_by("starts_at")
+            .first()
+        )
+        last_session = (
+            sessions.filter(status=KapSession.Status.COMPLETED, starts_at__lte=now)
+            .order_by("-starts_at")
+            .first()
+        )
+        if last_session is not None:
+            since = last_session.starts_at
+            since_label = (
+                f"Since the last completed session, {timezone.localtime(since):%A %-d %B %Y}"
+            )
+        else:
+            since, since_label = None, "Everything so far (no completed session is logged yet)"
+    else:
+        # Session dates are not shared, so they may not even shape what is shown.
+        since = now - DEFAULT_LOOKBACK
+        since_label = "The last four weeks (sessions are not shared)"
+
+    brief = Brief(
+        client_name=str(client),
+        made_at=now,
+        since=since,
+        since_label=since_label,
+        shares_sessions=shares_sessions,
+        next_session=next_session,
+        last_session=last_session,
+    )
+    with_session = shares_sessions
+    if Scope.INTENTIONS in scopes:
+        for_next = Q(session=next_session) if next_session else None
+        brief.intentions = [
+            answered(r, with_answers=True, with_session=with_session)
+            for r in _responses(link, INTENTION_KEYS, scopes, since=since, extra=for_next)
+        ]
+    if Scope.WORKSHEETS in scopes:
+        brief.questions = open_questions(link, therapist)
+        brief.worksheets = [
+            answered(r, with_answers=True, with_session=with_session)
+            for r in _responses(link, WORKSHEET_KEYS, scopes, since=since)
+        ]
+    if Scope.INSIGHTS in scopes:
+        insights = Insight.objects.for_client(link.client_id).order_by("created_at", "pk")
+        brief.insights = list(insights.filter(created_at__gte=since) if since else insights)
+    if Scope.STEPS in scopes:
+        brief.steps = _step_lines(link, since)
+    if Scope.SCORES in scopes:
+        brief.scores = _score_lines(link)
+    if Scope.SAFETY in scopes:
+        brief.safety = safety_events(link, therapist, since=since)
+    if Scope.PRACTICES in scopes:
+        brief.practices = _practice_totals(link, since)
+    return brief
+
+
+def pdf_filename(brief: Brief) -> str:
+    return f"kap-brief-{timezone.localtime(brief.made_at):%Y-%m-%d}.pdf"

@@ -1,0 +1,251 @@
+"""The therapist's roster: one row per actively linked client, in a fixed number of queries.
+
+Everything a row shows comes from correlated subqueries on the link itself, and each one is
+wrapped in "only if this link shares that scope" *in SQL*: a value the client did not share is
+NULL before it reaches Python, so it can neither be shown nor used to sort the list (sorting by
+PHQ-9 must not reveal the order of scores that were never shared).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Lower, NullIf
+from django.utils import timezone
+
+from kap.accounts.models import CareLink, Scope
+from kap.care.audit import GENESIS, _client_ip
+from kap.care.models import AlertAcknowledgement, AuditEntry
+from kap.journal.models import KapSession, Response, SafetyEvent
+from kap.journal.records import UPCOMING_GRACE
+
+PER_PAGE = 25
+SCORED = {"phq9": "PHQ-9", "gad7": "GAD-7"}
+# (value, label); the first is the default.
+SORTS = [
+    ("alerts", "Open safety alerts"),
+    ("name", "Name"),
+    ("next", "Next session"),
+    ("phq9", "Latest PHQ-9"),
+    ("gad7", "Latest GAD-7"),
+]
+SORT_KEYS = [key for key, _ in SORTS]
+
+
+def shares(scope: str) -> Q:
+    """True in SQL when the link's scopes hold `scope`. (JSON `contains` is not available on
+    SQLite; the JSON text of a list of fixed words holds `"scope"` exactly when it is in it.)"""
+    return Q(scopes_text__contains=f'"{getattr(scope, "value", scope)}"')
+
+
+def _only_if(scope: str, value, output_field=None):
+    return Case(When(shares(scope), then=value), default=Value(None), output_field=output_field)
+
+
+def _scores(key: str, newest_first: bool):
+    order = ["-submitted_at", "-pk"] if newest_first else ["submitted_at", "pk"]
+    rows = Response.objects.filter(
+        client=OuterRef("client_id"),
+        status=Response.Status.SUBMITTED,
+        instrument__key=key,
+        score_total__isnull=False,
+    )
+    return rows.order_by(*order).values("score_total")[:1]
+
+
+def _score_count(key: str):
+    rows = (
+        Response.objects.filter(
+            client=OuterRef("client_id"),
+            status=Response.Status.SUBMITTED,
+            instrument__key=key,
+            score_total__isnull=False,
+        )
+        .order_by()
+        .values("client")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+def open_events(therapist) -> QuerySet[SafetyEvent]:
+    """Safety events this therapist has not acknowledged (each therapist acknowledges for
+    themselves: one colleague's acknowledgement never hides an alert from another)."""
+    mine = AlertAcknowledgement.objects.filter(event=OuterRef("pk"), therapist=therapist)
+    return SafetyEvent.objects.filter(~Exists(mine))
+
+
+def roster_links(therapist, sort: str = "alerts", now: datetime | None = None) -> QuerySet:
+    now = now or timezone.now()
+    upcoming = (
+        KapSession.objects.filter(
+            client=OuterRef("client_id"),
+            status=KapSession.Status.PLANNED,
+            starts_at__gte=now - UPCOMING_GRACE,
+        )
+        .order_by("starts_at")
+        .values("starts_at")[:1]
+    )
+    alerts = (
+        open_events(therapist)
+        .filter(client=OuterRef("client_id"))
+        .order_by()
+        .values("client")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    links = (
+        CareLink.objects.active()
+        .for_therapist(therapist)
+        .filter(client__is_active=True)
+        .select_related("client")
+        .only(
+            "pk",
+            "scopes",
+            "created_at",
+            "ended_at",
+            "client__id",
+            "client__email",
+            "client__display_name",
+        )
+        .annotate(
+            scopes_text=Cast("scopes", TextField()),
+            sort_name=Lower(
+                Coalesce(
+                    NullIf("client__display_name", Value("")),
+                    "client__email",
+                    output_field=CharField(),
+                )
+            ),
+        )
+        .annotate(
+            next_session=_only_if(Scope.SESSIONS, Subquery(upcoming)),
+            open_alerts=_only_if(
+                Scope.SAFETY,
+                Coalesce(Subquery(alerts, output_field=IntegerField()), 0),
+                IntegerField(),
+            ),
+            **{
+                f"{key}_{part}": _only_if(Scope.SCORES, expression)
+                for key in SCORED
+                for part, expression in (
+                    ("latest", Subquery(_scores(key, newest_first=True))),
+                    ("first", Subquery(_scores(key, newest_first=False))),
+                    ("count", _score_count(key)),
+                )
+            },
+        )
+    )
+    has_alerts = Case(When(open_alerts__gt=0, then=Value(1)), default=Value(0))
+    order = {
+        "alerts": [F("open_alerts").desc(nulls_last=True)],
+        "name": [],
+        "next": [F("next_session").asc(nulls_last=True)],
+        "phq9": [F("phq9_latest").desc(nulls_last=True)],
+        "gad7": [F("gad7_latest").desc(nulls_last=True)],
+    }[sort if sort in SORT_KEYS else "alerts"]
+    # Open safety alerts come first whatever the sort; then the chosen order, then the name.
+    return links.alias(has_alerts=has_alerts).order_by(
+        F("has_alerts").desc(), *order, "sort_name", "pk"
+    )
+
+
+@dataclass(frozen=True)
+class Score:
+    latest: float
+    first: float
+    count: int
+
+    @property
+    def change(self) -> float | None:
+        """Latest minus the first (the baseline); None while there is only one score."""
+        return self.latest - self.first if self.count > 1 else None
+
+
+@dataclass(frozen=True)
+class Row:
+    link: CareLink
+    shares_sessions: bool
+    shares_scores: bool
+    shares_safety: bool
+    next_session: datetime | None
+    phq9: Score | None
+    gad7: Score | None
+    open_alerts: int
+
+    @property
+    def client(self):
+        return self.link.client
+
+
+def _score(link, key: str) -> Score | None:
+    latest = getattr(link, f"{key}_latest")
+    if latest is None:
+        return None
+    return Score(latest, getattr(link, f"{key}_first"), getattr(link, f"{key}_count") or 0)
+
+
+def rows(links) -> list[Row]:
+    return [
+        Row(
+            link=link,
+            shares_sessions=link.shares(Scope.SESSIONS),
+            shares_scores=link.shares(Scope.SCORES),
+            shares_safety=link.shares(Scope.SAFETY),
+            next_session=link.next_session,
+            phq9=_score(link, "phq9"),
+            gad7=_score(link, "gad7"),
+            open_alerts=link.open_alerts or 0,
+        )
+        for link in links
+    ]
+
+
+@transaction.atomic
+def audit_roster(request, clients: list) -> None:
+    """One audit row per client whose row was shown, appended in one INSERT.
+
+    Follows kap.care.audit.record (same lock, same hash chain) so that a page of 25 clients
+    costs a fixed number of queries rather than three per client.
+    """
+    if not clients:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(7266001)")
+    prev = AuditEntry.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+    actor, ip, now = request.user, _client_ip(request), timezone.now()
+    entries = []
+    for client in clients:
+        entry = AuditEntry(
+            actor=actor,
+            actor_email=actor.email,
+            subject=client,
+            subject_label=str(client.pk),
+            action="view",
+            what="roster",
+            ip=ip,
+            created_at=now,
+            prev_hash=prev,
+        )
+        entry.hash = prev = entry.compute_hash()
+        entries.append(entry)
+    AuditEntry.objects.bulk_create(entries)

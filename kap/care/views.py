@@ -1,0 +1,393 @@
+"""The therapist's and clinic's side (mounted at /care/).
+
+Therapists reach a client only through `get_link_for_therapist` (an active link, read on every
+request, and the scope when one is needed); clinic admins have no view of any client at all.
+Every page that shows client data writes an audit row before it renders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from functools import wraps
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from kap.accounts.models import CareLink, Invite, Role, Scope, User
+from kap.care import brief as briefs
+from kap.care import roster as rosters
+from kap.care.access import SCOPE_LABELS, get_link_for_therapist, staff_required, therapist_required
+from kap.care.audit import record_request
+from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
+from kap.journal.models import QuestionToBring, SafetyEvent
+
+INVITE_DAYS = 7
+TIMELINE_PER_PAGE = 50
+PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "care" / "brief_pdf.css"
+
+
+def clinic_admin_required(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.user.role != Role.ADMIN:
+            raise Http404
+        return staff_required(view)(request, *args, **kwargs)
+
+    return wrapped
+
+
+# --- Forms -------------------------------------------------------------------------------------
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        label="Their email address (optional)",
+        required=False,
+        help_text="Only kept so you can tell your invitations apart; nothing is sent to it.",
+    )
+    days = forms.IntegerField(
+        label="Valid for (days)",
+        min_value=1,
+        max_value=30,
+        initial=INVITE_DAYS,
+        help_text="The link stops working after this many days, or once it is used.",
+    )
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label="New private note",
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Only you can read your notes. The client and other therapists never see them.",
+        error_messages={"required": "Please write the note before saving it."},
+    )
+
+
+class AcknowledgeForm(forms.Form):
+    note = forms.CharField(
+        label="Note for the clinic (optional)",
+        required=False,
+        max_length=5_000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What you did, e.g. “Called the client; safety plan reviewed.” "
+        "The client sees that you acknowledged the alert, not this note.",
+    )
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+
+def _new_invite(request, *, kind: str, form: InviteForm) -> dict:
+    """Create an invite and return what to show once: the link and the code."""
+    code = secrets.token_urlsafe(16)
+    now = timezone.now()
+    Invite.objects.create(
+        kind=kind,
+        created_by=request.user,
+        clinic=request.user.clinic,
+        code_hash=hashlib.sha256(code.encode()).hexdigest(),
+        email=form.cleaned_data["email"] or "",
+        created_at=now,
+        expires_at=now + timedelta(days=form.cleaned_data["days"]),
+    )
+    return {"code": code, "link": f"{settings.BASE_URL}/invite/{code}/"}
+
+
+def _pending(invites):
+    return invites.filter(used_at=None, expires_at__gt=timezone.now()).order_by("expires_at")
+
+
+def _next_or(request, default: str) -> str:
+    target = request.POST.get("next", "")
+    ok = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if target and ok else default
+
+
+# --- Invites (therapist → client) ----------------------------------------------------------------
+
+
+@therapist_required
+@never_cache
+def invite(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        created = _new_invite(request, kind=Invite.Kind.CLIENT, form=form)
+        form = InviteForm()
+    mine = Invite.objects.filter(created_by=request.user, kind=Invite.Kind.CLIENT)
+    return render(
+        request,
+        "care/invite.html",
+        {"form": form, "created": created, "pending": _pending(mine)},
+        status=400 if request.method == "POST" and created is None else 200,
+    )
+
+
+@therapist_required
+@require_POST
+def invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
+    found = get_object_or_404(
+        _pending(Invite.objects.filter(created_by=request.user, kind=Invite.Kind.CLIENT)),
+        pk=invite_id,
+    )
+    found.expires_at = timezone.now()
+    found.save(update_fields=["expires_at"])
+    messages.success(request, "The invitation was withdrawn; its link no longer works.")
+    return redirect("care:invite")
+
+
+# --- Roster ---------------------------------------------------------------------------------------
+
+
+@therapist_required
+@never_cache
+def roster(request: HttpRequest) -> HttpResponse:
+    sort = request.GET.get("sort", "alerts")
+    if sort not in rosters.SORT_KEYS:
+        sort = "alerts"
+    links = rosters.roster_links(request.user, sort)
+    page = Paginator(links, rosters.PER_PAGE).get_page(request.GET.get("page"))
+    rows = rosters.rows(page.object_list)
+    rosters.audit_roster(request, [r.client for r in rows])
+    return render(
+        request,
+        "care/roster.html",
+        {"page": page, "rows": rows, "sort": sort, "sorts": rosters.SORTS},
+    )
+
+
+# --- One client -------------------------------------------------------------------------------
+
+
+def _client_page(request, link: CareLink, *, note_form=None, status: int = 200) -> HttpResponse:
+    therapist = request.user
+    scopes = briefs.scopes_of(link)
+    items = briefs.shared_timeline(link, therapist)
+    page = Paginator(items, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "link": link,
+        "client": link.client,
+        "scopes": scopes,
+        "shared": [label for value, label in SCOPE_LABELS.items() if value in scopes],
+        "not_shared": [label for value, label in SCOPE_LABELS.items() if value not in scopes],
+        "page": page,
+        "questions": briefs.open_questions(link, therapist) if Scope.WORKSHEETS in scopes else None,
+        "open_alerts": [i.event for i in items if i.event is not None and not i.event.mine],
+        "ack_form": AcknowledgeForm(),
+        "notes": TherapistNote.objects.filter(therapist=therapist, client=link.client),
+        "note_form": note_form or NoteForm(),
+    }
+    record_request(request, subject=link.client, what="client timeline")
+    return render(request, "care/client.html", context, status=status)
+
+
+@therapist_required
+@never_cache
+def client(request: HttpRequest, client_id: int) -> HttpResponse:
+    return _client_page(request, get_link_for_therapist(request, client_id))
+
+
+@therapist_required
+@require_POST
+def note_add(request: HttpRequest, client_id: int) -> HttpResponse:
+    link = get_link_for_therapist(request, client_id)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _client_page(request, link, note_form=form, status=400)
+    TherapistNote.objects.create(
+        therapist=request.user, client=link.client, text=form.cleaned_data["text"].strip()
+    )
+    messages.success(request, "Note saved. Only you can read it.")
+    return redirect(reverse("care:client", args=[client_id]) + "#notes")
+
+
+@therapist_required
+@require_POST
+def question_discussed(request: HttpRequest, client_id: int, question_id: int) -> HttpResponse:
+    get_link_for_therapist(request, client_id, Scope.WORKSHEETS)
+    question = get_object_or_404(QuestionToBring, pk=question_id, client_id=client_id)
+    QuestionDiscussed.objects.get_or_create(question=question, therapist=request.user)
+    messages.success(request, "Marked as discussed.")
+    default = reverse("care:client", args=[client_id]) + "#questions"
+    return redirect(_next_or(request, default))
+
+
+@therapist_required
+@require_POST
+def alert_ack(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = SafetyEvent.objects.filter(pk=event_id).only("pk", "client_id").first()
+    if event is None:
+        raise Http404("Not shared with you.")
+    link = get_link_for_therapist(request, event.client_id, Scope.SAFETY)
+    # Acknowledged whatever the note: an over-long note is cut, never a reason to refuse.
+    note = request.POST.get("note", "").strip()[: AcknowledgeForm.base_fields["note"].max_length]
+    with transaction.atomic():
+        # The event's row lock makes a double submit wait, then find the first one's row.
+        SafetyEvent.objects.select_for_update().filter(pk=event.pk).exists()
+        already = AlertAcknowledgement.objects.filter(event=event, therapist=request.user)
+        if not already.exists():
+            AlertAcknowledgement.objects.create(event=event, therapist=request.user, note=note)
+    messages.success(request, "Alert acknowledged. The client will see that you have seen it.")
+    return redirect(_next_or(request, reverse("care:client", args=[link.client_id])))
+
+
+# --- Pre-session brief ----------------------------------------------------------------------------
+
+
+@therapist_required
+@never_cache
+def brief(request: HttpRequest, client_id: int) -> HttpResponse:
+    link = get_link_for_therapist(request, client_id)
+    made = briefs.build_brief(link, request.user)
+    record_request(request, subject=link.client, what="pre-session brief")
+    return render(request, "care/brief.html", {"brief": made, "link": link})
+
+
+@therapist_required
+@never_cache
+def brief_pdf(request: HttpRequest, client_id: int) -> HttpResponse:
+    link = get_link_for_therapist(request, client_id)
+    made = briefs.build_brief(link, request.user)
+    record_request(request, subject=link.client, what="pre-session brief (PDF)", action="export")
+    html = render_to_string("care/brief_pdf.html", {"brief": made}, request=request)
+    return _pdf(html, briefs.pdf_filename(made))
+
+
+def _local_fetcher():
+    """A WeasyPrint URL fetcher for data: URLs and this app's own PDF stylesheet only, so that no
+    PDF ever makes a network request or reads another file (the template links to nothing)."""
+    from weasyprint.urls import URLFetcher
+
+    class LocalOnly(URLFetcher):
+        def fetch(self, url, headers=None):
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme == "file":
+                if Path(url2pathname(parts.path)).resolve() != PDF_CSS:
+                    raise ValueError(f"not fetched (not the brief's stylesheet): {url}")
+            elif scheme != "data":
+                raise ValueError(f"not fetched (only file: and data: URLs are): {url}")
+            return super().fetch(url, headers)
+
+    return LocalOnly(allowed_protocols={"file", "data"})
+
+
+def _pdf(html: str, name: str) -> HttpResponse:
+    from weasyprint import CSS, HTML
+
+    fetcher = _local_fetcher()
+    document = HTML(string=html, base_url=PDF_CSS.parent.as_uri() + "/", url_fetcher=fetcher)
+    pdf = document.write_pdf(stylesheets=[CSS(filename=str(PDF_CSS), url_fetcher=fetcher)])
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- Clinic admin -------------------------------------------------------------------------------
+
+
+def _therapists(admin):
+    if admin.clinic_id is None:
+        return User.objects.none()
+    return User.objects.filter(clinic_id=admin.clinic_id, role=Role.THERAPIST)
+
+
+def _clinic_page(request, *, form=None, created=None, status=200) -> HttpResponse:
+    admin = request.user
+    invites = Invite.objects.filter(kind=Invite.Kind.THERAPIST, clinic_id=admin.clinic_id)
+    return render(
+        request,
+        "care/clinic.html",
+        {
+            "clinic": admin.clinic,
+            "therapists": _therapists(admin).order_by("-is_active", "display_name", "email"),
+            "pending": _pending(invites) if admin.clinic_id else [],
+            "form": form or InviteForm(),
+            "created": created,
+        },
+        status=status,
+    )
+
+
+@clinic_admin_required
+@never_cache
+def clinic(request: HttpRequest) -> HttpResponse:
+    return _clinic_page(request)
+
+
+@clinic_admin_required
+@require_POST
+@never_cache
+def clinic_invite(request: HttpRequest) -> HttpResponse:
+    if request.user.clinic_id is None:
+        raise Http404("Your account is not part of a clinic.")
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _clinic_page(request, form=form, status=400)
+    created = _new_invite(request, kind=Invite.Kind.THERAPIST, form=form)
+    return _clinic_page(request, created=created)
+
+
+@clinic_admin_required
+@require_POST
+def clinic_invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
+    invites = Invite.objects.filter(kind=Invite.Kind.THERAPIST, clinic_id=request.user.clinic_id)
+    if request.user.clinic_id is None:
+        raise Http404
+    found = get_object_or_404(_pending(invites), pk=invite_id)
+    found.expires_at = timezone.now()
+    found.save(update_fields=["expires_at"])
+    messages.success(request, "The invitation was withdrawn; its link no longer works.")
+    return redirect("care:clinic")
+
+
+def _end_sessions(user) -> int:
+    """Delete the user's stored sessions. Django already refuses an inactive user on the next
+    request (ModelBackend.get_user), but a session left behind would come back to life, second
+    factor and all, if the account were reactivated. Deactivation is rare; reading every live
+    session once then is fine."""
+    from django.contrib.sessions.models import Session
+
+    if not settings.SESSION_ENGINE.startswith("django.contrib.sessions.backends.db"):
+        return 0  # (cookie or cache sessions: the is_active check above still ends them)
+    mine = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(s.get_decoded().get("_auth_user_id")) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=mine).delete()
+    return len(mine)
+
+
+@clinic_admin_required
+@require_POST
+def therapist_active(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Deactivate or reactivate a therapist of this clinic."""
+    therapist = get_object_or_404(_therapists(request.user), pk=user_id)
+    active = request.POST.get("active") == "1"
+    therapist.is_active = active
+    therapist.save(update_fields=["is_active"])
+    if not active:
+        _end_sessions(therapist)
+    if active:
+        messages.success(request, f"{therapist} can log in again.")
+    else:
+        messages.success(request, f"{therapist} is deactivated and has been logged out.")
+    return redirect("care:clinic")
