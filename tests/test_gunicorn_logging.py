@@ -17,7 +17,14 @@ def test_the_access_log_line_has_no_token():
     from kap.lib.gunicorn_logging import RedactingLogger
 
     logger = RedactingLogger(Config())
-    req = SimpleNamespace(headers=[], method="GET", path="/calendar/TOKEN123.ics", query="a=b", uri="/calendar/TOKEN123.ics?a=b", version=(1, 1))
+    req = SimpleNamespace(
+        headers=[],
+        method="GET",
+        path="/calendar/TOKEN123.ics",
+        query="a=b",
+        uri="/calendar/TOKEN123.ics?a=b",
+        version=(1, 1),
+    )
     resp = SimpleNamespace(status="200 OK", sent=10, headers=[], response_length=10)
     environ = {
         "REMOTE_ADDR": "127.0.0.1",

@@ -5,7 +5,16 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 # Public on purpose: the guide, crisis support, sign-up and login; a calendar feed and an
 # invitation are reached by an unguessable token instead of a login.
-PUBLIC = {"home", "guide-index", "guide-page", "crisis", "signup", "login", "calendar-feed", "invite"}
+PUBLIC = {
+    "home",
+    "guide-index",
+    "guide-page",
+    "crisis",
+    "signup",
+    "login",
+    "calendar-feed",
+    "invite",
+}
 SAMPLE_ARGS = {
     "slug": "first-session",
     "pk": "1",

@@ -14,7 +14,12 @@ from tests.conftest import PASSWORD
 def test_every_response_has_a_strict_content_security_policy(client, guide, url):
     response = client.get(url)
     csp = response["Content-Security-Policy"]
-    for directive in ("default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+    ):
         assert directive in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert response["X-Content-Type-Options"] == "nosniff"
@@ -69,7 +74,9 @@ def test_a_password_change_ends_other_sessions(client, client_user, guide, djang
     other.post("/login/", {"username": client_user.email, "password": PASSWORD})
     client.post("/login/", {"username": client_user.email, "password": PASSWORD})
     new = "a different quiet morning"
-    client.post("/account/password/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    client.post(
+        "/account/password/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
     assert client.get("/account/").status_code == 200
     assert other.get("/account/").status_code == 302
 
@@ -109,7 +116,9 @@ def test_an_idle_timeout_during_an_autosave_answers_401_so_the_page_keeps_the_te
     session = logged_in.session
     session[SessionTimeoutMiddleware.KEY_LAST] = int(time.time()) - 600 * 60
     session.save()
-    response = logged_in.post("/i/self-assessment/autosave/", {"already-tried": "x"}, HTTP_HX_REQUEST="true")
+    response = logged_in.post(
+        "/i/self-assessment/autosave/", {"already-tried": "x"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 401
 
 
@@ -124,15 +133,29 @@ def test_session_cookies_are_httponly_and_samesite():
 @pytest.mark.django_db
 def test_login_is_throttled_by_account_and_address_together(client, client_user, make_user, guide):
     for _ in range(5):
-        client.post("/login/", {"username": client_user.email, "password": "wrong"}, REMOTE_ADDR="10.0.0.7")
-    locked = client.post("/login/", {"username": client_user.email, "password": PASSWORD}, REMOTE_ADDR="10.0.0.7")
+        client.post(
+            "/login/", {"username": client_user.email, "password": "wrong"}, REMOTE_ADDR="10.0.0.7"
+        )
+    locked = client.post(
+        "/login/", {"username": client_user.email, "password": PASSWORD}, REMOTE_ADDR="10.0.0.7"
+    )
     assert locked.status_code == 429
     assert "Too many attempts" in locked.content.decode()
     # The same account from another address, and another account behind the same address, are fine.
-    assert client.post("/login/", {"username": client_user.email, "password": PASSWORD}, REMOTE_ADDR="10.0.0.8").status_code == 302
+    assert (
+        client.post(
+            "/login/", {"username": client_user.email, "password": PASSWORD}, REMOTE_ADDR="10.0.0.8"
+        ).status_code
+        == 302
+    )
     client.post("/logout/")
     colleague = make_user("colleague@example.com")
-    assert client.post("/login/", {"username": colleague.email, "password": PASSWORD}, REMOTE_ADDR="10.0.0.7").status_code == 302
+    assert (
+        client.post(
+            "/login/", {"username": colleague.email, "password": PASSWORD}, REMOTE_ADDR="10.0.0.7"
+        ).status_code
+        == 302
+    )
 
 
 @pytest.mark.django_db
@@ -164,12 +187,21 @@ def test_the_production_settings_pass_djangos_deployment_checks(tmp_path):
     manage = Path(__file__).resolve().parents[1] / "manage.py"
     result = subprocess.run(
         [sys.executable, str(manage), "check", "--deploy", "--fail-level", "WARNING"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     # and the session cookie carries the __Host- prefix there
     show = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.SESSION_COOKIE_NAME, settings.SESSION_COOKIE_SECURE)"],
-        env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.SESSION_COOKIE_NAME, settings.SESSION_COOKIE_SECURE)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert show.stdout.split() == ["__Host-kap-session", "True"]

@@ -27,4 +27,6 @@ def test_no_canary_phrase_appears_in_any_log():
     if not path.exists():
         pytest.fail("KAP_LOG_FILE was not written")
     hits = [line for line in path.read_text(errors="replace").splitlines() if CANARY.search(line)]
-    assert hits == [], f"{len(hits)} log line(s) contain text a person typed:\n" + "\n".join(hits[:10])
+    assert hits == [], f"{len(hits)} log line(s) contain text a person typed:\n" + "\n".join(
+        hits[:10]
+    )

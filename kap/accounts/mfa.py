@@ -15,7 +15,8 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_otp import devices_for_user, login as otp_login
+from django_otp import devices_for_user
+from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -44,7 +45,9 @@ def _confirmed(user) -> list:
 
 
 def _qr_data_uri(device: TOTPDevice, email: str) -> str:
-    return segno.make(device.config_url.replace("django-otp", "KAP%20Companion"), error="m").svg_data_uri(scale=5)
+    return segno.make(
+        device.config_url.replace("django-otp", "KAP%20Companion"), error="m"
+    ).svg_data_uri(scale=5)
 
 
 def two_factor(request: HttpRequest) -> HttpResponse:
@@ -65,8 +68,12 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                     left = device.token_set.count()
                     messages.warning(request, f"You used a recovery code; {left} are left.")
                 return redirect(_next(request))
-        form.add_error("code", "That code did not work. Codes can be used once; wait for the next one.")
-    return render(request, "accounts/two_factor_verify.html", {"form": form, "next": _next(request)})
+        form.add_error(
+            "code", "That code did not work. Codes can be used once; wait for the next one."
+        )
+    return render(
+        request, "accounts/two_factor_verify.html", {"form": form, "next": _next(request)}
+    )
 
 
 def _setup(request: HttpRequest) -> HttpResponse:
@@ -88,7 +95,9 @@ def _setup(request: HttpRequest) -> HttpResponse:
             return render(
                 request, "accounts/two_factor_codes.html", {"codes": codes, "next": _next(request)}
             )
-        form.add_error("code", "That code did not match. Check the time on your phone and try the next code.")
+        form.add_error(
+            "code", "That code did not match. Check the time on your phone and try the next code."
+        )
     return render(
         request,
         "accounts/two_factor_setup.html",

@@ -47,7 +47,9 @@ def record(*, actor, subject, action: str, what: str, ip: str | None) -> AuditEn
 
 
 def record_request(request, *, subject, what: str, action: str = "view") -> AuditEntry:
-    return record(actor=request.user, subject=subject, action=action, what=what, ip=_client_ip(request))
+    return record(
+        actor=request.user, subject=subject, action=action, what=what, ip=_client_ip(request)
+    )
 
 
 @dataclass
@@ -68,7 +70,11 @@ def verify() -> tuple[int, list[Problem]]:
     for entry in AuditEntry.objects.order_by("pk").iterator(chunk_size=2000):
         count += 1
         if entry.prev_hash != prev:
-            problems.append(Problem(entry.pk, "does not follow the row before it (a row was deleted or reordered)"))
+            problems.append(
+                Problem(
+                    entry.pk, "does not follow the row before it (a row was deleted or reordered)"
+                )
+            )
         if entry.compute_hash() != entry.hash:
             problems.append(Problem(entry.pk, "its contents do not match its hash (it was edited)"))
         prev = entry.hash
