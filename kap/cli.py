@@ -159,15 +159,18 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _worker(once: bool, reminders_every: float) -> int:
+    from kap.care.tasks import enqueue_pending_alerts
     from kap.journal.tasks import enqueue_reminders, schedule_reminders
 
     if once:
         print("KAP Companion worker: running queued tasks once.", flush=True)
         enqueue_reminders()
+        enqueue_pending_alerts()
         return _call("db_worker", "--batch", "--no-startup-delay", "--no-reload")
     print("KAP Companion worker is running (Ctrl+C to stop).", flush=True)
     if reminders_every > 0:
-        schedule_reminders(reminders_every * 60)
+        # Alert e-mails whose queueing failed at commit time are queued again on the same beat.
+        schedule_reminders(reminders_every * 60, also=(enqueue_pending_alerts,))
     return _call("db_worker", "--no-reload")
 
 

@@ -71,6 +71,24 @@ def test_sign_up_refuses_bad_input_next_to_the_field(client, guide, over, field,
 
 
 @pytest.mark.django_db
+def test_sign_up_returns_to_where_the_person_came_from_but_only_on_this_site(
+    client, make_user, guide
+):
+    make_user("first@example.com", role="admin")
+    page = client.get("/signup/?next=/invite/ABCD-EFGH/").content.decode()
+    assert 'name="next" value="/invite/ABCD-EFGH/"' in page
+
+    response = client.post("/signup/", signup_data(next="/invite/ABCD-EFGH/"))
+    assert response["Location"] == "/invite/ABCD-EFGH/"
+
+    client.logout()
+    response = client.post(
+        "/signup/", signup_data(email="sam@example.com", next="https://evil.example/")
+    )
+    assert response["Location"] == "/"
+
+
+@pytest.mark.django_db
 def test_sign_up_refuses_an_email_already_used(client, make_user, guide):
     make_user("robin@example.com")
     response = client.post("/signup/", signup_data(email="ROBIN@example.com"))

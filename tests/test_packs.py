@@ -96,6 +96,29 @@ def test_it_reports_an_option_weight_that_is_not_a_number(pack_copy):
     assert "number" in error
 
 
+def test_it_refuses_a_crisis_link_that_is_not_a_phone_text_or_https_link(pack_copy):
+    def change(d):
+        d["crisis_resources"]["US"]["resources"][0]["href"] = "javascript:alert(1)"
+
+    edit_yaml(pack_copy / "pack.yaml", change)
+    (error,) = errors_of(pack_copy)
+    assert error.startswith("pack.yaml: crisis_resources.US.resources.0.href:")
+
+
+def test_pack_pages_show_only_local_images_and_never_raw_html():
+    from kap.content.markdown import render
+
+    html = render(
+        "![a chart](https://tracker.example/pixel.png) ![ok](/static/kap/logo.svg)\n\n"
+        "<script>alert(1)</script> [x](javascript:alert(1))"
+    )
+    assert "tracker.example" not in html
+    assert '<span class="image-alt">a chart</span>' in html
+    assert '<img src="/static/kap/logo.svg" alt="ok" />' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'href="javascript:' not in html
+
+
 def test_it_reports_a_markdown_page_that_does_not_exist(pack_copy):
     (pack_copy / "pages" / "10-books-and-apps.md").unlink()
     assert errors_of(pack_copy) == [

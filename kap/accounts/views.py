@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from kap.accounts.forms import AccountForm, SignupForm
 from kap.accounts.models import Role, User
@@ -34,8 +35,19 @@ def signup(request: HttpRequest) -> HttpResponse:
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome. Your account is ready.")
-        return redirect("home")
-    return render(request, "accounts/signup.html", {"form": form, "first_account": first})
+        return redirect(_safe_next(request) or "home")
+    return render(
+        request,
+        "accounts/signup.html",
+        {"form": form, "first_account": first, "next": _safe_next(request)},
+    )
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """Where to go after signing up (e.g. back to an invitation), if it is on this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    ok = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if ok else ""
 
 
 def account(request: HttpRequest) -> HttpResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.http import Http404
 from django.shortcuts import redirect
@@ -19,7 +20,9 @@ def staff_required(view):
         if user.role not in (Role.THERAPIST, Role.ADMIN):
             raise Http404
         if not user.is_verified():
-            return redirect(f"/account/two-factor/?next={request.get_full_path()}")
+            return redirect(
+                f"/account/two-factor/?{urlencode({'next': request.get_full_path()}, safe='/')}"
+            )
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -36,6 +36,7 @@ from kap.care.access import SCOPE_LABELS, get_link_for_therapist, staff_required
 from kap.care.audit import record_request
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
 from kap.journal.models import QuestionToBring, SafetyEvent
+from kap.lib.widgets import Textarea
 
 INVITE_DAYS = 7
 TIMELINE_PER_PAGE = 50
@@ -74,7 +75,7 @@ class NoteForm(forms.Form):
     text = forms.CharField(
         label="New private note",
         max_length=10_000,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=Textarea(attrs={"rows": 4}),
         help_text="Only you can read your notes. The client and other therapists never see them.",
         error_messages={"required": "Please write the note before saving it."},
     )
@@ -85,7 +86,7 @@ class AcknowledgeForm(forms.Form):
         label="Note for the clinic (optional)",
         required=False,
         max_length=5_000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=Textarea(attrs={"rows": 2}),
         help_text="What you did, e.g. “Called the client; safety plan reviewed.” "
         "The client sees that you acknowledged the alert, not this note.",
     )
@@ -236,8 +237,12 @@ def alert_ack(request: HttpRequest, event_id: int) -> HttpResponse:
     if event is None:
         raise Http404("Not shared with you.")
     link = get_link_for_therapist(request, event.client_id, Scope.SAFETY)
-    # Acknowledged whatever the note: an over-long note is cut, never a reason to refuse.
-    note = request.POST.get("note", "").strip()[: AcknowledgeForm.base_fields["note"].max_length]
+    form = AcknowledgeForm(request.POST)
+    if not form.is_valid():
+        # Only a hand-made request gets here (the browser keeps the note within its maxlength).
+        messages.error(request, "The note is longer than 5,000 characters; nothing was saved.")
+        return redirect(_next_or(request, reverse("care:client", args=[link.client_id])))
+    note = form.cleaned_data["note"].strip()
     with transaction.atomic():
         # The event's row lock makes a double submit wait, then find the first one's row.
         SafetyEvent.objects.select_for_update().filter(pk=event.pk).exists()

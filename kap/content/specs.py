@@ -190,7 +190,8 @@ class InstrumentSpec(Strict):
 class CrisisResource(Strict):
     name: str
     action: str  # what to do, in plain words: "Call or text 988"
-    href: str | None = None  # tel:, sms: or https: link
+    # tel:, sms: or https: only; a pack can never put a javascript: or data: link on every page.
+    href: str | None = Field(default=None, pattern=r"^(tel:|sms:|https://)\S+$")
 
 
 class Region(Strict):

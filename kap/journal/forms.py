@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.text import normalize_newlines
 
 from kap.content.specs import InstrumentSpec, Item
 from kap.journal.models import ActionStep, CheckIn, KapSession, SupportItem
+from kap.lib.widgets import Textarea
 
 MAX_TEXT = 20_000
 
@@ -21,7 +23,7 @@ def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
         return forms.CharField(
             **common,
             max_length=MAX_TEXT,
-            widget=forms.Textarea(attrs={"rows": 4}),
+            widget=Textarea(attrs={"rows": 4}),
             error_messages={"required": "Please write something here, even a few words."},
         )
     if kind == "choice":
@@ -75,7 +77,7 @@ def answers_from_post(spec: InstrumentSpec, data) -> dict:
         elif item.key in data:
             value = data.get(item.key, "")
             if kind == "text":
-                out[item.key] = value[:MAX_TEXT]
+                out[item.key] = normalize_newlines(value)[:MAX_TEXT]
             elif kind == "rating":
                 try:
                     out[item.key] = int(value)
@@ -107,7 +109,7 @@ class KapSessionForm(forms.ModelForm):
         widgets = {
             "status": forms.RadioSelect,
             "setting": forms.RadioSelect,
-            "notes": forms.Textarea(attrs={"rows": 3}),
+            "notes": Textarea(attrs={"rows": 3}),
         }
 
     def clean(self):
@@ -124,7 +126,7 @@ class InsightForm(forms.Form):
     text = forms.CharField(
         label="What stood out?",
         max_length=MAX_TEXT,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=Textarea(attrs={"rows": 3}),
         error_messages={"required": "Write a word or two first."},
     )
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from kap.content.models import Instrument, Pack
+from kap.content.crisis import safety_rules_for
+from kap.content.models import Instrument
 from kap.content.scoring import score, triggered
 from kap.content.specs import InstrumentSpec, SafetyRule
 from kap.journal.models import (
@@ -36,8 +37,7 @@ class Submitted:
 
 
 def _rules_for(instrument: Instrument) -> list[SafetyRule]:
-    pack: Pack | None = instrument.pack
-    return list(pack.parsed.safety_rules) if pack else []
+    return safety_rules_for(instrument)
 
 
 def _lines(text: str) -> list[str]:

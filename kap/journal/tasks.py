@@ -28,17 +28,19 @@ def enqueue_reminders() -> None:
     send_due_reminders.enqueue()
 
 
-def schedule_reminders(every_seconds: float) -> threading.Event:
-    """Enqueue the reminder check now and then every `every_seconds`, from a daemon thread.
-    Set the returned event to stop it."""
+def schedule_reminders(every_seconds: float, also=()) -> threading.Event:
+    """Enqueue the reminder check now and then every `every_seconds`, from a daemon thread, and
+    run each callable of `also` at the same times. Set the returned event to stop it."""
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.is_set():
             try:
-                enqueue_reminders()
-            except Exception:
-                log.exception("Could not queue the reminder check; trying again later")
+                for job in (enqueue_reminders, *also):
+                    try:
+                        job()
+                    except Exception:
+                        log.exception("Periodic job %s failed; trying again later", job.__name__)
             finally:
                 # This thread's own connection: closed between checks, not held for minutes.
                 connection.close()

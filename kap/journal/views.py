@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from kap.content.crisis import regions_for
+from kap.content.crisis import pack_for_crisis, regions_for
 from kap.content.models import Instrument
 from kap.content.scoring import interpretation, score
 from kap.journal import today as today_module
@@ -44,7 +44,7 @@ def _get_response_for_user(request: HttpRequest, pk: int) -> Response:
 
 
 def _crisis(request: HttpRequest, instrument: Instrument):
-    pack = instrument.pack
+    pack = pack_for_crisis(instrument)
     return regions_for(pack.parsed, request.user.region) if pack else []
 
 

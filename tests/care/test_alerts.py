@@ -223,3 +223,25 @@ def test_acknowledging_needs_a_post(as_therapist, alert):
     event, _ = alert
 
     assert as_therapist.get(f"/care/alerts/{event.pk}/acknowledge/").status_code == 405
+
+
+def test_a_note_counts_line_breaks_as_the_browser_does(as_therapist, alert):
+    event, _ = alert
+    # 5,000 characters in the browser's count; 5,999 as sent, with "\r\n" line breaks.
+    note = "\r\n".join(["x" * 4] * 1000)[:5999]
+    assert len(note.replace("\r\n", "\n")) <= 5000 < len(note)
+
+    as_therapist.post(f"/care/alerts/{event.pk}/acknowledge/", {"note": note})
+
+    assert AlertAcknowledgement.objects.get().note == note.replace("\r\n", "\n")
+
+
+def test_an_over_long_note_is_refused_and_nothing_is_acknowledged(as_therapist, client_user, alert):
+    event, _ = alert
+
+    response = as_therapist.post(
+        f"/care/alerts/{event.pk}/acknowledge/", {"note": "y" * 5001}, follow=True
+    )
+
+    assert "longer than 5,000 characters" in response.content.decode()
+    assert not AlertAcknowledgement.objects.exists()

@@ -1,18 +1,16 @@
-"""Helpers for the FHIR export and import tests: the built-in pack, the real-world fixtures kept
-beside the repository in shared/fixtures/fhir (CI clones shared/ next to the repo), and sample
-answers."""
+"""Helpers for the FHIR export and import tests: the built-in pack, the real-world fixtures (copied
+unchanged into tests/fixtures/fhir from the team's shared/fixtures/fhir, see SOURCES.md there), and
+sample answers."""
 
 import json
 import random
 from pathlib import Path
 
-import pytest
-
 from kap.content.specs import InstrumentSpec
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_DIR = REPO / "kap" / "content" / "packs" / "kap-guide"
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "fhir"
+FIXTURES = REPO / "tests" / "fixtures" / "fhir"
 BASE_URL = "https://kap.example.org"
 
 NLM_PHQ9 = "nlm-lhcforms-phq9-questionnaire.json"
@@ -21,11 +19,8 @@ SDC_PHQ9_RESPONSE = "hl7-sdc-phq9-questionnaireresponse.json"
 
 
 def read_fixture(name: str) -> dict:
-    """A fixture exactly as published, or a skip that says where it was looked for."""
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"FHIR fixture {name} not found in {FIXTURES} (shared/ beside the repo)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A fixture exactly as published."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def sample_answers(spec: InstrumentSpec, rng: random.Random) -> dict:
