@@ -66,6 +66,12 @@ def send_alert_email(notification_id: int) -> str:
         return f"not sent: {status or 'no such notification'}"
     notification = AlertNotification.objects.select_related("therapist").get(pk=notification_id)
     rows = AlertNotification.objects.filter(pk=notification_id)
+    if "default" not in settings.MAILERS:
+        rows.update(status=Status.FAILED)
+        log.info(
+            "E-mail is not set up (KAP_SMTP_HOST): alert %s is on the roster only", notification_id
+        )
+        return "not sent: e-mail is not set up"
     if not notification.therapist.is_active:
         rows.update(status=Status.FAILED)
         return "not sent: the therapist's account is deactivated"

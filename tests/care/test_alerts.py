@@ -63,7 +63,7 @@ def test_nothing_is_queued_when_the_transaction_rolls_back(client_user, linked, 
     assert not AlertNotification.objects.exists()
 
 
-@override_settings(EMAIL_BACKEND=LOCMEM, BASE_URL="https://kap.example.org")
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}}, BASE_URL="https://kap.example.org")
 def test_the_email_goes_once_even_when_the_task_runs_twice(therapist, alert):
     event, _ = alert
     notification = AlertNotification.objects.get(event=event)
@@ -77,7 +77,7 @@ def test_the_email_goes_once_even_when_the_task_runs_twice(therapist, alert):
     assert notification.status == "sent" and notification.sent_at is not None
 
 
-@override_settings(EMAIL_BACKEND=LOCMEM, BASE_URL="https://kap.example.org")
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}}, BASE_URL="https://kap.example.org")
 def test_the_email_holds_no_clinical_content(therapist, client_user, alert):
     tasks.send_alert_email.call(AlertNotification.objects.get().pk)
 
@@ -91,7 +91,7 @@ def test_the_email_holds_no_clinical_content(therapist, client_user, alert):
         assert private not in raw.split("\n\n", 1)[1], private
 
 
-@override_settings(EMAIL_BACKEND=LOCMEM)
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
 def test_a_worker_killed_while_sending_does_not_send_again(alert, monkeypatch, caplog):
     notification = AlertNotification.objects.get()
 
@@ -114,7 +114,7 @@ def test_a_worker_killed_while_sending_does_not_send_again(alert, monkeypatch, c
     assert tasks.stuck_alerts(older_than=timedelta(0)) == [notification.pk]
 
 
-@override_settings(EMAIL_BACKEND=LOCMEM)
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
 def test_a_refused_email_is_recorded_and_not_retried(alert, monkeypatch):
     notification = AlertNotification.objects.get()
 
@@ -131,7 +131,7 @@ def test_a_refused_email_is_recorded_and_not_retried(alert, monkeypatch):
     assert notification.status == "failed"
 
 
-@override_settings(EMAIL_BACKEND=LOCMEM)
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
 def test_a_deactivated_therapist_is_not_emailed(therapist, alert):
     therapist.is_active = False
     therapist.save()
@@ -141,7 +141,7 @@ def test_a_deactivated_therapist_is_not_emailed(therapist, alert):
 
 
 @pytest.mark.django_db(transaction=True)
-@override_settings(EMAIL_BACKEND=LOCMEM)
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
 def test_the_email_goes_through_the_real_queue_and_worker_once(
     client_user, therapist, link, submit, keep_signal_handlers
 ):
@@ -245,3 +245,16 @@ def test_an_over_long_note_is_refused_and_nothing_is_acknowledged(as_therapist, 
 
     assert "longer than 5,000 characters" in response.content.decode()
     assert not AlertAcknowledgement.objects.exists()
+
+
+@override_settings(MAILERS={})
+def test_without_a_mail_server_the_alert_is_marked_not_sent_and_stays_on_the_roster(
+    as_therapist, alert
+):
+    notification = AlertNotification.objects.get()
+
+    assert tasks.send_alert_email.call(notification.pk) == "not sent: e-mail is not set up"
+
+    notification.refresh_from_db()
+    assert notification.status == "failed"
+    assert "Alert: 1 open" in as_therapist.get("/care/").content.decode()

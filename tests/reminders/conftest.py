@@ -96,6 +96,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def smtp_mailers(port: int) -> dict:
+    options = {"host": "127.0.0.1", "port": port, "use_tls": False, "timeout": 10}
+    return {
+        "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}
+    }
+
+
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server on 127.0.0.1, with the app's e-mail settings pointing at it."""
@@ -106,12 +113,7 @@ def smtp(settings):
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     settings.SMTP_HOST = "127.0.0.1"
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
+    settings.MAILERS = smtp_mailers(port)
     settings.BASE_URL = "https://kap.example.org"
     try:
         yield inbox

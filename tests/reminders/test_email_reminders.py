@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from kap.journal import reminders
 from kap.journal.models import Insight, ReminderSent
-from tests.reminders.conftest import CANARY, free_port, opt_in
+from tests.reminders.conftest import CANARY, free_port, opt_in, smtp_mailers
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_nothing_is_recorded_when_the_server_cannot_be_reached(
     smtp, settings, client_user, due_things
 ):
     opt_in(client_user)
-    settings.EMAIL_PORT = free_port()
+    settings.MAILERS = smtp_mailers(free_port())
 
     with pytest.raises(OSError):
         reminders.send_due_reminders()
