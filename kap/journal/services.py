@@ -44,6 +44,20 @@ def _lines(text: str) -> list[str]:
     return [line.strip(" -•*\t") for line in (text or "").splitlines() if line.strip(" -•*\t")]
 
 
+def _same_answers(spec: InstrumentSpec, stored: dict, sent: dict) -> bool:
+    """Whether two answer sets say the same (text compared without surrounding whitespace, which
+    the form strips and an autosave keeps)."""
+
+    def norm(answers: dict) -> dict:
+        return {
+            k: v.strip() if isinstance(v, str) else v
+            for k, v in _clean(spec, answers).items()
+            if not (isinstance(v, str) and not v.strip())
+        }
+
+    return norm(stored or {}) == norm(sent or {})
+
+
 def _clean(spec: InstrumentSpec, answers: dict) -> dict:
     """Only the items the spec knows; empty answers dropped."""
     return {k: v for k, v in answers.items() if k in spec.items_by_key and v not in (None, "")}
@@ -60,12 +74,19 @@ def save_draft(
 ) -> Response:
     """Autosave. Creates the draft on the first keystroke; refuses a save from a stale page."""
     spec = instrument.parsed
-    draft = (
-        Response.objects.select_for_update()
-        .drafts()
-        .filter(client=client, instrument=instrument, session=session)
-        .first()
-    )
+    # The answers about to be overwritten are not decrypted (a stale save reads them again).
+    locked = Response.objects.select_for_update().drafts().defer("answers")
+    draft = locked.filter(client=client, instrument=instrument, session=session).first()
+    if draft is None and base_version is not None:
+        # The page's draft was submitted meanwhile (e.g. an autosave that arrives after its own
+        # form's submit): never start a stray new draft from it.
+        latest = (
+            Response.objects.filter(client=client, instrument=instrument, session=session)
+            .order_by("-pk")
+            .first()
+        )
+        if latest is not None:
+            raise StaleEdit(latest, answers)
     if draft is None:
         try:
             with transaction.atomic():
@@ -76,13 +97,9 @@ def save_draft(
                     answers=_clean(spec, answers),
                 )
         except IntegrityError:  # two tabs raced to create it; the other one won
-            draft = (
-                Response.objects.select_for_update()
-                .drafts()
-                .get(client=client, instrument=instrument, session=session)
-            )
+            draft = locked.get(client=client, instrument=instrument, session=session)
     if base_version is not None and base_version != draft.version:
-        raise StaleEdit(draft, answers)
+        raise StaleEdit(Response.objects.get(pk=draft.pk), answers)
     draft.answers = _clean(spec, answers)
     draft.version += 1
     draft.save(update_fields=["answers", "version", "updated_at"])
@@ -106,7 +123,13 @@ def submit_response(
         .filter(client=client, instrument=instrument, session=session)
         .first()
     )
-    if response is not None and base_version is not None and base_version != response.version:
+    if (
+        response is not None
+        and base_version is not None
+        and base_version != response.version
+        and not _same_answers(spec, response.answers, answers)
+    ):
+        # (Same answers: this page's own last autosave overtook its submit; not a conflict.)
         raise StaleEdit(response, answers)
     if response is None:
         response = Response(client=client, instrument=instrument, session=session, version=0)

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from kap.content.crisis import pack_for_crisis, regions_for
+from kap.content.crisis import pack_for_crisis, regions_for, safety_rules_for
 from kap.content.models import Instrument
 from kap.content.scoring import interpretation, score
 from kap.journal import today as today_module
@@ -27,11 +27,25 @@ def _get_instrument(key: str) -> Instrument:
     return instrument
 
 
-def _get_session_for_user(request: HttpRequest, pk: str | None) -> KapSession | None:
+def _newest_instrument(key: str) -> Instrument:
+    """As _get_instrument, read from the (key, version) unique index: the newest version of one
+    key, rather than current() (a NOT EXISTS over every version) filtered by key afterwards."""
+    instrument = (
+        Instrument.objects.filter(key=key).order_by("-version").select_related("pack").first()
+    )
+    if instrument is None or instrument.kind not in FORM_KINDS or not instrument.parsed.items:
+        raise Http404("No such check-in.")
+    return instrument
+
+
+def _get_session_for_user(
+    request: HttpRequest, pk: str | None, *, notes: bool = True
+) -> KapSession | None:
     if not pk:
         return None
+    rows = KapSession.objects.for_client(request.user)
     try:
-        return KapSession.objects.for_client(request.user).get(pk=int(pk))
+        return (rows if notes else rows.defer("notes")).get(pk=int(pk))
     except (ValueError, KapSession.DoesNotExist):
         raise Http404("No such session.") from None
 
@@ -134,7 +148,8 @@ def _after_submit(request: HttpRequest, response: Response, safety: bool) -> Htt
         # The crisis resources go on this very screen, before anything else.
         return response_detail(request, response.pk, just_submitted=True)
     messages.success(request, "Saved. Thank you for taking the time.")
-    return redirect("journal:response", pk=response.pk)
+    # ?saved: the page then tells this browser to forget its local copy of the draft.
+    return redirect(reverse("journal:response", args=[response.pk]) + "?saved")
 
 
 def _conflict(request, instrument, stale: StaleEdit, session) -> HttpResponse:
@@ -158,8 +173,9 @@ def _conflict(request, instrument, stale: StaleEdit, session) -> HttpResponse:
 
 @require_POST
 def autosave(request: HttpRequest, key: str) -> HttpResponse:
-    instrument = _get_instrument(key)
-    session = _get_session_for_user(request, request.POST.get("session"))
+    # Saved on every pause in typing: the same checks as the form, with less work around them.
+    instrument = _newest_instrument(key)
+    session = _get_session_for_user(request, request.POST.get("session"), notes=False)
     spec = instrument.parsed
     base = request.POST.get("version") or None
     try:
@@ -209,6 +225,7 @@ def response_detail(request: HttpRequest, pk: int, just_submitted: bool = False)
             .exclude(pk=response.pk)
             .first()
         )
+    crisis_pack = pack_for_crisis(response.instrument) if events else None
     return render(
         request,
         "journal/response_detail.html",
@@ -221,18 +238,16 @@ def response_detail(request: HttpRequest, pk: int, just_submitted: bool = False)
             "safety": events,
             "rules": [
                 r
-                for r in response.instrument.pack.parsed.safety_rules
+                for r in safety_rules_for(response.instrument)
                 if r.key in {e.rule_key for e in events}
             ]
-            if response.instrument.pack
+            if events
             else [],
             "regions": _crisis(request, response.instrument) if events else [],
-            "not_monitored": response.instrument.pack.parsed.not_monitored
-            if response.instrument.pack
-            else "",
+            "not_monitored": crisis_pack.parsed.not_monitored if crisis_pack else "",
             "first": first,
             "history": response.history.all()[:10],
-            "just_submitted": just_submitted,
+            "just_submitted": just_submitted or "saved" in request.GET,
         },
     )
 

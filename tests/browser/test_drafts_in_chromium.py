@@ -88,6 +88,36 @@ def test_text_typed_after_the_login_expired_is_saved_after_logging_in_again(page
 
 
 @pytest.mark.django_db(transaction=True)
+def test_submit_clicked_straight_after_typing_submits_and_leaves_nothing_behind(page, live_server):
+    from kap.journal.models import Response
+
+    setup_person()
+    browser_login(page, "drafts@example.com")
+    page.goto("/i/self-assessment/")
+    status_says(page, "save as you type")
+    labels = [
+        "What patterns feel most stuck right now?",
+        "Where do you feel blocked or limited?",
+        "What have you already tried to change them?",
+    ]
+    for n, label in enumerate(labels):
+        page.get_by_role("textbox", name=label).fill(f"answer {n}")
+    box = page.get_by_role("textbox").last
+    box.fill("typed just now")
+    page.get_by_role("button", name="Submit").click()  # the box loses focus: one last autosave
+
+    page.wait_for_url("**/r/*/**")
+    assert "changed somewhere else" not in page.content()
+    responses = list(Response.objects.values_list("status", flat=True))
+    assert responses == ["submitted"], responses
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('kap-draft:'))") == []
+
+    page.goto("/i/self-assessment/")
+    expect(page.locator("#draft-local")).to_be_hidden()
+    assert page.get_by_role("textbox").last.input_value() == ""
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_safety_answer_shows_crisis_resources_on_the_same_screen(page, live_server):
     setup_person()
     browser_login(page, "drafts@example.com")

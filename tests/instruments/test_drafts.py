@@ -57,6 +57,33 @@ def test_a_stale_submit_is_refused_with_both_texts_shown(logged_in, client_user)
 
 
 @pytest.mark.django_db
+def test_a_submit_overtaken_by_its_own_pages_last_autosave_goes_through(logged_in, client_user):
+    """Leaving the text box to click Submit sends one last autosave; if it is processed first,
+    the submit carries a version one behind but the very same words: not a conflict."""
+    v = logged_in.post(AUTOSAVE, {"already-tried": "journaling"}).json()["version"]
+    logged_in.post(AUTOSAVE, {"already-tried": "journaling, yoga ", "version": v})
+
+    response = logged_in.post(
+        "/i/self-assessment/", {"already-tried": "journaling, yoga", "version": v}
+    )
+
+    assert response.status_code == 302
+    stored = Response.objects.get()
+    assert (stored.status, stored.answers) == ("submitted", {"already-tried": "journaling, yoga"})
+
+
+@pytest.mark.django_db
+def test_an_autosave_arriving_after_its_submit_starts_no_stray_draft(logged_in, client_user):
+    v = logged_in.post(AUTOSAVE, {"already-tried": "journaling"}).json()["version"]
+    logged_in.post("/i/self-assessment/", {"already-tried": "journaling", "version": v})
+
+    late = logged_in.post(AUTOSAVE, {"already-tried": "journaling", "version": v})
+
+    assert late.status_code == 409
+    assert Response.objects.get().status == "submitted"
+
+
+@pytest.mark.django_db
 def test_submitting_turns_the_draft_into_a_response(logged_in, client_user):
     v = logged_in.post(AUTOSAVE, {"already-tried": "journaling"}).json()["version"]
     response = logged_in.post(

@@ -3,8 +3,13 @@
    closed tab, a network error or an expired login loses nothing. */
 (function () {
   "use strict";
+  // The page shown after a submit: what this device kept for that form is now on the server.
+  document.querySelectorAll("[data-draft-done]").forEach(function (el) {
+    try { localStorage.removeItem("kap-draft:" + el.dataset.draftDone); } catch (e) { /* none */ }
+  });
   var form = document.querySelector("form[data-draft-key]");
   if (!form) return;
+  var inFlight = false, submitting = false, submitAfter = null;
   var storeKey = "kap-draft:" + form.dataset.draftKey;
   var status = document.getElementById("draft-status");
   var version = form.querySelector("input[name=version]");
@@ -24,8 +29,19 @@
   function send() { if (window.htmx) htmx.trigger(form, "kap:save"); }
 
   form.addEventListener("input", keep);
+  // Leaving a text box to click Submit starts one last autosave: the submit waits for it (and
+  // then carries the version it made), and no autosave starts once the submit has gone.
+  function settled() {
+    inFlight = false;
+    if (submitAfter) {
+      var button = submitAfter.button;
+      submitAfter = null;
+      if (form.requestSubmit) form.requestSubmit(button || undefined); else form.submit();
+    }
+  }
   form.addEventListener("htmx:afterRequest", function (evt) {
     var xhr = evt.detail.xhr;
+    setTimeout(settled, 0); // after the version below is updated
     if (!xhr || !xhr.status) return; // network error: handled by htmx:sendError
     var data = {};
     try { data = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
@@ -48,10 +64,23 @@
     }
   });
   form.addEventListener("htmx:sendError", function () {
+    setTimeout(settled, 0);
     say("You seem to be offline. Your words are kept on this device and will be saved when you are back.");
   });
-  form.addEventListener("htmx:beforeRequest", function () { keep(); say("Saving…"); });
-  form.addEventListener("submit", keep);
+  form.addEventListener("htmx:beforeRequest", function (evt) {
+    if (submitting) { evt.preventDefault(); return; }
+    inFlight = true; keep(); say("Saving…");
+  });
+  form.addEventListener("submit", function (evt) {
+    keep();
+    if (inFlight) {
+      evt.preventDefault();
+      submitAfter = { button: evt.submitter };
+      say("Saving… then submitting.");
+      return;
+    }
+    submitting = true;
+  });
   window.addEventListener("online", send);
 
   // On load: bring back anything typed here that the server has not acknowledged. Run after
