@@ -130,7 +130,8 @@ def run(base: str, email: str, password: str) -> list[Step]:
         expected=(302,),
     )
     location = resp.headers.get("Location", "")
-    if re.match(r"^/r/\d+/$", location):
+    # The response page; "?saved" tells the page to forget the browser's local copy of the draft.
+    if re.match(r"^/r/\d+/(\?saved)?$", location):
         b.send("read it back", "GET", location)
     else:
         step.note = f"FAIL: submit went to {location!r}"

@@ -592,7 +592,7 @@ def proposals_section(report: Report) -> None:
         )
         return
     report.detail(
-        "Prototypes of the proposed fixes (bench/proposals/) against the current code, CPU per "
+        "Prototypes of the proposed fixes (bench/proposals/) against the app code (Today, timeline and search applied), CPU per "
         "call in-process (the data part of the page only):\n\n" + proc.stdout.strip() + "\n"
     )
 

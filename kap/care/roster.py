@@ -19,6 +19,7 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
+    Lookup,
     OuterRef,
     Q,
     QuerySet,
@@ -33,6 +34,7 @@ from django.utils import timezone
 from kap.accounts.models import CareLink, Scope
 from kap.care.audit import GENESIS, _client_ip
 from kap.care.models import AlertAcknowledgement, AuditEntry
+from kap.content.models import Instrument
 from kap.journal.models import KapSession, Response, SafetyEvent
 from kap.journal.records import UPCOMING_GRACE
 
@@ -59,12 +61,33 @@ def _only_if(scope: str, value, output_field=None):
     return Case(When(shares(scope), then=value), default=Value(None), output_field=output_field)
 
 
+class _AnyOf(Lookup):
+    """PostgreSQL: `column = ANY(ARRAY(subquery))`. The array is an InitPlan computed once per
+    query, so each client's scores are read from the (client, instrument, status, submitted_at)
+    index; an `IN (subquery)` is planned as a hash join over all the client's responses."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY(ARRAY{rhs})", [*lhs_params, *rhs_params]
+
+
+def _of_instrument(key: str) -> Q | Lookup:
+    """Responses to any version of the instrument `key`, without joining the instruments."""
+    versions = Instrument.objects.filter(key=key).values("pk")
+    if connection.vendor == "postgresql":
+        return _AnyOf(F("instrument_id"), Subquery(versions))
+    return Q(instrument_id__in=Subquery(versions))
+
+
 def _scores(key: str, newest_first: bool):
     order = ["-submitted_at", "-pk"] if newest_first else ["submitted_at", "pk"]
     rows = Response.objects.filter(
+        _of_instrument(key),
         client=OuterRef("client_id"),
         status=Response.Status.SUBMITTED,
-        instrument__key=key,
         score_total__isnull=False,
     )
     return rows.order_by(*order).values("score_total")[:1]
@@ -73,9 +96,9 @@ def _scores(key: str, newest_first: bool):
 def _score_count(key: str):
     rows = (
         Response.objects.filter(
+            _of_instrument(key),
             client=OuterRef("client_id"),
             status=Response.Status.SUBMITTED,
-            instrument__key=key,
             score_total__isnull=False,
         )
         .order_by()
@@ -154,16 +177,29 @@ def roster_links(therapist, sort: str = "alerts", now: datetime | None = None) -
             },
         )
     )
-    has_alerts = Case(When(open_alerts__gt=0, then=Value(1)), default=Value(0))
+    # Open safety alerts first without counting them for every link: the clients with an alert
+    # this therapist has not acknowledged are one uncorrelated subquery (hashed once per page);
+    # only for those is the count evaluated (CASE evaluates its THEN lazily), and the columns
+    # shown are computed for the rows of the page only.
+    mine = CareLink.objects.active().for_therapist(therapist).filter(client=OuterRef("client_id"))
+    alerted = Q(shares(Scope.SAFETY)) & Q(
+        client_id__in=Subquery(open_events(therapist).filter(Exists(mine)).values("client_id"))
+    )
+    has_alerts = Case(When(alerted, then=Value(1)), default=Value(0))
+    alert_count = Case(
+        When(alerted, then=Coalesce(Subquery(alerts, output_field=IntegerField()), 0)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
     order = {
-        "alerts": [F("open_alerts").desc(nulls_last=True)],
+        "alerts": [F("alert_count").desc()],
         "name": [],
         "next": [F("next_session").asc(nulls_last=True)],
         "phq9": [F("phq9_latest").desc(nulls_last=True)],
         "gad7": [F("gad7_latest").desc(nulls_last=True)],
     }[sort if sort in SORT_KEYS else "alerts"]
     # Open safety alerts come first whatever the sort; then the chosen order, then the name.
-    return links.alias(has_alerts=has_alerts).order_by(
+    return links.alias(has_alerts=has_alerts, alert_count=alert_count).order_by(
         F("has_alerts").desc(), *order, "sort_name", "pk"
     )
 

@@ -9,11 +9,13 @@ never diagnose.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
 
 from kap.content.models import Instrument
 from kap.content.specs import Band, InstrumentSpec
@@ -28,6 +30,13 @@ SHORT_NAMES = {PHQ9: "PHQ-9", GAD7: "GAD-7", OUTCOMES: "closing outcomes"}
 # "response"; a PHQ-9 total under 5 is what they call "remission". Neither is a diagnosis.
 RESPONSE_FRACTION = 0.5
 REMISSION_BELOW = {PHQ9: 5.0}
+# Trends draw and list about the last three months entry by entry, and what came before as
+# averages over periods (months, quarters or years: at most OLDER_PERIODS of them), so that the
+# page stays about the same size whether a person has recorded for a year or for ten.
+RECENT = timedelta(days=62)
+OLDER_PERIODS = 24
+# The latest completed sessions described after the charts and marked on them.
+SHOWN_SESSIONS = 12
 
 
 def number(value: float) -> str:
@@ -112,6 +121,80 @@ def change_between(key: str, first: float, latest: float, count: int) -> Change 
     if count < 2:
         return None
     return Change(SHORT_NAMES.get(key, key), first, latest, REMISSION_BELOW.get(key))
+
+
+# --- Older entries as averages ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Entries of one month, quarter or year, as averages (None where nothing was rated)."""
+
+    start: date
+    months: int  # 1, 3 or 12
+    count: int
+    means: list[float | None]
+
+    @property
+    def when(self) -> datetime:
+        """The middle of the period, to place it on a time axis."""
+        first = datetime.combine(self.start, datetime.min.time(), timezone.get_current_timezone())
+        return first + timedelta(days=15 * self.months)
+
+    @property
+    def label(self) -> str:
+        if self.months == 12:
+            return f"{self.start:%Y}"
+        if self.months == 3:
+            end = date(self.start.year, self.start.month + 2, 1)
+            return f"{self.start:%B}–{end:%B %Y}"
+        return f"{self.start:%B %Y}"
+
+    @property
+    def mean(self) -> float | None:
+        return self.means[0] if self.means else None
+
+
+def cutoff_for(latest: datetime | None) -> datetime | None:
+    """Entries before this (the first of a month, two to three months before the latest entry)
+    are shown as averages; None when there is nothing yet."""
+    if latest is None:
+        return None
+    start = timezone.localtime(latest - RECENT).date().replace(day=1)
+    return datetime.combine(start, datetime.min.time(), timezone.get_current_timezone())
+
+
+def condense(
+    rows: Sequence,
+    cutoff: datetime | None,
+    values: Sequence[Callable[[object], float | None]],
+    when: Callable[[object], datetime] = lambda r: r.when,
+) -> tuple[list[Period], list]:
+    """(periods, recent): `rows` (oldest first) before `cutoff` averaged per month — or per
+    quarter or year when months would be more than OLDER_PERIODS — and the rest as they are."""
+    if cutoff is None:
+        return [], list(rows)
+    older = [r for r in rows if when(r) < cutoff]
+    recent = [r for r in rows if when(r) >= cutoff]
+    if not older:
+        return [], recent
+    first = timezone.localtime(when(older[0])).date()
+    end = timezone.localtime(cutoff).date()
+    span = (end.year - first.year) * 12 + end.month - first.month + 1
+    months = next((m for m in (1, 3, 12) if span <= OLDER_PERIODS * m), 12)
+    groups: dict[date, list] = {}
+    for r in older:
+        day = timezone.localtime(when(r)).date()
+        month = (day.month - 1) // months * months + 1
+        groups.setdefault(date(day.year, month, 1), []).append(r)
+    periods = []
+    for start, members in groups.items():
+        means: list[float | None] = []
+        for value in values:
+            found = [v for v in map(value, members) if v is not None]
+            means.append(sum(found) / len(found) if found else None)
+        periods.append(Period(start, months, len(members), means))
+    return periods, recent
 
 
 # --- What the Trends page shows ---------------------------------------------------------------
@@ -210,8 +293,31 @@ class TrendsData:
     scores: dict[str, ScoreTrend]  # PHQ9, GAD7 (when the pack has them)
     outcomes: OutcomesTrend | None
     practices: list[PracticeRow]
-    sessions: list[SessionCounts]  # completed, oldest first
+    sessions: list[SessionCounts]  # the latest SHOWN_SESSIONS completed, oldest first
     blank_sheets: list[tuple[str, str]] = field(default_factory=list)  # (key, title)
+
+    @property
+    def sessions_total(self) -> int:
+        """How many sessions were completed in all (the numbering counts them from the first)."""
+        return self.sessions[-1].number if self.sessions else 0
+
+    @property
+    def earlier_sessions(self) -> int:
+        return self.sessions_total - len(self.sessions)
+
+    @property
+    def latest(self) -> datetime | None:
+        whens = [t.points[-1].when for t in self.scores.values() if t.points]
+        if self.outcomes and self.outcomes.rows:
+            whens.append(self.outcomes.rows[-1].when)
+        if self.practices:
+            whens.append(self.practices[-1].when)
+        return max(whens, default=None)
+
+    @property
+    def cutoff(self) -> datetime | None:
+        """Before this, the page shows averages per period (see condense)."""
+        return cutoff_for(self.latest)
 
     @property
     def is_empty(self) -> bool:
@@ -253,13 +359,15 @@ def _per_session(model, **match) -> Coalesce:
     return Coalesce(Subquery(rows), 0)
 
 
-def session_counts(client) -> list[SessionCounts]:
-    """Completed sessions, oldest first, numbered, with what was written about each: one query."""
+def session_counts(client, latest: int | None = None) -> list[SessionCounts]:
+    """Completed sessions, oldest first, numbered from the first, with what was written about
+    each: one query. With `latest`, only the newest `latest` of them (still numbered from the
+    first), so that the work stays the same however many sessions there were."""
     rows = (
         KapSession.objects.for_client(client)
         .filter(status=KapSession.Status.COMPLETED)
-        .order_by("starts_at", "pk")
         .annotate(
+            number=Window(RowNumber(), order_by=[F("starts_at").asc(), F("pk").asc()]),
             n_insights=_per_session(Insight),
             n_worksheets=_per_session(
                 Response, status=Response.Status.SUBMITTED, instrument__key=WORKSHEET
@@ -267,12 +375,12 @@ def session_counts(client) -> list[SessionCounts]:
             n_steps=_per_session(ActionStep),
             n_done=_per_session(ActionStep, status=ActionStep.Status.DONE),
         )
-        .values_list("pk", "starts_at", "n_insights", "n_worksheets", "n_steps", "n_done")
+        .order_by("-starts_at", "-pk")
+        .values_list("number", "pk", "starts_at", "n_insights", "n_worksheets", "n_steps", "n_done")
     )
-    return [
-        SessionCounts(n, pk, when, insights, worksheets, steps, done)
-        for n, (pk, when, insights, worksheets, steps, done) in enumerate(rows, start=1)
-    ]
+    if latest is not None:
+        rows = rows[:latest]
+    return [SessionCounts(*row) for row in list(rows)[::-1]]
 
 
 def _rating(value: object) -> float | None:
@@ -349,6 +457,6 @@ def trends(client) -> TrendsData:
         scores=scores,
         outcomes=outcomes,
         practices=practices,
-        sessions=session_counts(client),
+        sessions=session_counts(client, latest=SHOWN_SESSIONS),
         blank_sheets=[(key, specs[key][0].title) for key in BLANK_SHEETS if key in specs],
     )

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from django import forms
-from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Subquery, Sum, Window
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -47,6 +48,12 @@ SECTIONS: list[tuple[str, str]] = [
 SECTION_KEYS = [key for key, _ in SECTIONS]
 LAST_SESSION = "last-session"
 DISCLAIMER = "Not a medical record; not monitored in real time."
+# A summary to bring to therapy stays a few pages whatever the period: the newest entries of
+# each kind (shown oldest first) and how many more there are; the whole record is in the export.
+INSIGHTS_SHOWN = 50
+INTENTIONS_SHOWN = 30
+STEPS_SHOWN = 30
+CHECKINS_SHOWN = 3
 
 
 def _long_date(day: date | datetime) -> str:
@@ -168,7 +175,8 @@ class StepRow:
     text: str
     status: str
     created_at: datetime
-    checkins: list[tuple[datetime, str, str]]  # (when, status, note)
+    checkins: list[tuple[datetime, str, str]]  # (when, status, note): the latest, oldest first
+    more_checkins: int = 0  # check-ins in the period not shown
 
 
 @dataclass(frozen=True)
@@ -216,6 +224,10 @@ class Summary:
     worksheet: Answered | None = None
     steps: list[StepRow] = field(default_factory=list)
     scores: list[ScoreLine] = field(default_factory=list)
+    # How many of each kind in the period were left out (only the newest are shown).
+    more_intentions: int = 0
+    more_insights: int = 0
+    more_steps: int = 0
     practices: PracticeTotals | None = None
     attributions: list[tuple[str, str]] = field(default_factory=list)  # (names, text)
 
@@ -261,41 +273,60 @@ def _responses(client, key: str, start: datetime | None):
     return rows.since(start) if start else rows
 
 
-def _intentions(client, start: datetime | None) -> list[Answered]:
+def _newest(rows, shown: int) -> tuple[list, int]:
+    """(the newest `shown` rows, oldest first; how many more there are), in one query: `rows`
+    is ordered newest first, and each row carries the count of them all (a window)."""
+    found = list(rows.annotate(n_all=Window(Count("pk")))[:shown])
+    return found[::-1], (found[0].n_all - len(found) if found else 0)
+
+
+def _intentions(client, start: datetime | None) -> tuple[list[Answered], int]:
     rows = (
         Response.objects.for_client(client)
         .submitted()
         .of(INTENTION)
         .select_related("instrument", "session")
         .defer("session__notes")
-        .order_by("submitted_at", "pk")
+        .order_by("-submitted_at", "-pk")
     )
     if start:
         # An intention written for a session in the period belongs with it, even if it was
         # written the evening before.
         rows = rows.filter(Q(submitted_at__gte=start) | Q(session__starts_at__gte=start))
-    return [answered(r) for r in rows]
+    found, more = _newest(rows, INTENTIONS_SHOWN)
+    return [answered(r) for r in found], more
 
 
-def _steps(client, start: datetime | None) -> list[StepRow]:
-    checkins = CheckIn.objects.order_by("created_at", "pk")
+def _steps(client, start: datetime | None) -> tuple[list[StepRow], int]:
+    checkins = CheckIn.objects.filter(step=OuterRef("pk"))
+    latest = CheckIn.objects.order_by("-created_at", "-pk")
     steps = ActionStep.objects.for_client(client)
     if start:
         checkins = checkins.filter(created_at__gte=start)
+        latest = latest.filter(created_at__gte=start)
         recent = CheckIn.objects.filter(step=OuterRef("pk"), created_at__gte=start)
         steps = steps.filter(Exists(recent) | Q(created_at__gte=start))
-    steps = steps.order_by("created_at", "pk").prefetch_related(
-        Prefetch("checkins", queryset=checkins, to_attr="shown_checkins")
+    n_checkins = checkins.order_by().values("step").annotate(n=Count("pk")).values("n")
+    steps = (
+        steps.order_by("-created_at", "-pk")
+        .annotate(n_checkins=Coalesce(Subquery(n_checkins), 0))
+        .prefetch_related(
+            Prefetch("checkins", queryset=latest[:CHECKINS_SHOWN], to_attr="shown_checkins")
+        )
     )
+    found, more = _newest(steps, STEPS_SHOWN)
     return [
         StepRow(
             text=s.text,
             status=s.get_status_display(),
             created_at=s.created_at,
-            checkins=[(c.created_at, c.get_status_display(), c.note) for c in s.shown_checkins],
+            checkins=[
+                (c.created_at, c.get_status_display(), c.note) for c in s.shown_checkins[::-1]
+            ],
+            more_checkins=s.n_checkins - len(s.shown_checkins),
         )
-        for s in steps
-    ]
+        for s in found
+    ], more
 
 
 def _scores(client, start: datetime | None, specs) -> list[ScoreLine]:
@@ -383,17 +414,18 @@ def build_summary(
         attributions=_attributions(specs),
     )
     if "intentions" in sections:
-        summary.intentions = _intentions(client, start)
+        summary.intentions, summary.more_intentions = _intentions(client, start)
     if "questions" in sections:
         summary.questions = open_questions(client)
     if "insights" in sections:
-        insights = Insight.objects.for_client(client).order_by("created_at", "pk")
-        summary.insights = list(insights.filter(created_at__gte=start) if start else insights)
+        insights = Insight.objects.for_client(client).order_by("-created_at", "-pk")
+        insights = insights.filter(created_at__gte=start) if start else insights
+        summary.insights, summary.more_insights = _newest(insights, INSIGHTS_SHOWN)
     if "worksheet" in sections:
         latest = _responses(client, WORKSHEET, start).order_by("-submitted_at", "-pk").first()
         summary.worksheet = answered(latest) if latest else None
     if "steps" in sections:
-        summary.steps = _steps(client, start)
+        summary.steps, summary.more_steps = _steps(client, start)
     if "scores" in sections:
         summary.scores = _scores(client, start, specs)
     if "practices" in sections:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from kap.content.crisis import safety_rules_for
 from kap.exports import data
 from kap.exports.erasure import erase_client
 
@@ -220,11 +221,19 @@ def import_questionnaire(request: HttpRequest) -> HttpResponse:
             form.add_error("file", str(refused))
         else:
             if created:
+                if safety_rules_for(instrument):
+                    safety = (
+                        " Answers to its question about self-harm show crisis support at once,"
+                        " as for the guide's PHQ-9."
+                    )
+                else:
+                    safety = (
+                        " Imported questionnaires come without the guide's safety rules: answers"
+                        " here are not checked for signs of crisis."
+                    )
                 messages.success(
                     request,
-                    f"“{instrument.title}” was added. You can fill it in below. Imported"
-                    " questionnaires come without the guide's safety rules: answers here are"
-                    " not checked for signs of crisis.",
+                    f"“{instrument.title}” was added. You can fill it in below.{safety}",
                 )
             else:
                 messages.info(request, f"“{instrument.title}” was imported before; here it is.")

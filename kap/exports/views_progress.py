@@ -51,13 +51,20 @@ def client_only(view):
 # --- Trends -----------------------------------------------------------------------------------
 
 
-def _score_chart(trend: progress.ScoreTrend, markers: list[charts.Marker]):
+def _averaged(period: progress.Period, value: float | None, what: str = "") -> charts.Point:
+    entries = progress.plural(period.count, what or "entry", None if what else "entries")
+    return charts.Point(period.when, value, f"average of {entries}, {period.label}")
+
+
+def _score_chart(trend: progress.ScoreTrend, shown, markers: list[charts.Marker]):
+    periods, recent = shown
     top = progress.number(trend.y_max)
     return charts.line_chart(
         [
             charts.Series(
                 f"{trend.name} total",
-                [charts.Point(p.when, p.total, p.band) for p in trend.points],
+                [_averaged(p, p.mean, "score") for p in periods]
+                + [charts.Point(p.when, p.total, p.band) for p in recent],
             )
         ],
         title=f"{trend.name} totals over time (0 to {top})",
@@ -70,13 +77,15 @@ def _score_chart(trend: progress.ScoreTrend, markers: list[charts.Marker]):
     )
 
 
-def _outcomes_chart(outcomes: progress.OutcomesTrend, markers: list[charts.Marker]):
+def _outcomes_chart(outcomes: progress.OutcomesTrend, shown, markers: list[charts.Marker]):
+    periods, recent = shown
     series = [
         charts.Series(
             text,
-            [
+            [_averaged(p, p.means[index], "rating") for p in periods if p.means[index] is not None]
+            + [
                 charts.Point(row.when, row.values[index])
-                for row in outcomes.rows
+                for row in recent
                 if row.values[index] is not None
             ],
             css_class=f"series-{index + 1}",
@@ -95,9 +104,12 @@ def _outcomes_chart(outcomes: progress.OutcomesTrend, markers: list[charts.Marke
     )
 
 
-def _settled_chart(rows: list[progress.PracticeRow], markers: list[charts.Marker]):
-    before = [charts.Point(r.when, r.before, r.title) for r in rows if r.before is not None]
-    after = [charts.Point(r.when, r.after, r.title) for r in rows if r.after is not None]
+def _settled_chart(shown, markers: list[charts.Marker]):
+    periods, rows = shown
+    before = [_averaged(p, p.means[0], "practice") for p in periods if p.means[0] is not None]
+    before += [charts.Point(r.when, r.before, r.title) for r in rows if r.before is not None]
+    after = [_averaged(p, p.means[1], "practice") for p in periods if p.means[1] is not None]
+    after += [charts.Point(r.when, r.after, r.title) for r in rows if r.after is not None]
     return charts.line_chart(
         [
             charts.Series("Before the practice", before, css_class="series-1"),
@@ -115,27 +127,44 @@ def _settled_chart(rows: list[progress.PracticeRow], markers: list[charts.Marker
 @client_only
 def trends(request: HttpRequest) -> HttpResponse:
     data = progress.trends(request.user)
+    # Before the cutoff (two to three months before the latest entry), averages per period:
+    # the page shows a whole history at about the size of three months of it.
+    cutoff = data.cutoff
     markers = [charts.Marker(s.when, s.label) for s in data.sessions]
-    scores = [
-        {
-            "trend": trend,
-            "chart": _score_chart(trend, markers) if trend.points else None,
-            "change": trend.change.sentences() if trend.change else [],
-        }
-        for trend in data.scores.values()
-    ]
+    scores = []
+    for trend in data.scores.values():
+        shown = progress.condense(trend.points, cutoff, [lambda p: p.total])
+        scores.append(
+            {
+                "trend": trend,
+                "periods": shown[0],
+                "recent": shown[1],
+                "chart": _score_chart(trend, shown, markers) if trend.points else None,
+                "change": trend.change.sentences() if trend.change else [],
+            }
+        )
     outcomes = data.outcomes
+    outcomes_shown = ([], [])
+    if outcomes and outcomes.rows:
+        values = [lambda r, i=i: r.values[i] for i in range(len(outcomes.items))]
+        outcomes_shown = progress.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
+    settled = progress.condense(data.practices, cutoff, [lambda r: r.before, lambda r: r.after])
     return render(
         request,
         "progress/trends.html",
         {
             "data": data,
             "scores": scores,
+            "cutoff": cutoff,
             "outcomes": outcomes,
-            "outcomes_chart": _outcomes_chart(outcomes, markers)
+            "outcome_periods": outcomes_shown[0],
+            "outcome_rows": outcomes_shown[1],
+            "outcomes_chart": _outcomes_chart(outcomes, outcomes_shown, markers)
             if outcomes and outcomes.rows
             else None,
-            "settled_chart": _settled_chart(data.practices, markers) if data.practices else None,
+            "practice_periods": settled[0],
+            "practice_rows": settled[1],
+            "settled_chart": _settled_chart(settled, markers) if data.practices else None,
         },
     )
 

@@ -96,6 +96,8 @@ class Response(models.Model):
         indexes = [
             models.Index(fields=["client", "status", "submitted_at"]),
             models.Index(fields=["client", "created_at"]),
+            # The roster's latest/first PHQ-9 and GAD-7 per client (kap/care/roster.py).
+            models.Index(fields=["client", "instrument", "status", "submitted_at"]),
         ]
         constraints = [
             # One open draft per instrument and session: autosaves always land on the same row.

@@ -6,14 +6,19 @@ person's rows (and only theirs), lets the fields decrypt them in memory, and mat
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from itertools import islice
 
 from django.db import transaction
+from django.db.models import Case, F, QuerySet, When
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
+from kap.content.models import Instrument
 from kap.journal.models import (
     ActionStep,
     CheckIn,
@@ -92,7 +97,7 @@ class Entry:
     draft: bool = False
     score: str = ""
     status: str = ""
-    # The person's own words, searched in memory (case-insensitively).
+    # The person's own words, searched in memory (case-insensitively). Filled in by search().
     searchable: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -114,8 +119,27 @@ class Entry:
         return ""
 
 
-# A source loads one person's entries of one kind, optionally only those about one session.
+# A loader loads one person's entries of one kind, optionally only those about one session.
 Loader = Callable[[object, KapSession | None], Iterable[Entry]]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One table behind a source, so that a page of the timeline costs the same whatever the
+    length of the history (see LazyTimeline and search()).
+
+    `rows(client, session)` is one person's rows (optionally about one session) with whatever
+    `entry` needs selected and nothing else decrypted; `when` is the column (or annotation) the
+    entries are ordered by; `words` are the columns that can hold the person's words (dicts, such
+    as a response's answers, are searched through their values); `searched(rows)` narrows the rows
+    worth decrypting for a search.
+    """
+
+    rows: Callable[[object, KapSession | None], QuerySet]
+    when: str
+    entry: Callable[[object], Entry]
+    words: tuple[str, ...] = ()
+    searched: Callable[[QuerySet], QuerySet] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,12 +147,15 @@ class Source:
     kind: str
     label: str
     load: Loader
+    parts: tuple[Part, ...] = ()
 
 
 # Every kind the timeline knows, in the order the filter lists them. Other parts add theirs with
 # `register_source("practice", "Practices")(load_practices)`; a loader must use a constant
 # number of queries (select_related / prefetch_related), filter by the client it is given, and
-# honour the session when it is not None (returning nothing if its kind has no session).
+# honour the session when it is not None (returning nothing if its kind has no session). A source
+# registered with `register_parts` instead is paged and searched in SQL-bounded work; one
+# registered with a plain loader makes the timeline load everything (still correct, not bounded).
 SOURCES: dict[str, Source] = {}
 
 
@@ -140,15 +167,138 @@ def register_source(kind: str, label: str) -> Callable[[Loader], Loader]:
     return add
 
 
+def register_parts(kind: str, label: str, *parts: Part) -> None:
+    def load(client, session):
+        for part in parts:
+            for obj in part.rows(client, session):
+                yield part.entry(obj)
+
+    SOURCES[kind] = Source(kind, label, load, tuple(parts))
+
+
+def _sources(kind: str | None) -> list[Source]:
+    return [SOURCES[kind]] if kind else list(SOURCES.values())
+
+
 def timeline(
     client, *, kind: str | None = None, session: KapSession | None = None, query: str = ""
 ) -> list[Entry]:
-    """Everything this person recorded, newest first; `query` matches their decrypted words."""
-    sources = [SOURCES[kind]] if kind else list(SOURCES.values())
-    entries = [e for s in sources for e in s.load(client, session)]
-    query = query.strip()
-    if query:
-        entries = [e for e in entries if e.matches(query)]
+    """Everything this person recorded, newest first; `query` matches their decrypted words.
+
+    Loads the whole history: the timeline page uses LazyTimeline (no query) and search() instead.
+    """
+    if query.strip():
+        return search(client, query, kind=kind, session=session)
+    entries = [e for s in _sources(kind) for e in s.load(client, session)]
+    entries.sort(key=lambda e: e.when, reverse=True)
+    return entries
+
+
+def _load(part: Part, client, session, pks: list) -> list:
+    # Always one query, even for no rows: a page costs the same number of queries whatever it
+    # holds (pk 0 is never used by an auto-incremented key).
+    return list(part.rows(client, session).filter(pk__in=pks or [0]))
+
+
+class LazyTimeline:
+    """The timeline as a sequence Paginator can slice without loading the history.
+
+    count() is one COUNT per part. A slice [start:stop] takes the newest `stop` (time, pk) pairs
+    of each part, ordered in SQL on the indexed time columns with nothing decrypted, merges them,
+    then loads and decrypts only the rows of that slice: three queries per part, whatever the
+    length of the history.
+    """
+
+    def __init__(self, client, *, kind: str | None = None, session: KapSession | None = None):
+        self.client, self.kind, self.session = client, kind, session
+        self.sources = _sources(kind)
+        self._count: int | None = None
+        self._eager: list[Entry] | None = None
+        if any(not s.parts for s in self.sources):  # a plain loader: load everything once
+            self._eager = timeline(client, kind=kind, session=session)
+
+    @property
+    def parts(self) -> list[Part]:
+        return [p for s in self.sources for p in s.parts]
+
+    def count(self) -> int:
+        if self._eager is not None:
+            return len(self._eager)
+        if self._count is None:
+            self._count = sum(p.rows(self.client, self.session).count() for p in self.parts)
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def _pairs(self, n: int, part: Part, stop: int) -> Iterable[tuple]:
+        """(time, pk, n) of the part's newest `stop` rows, newest first: nothing decrypted."""
+        rows = part.rows(self.client, self.session).order_by(f"-{part.when}", "-pk")
+        return ((when, pk, n) for when, pk in rows.values_list(part.when, "pk")[:stop])
+
+    def __getitem__(self, s):
+        if not isinstance(s, slice):
+            raise TypeError("LazyTimeline supports slices only")
+        if self._eager is not None:
+            return self._eager[s]
+        start = s.start or 0
+        stop = s.stop if s.stop is not None else self.count()
+        if stop <= start:
+            return []
+        client, session, parts = self.client, self.session, self.parts
+        streams = [self._pairs(n, part, stop) for n, part in enumerate(parts)]
+        # Newest first; at the very same instant, the order of the sources, then the newest row.
+        merged = heapq.merge(*streams, key=lambda t: (t[0], -t[2], t[1]), reverse=True)
+        chosen = list(islice(merged, start, stop))
+        rank = {(n, pk): i for i, (_, pk, n) in enumerate(chosen)}
+        entries: list[tuple[int, Entry]] = []
+        for n, part in enumerate(parts):
+            pks = [pk for _, pk, m in chosen if m == n]
+            entries += [
+                (rank[n, obj.pk], part.entry(obj)) for obj in _load(part, client, session, pks)
+            ]
+        entries.sort(key=lambda t: t[0])
+        return [e for _, e in entries]
+
+
+def _words(values: Iterable) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values:
+        if isinstance(v, dict):
+            out += _strings(v.values())
+        elif isinstance(v, str) and v:
+            out.append(v)
+    return tuple(out)
+
+
+def search(
+    client, query: str, *, kind: str | None = None, session: KapSession | None = None
+) -> list[Entry]:
+    """Entries whose words contain `query`, newest first.
+
+    Nothing is searchable in SQL (the words are encrypted), so one person's words are decrypted
+    in memory — only the columns that can hold words, as plain tuples — and entries are built for
+    the matches only. A fixed number of queries whatever matches.
+    """
+    needle = query.strip().casefold()
+    if not needle:
+        return timeline(client, kind=kind, session=session)
+    entries: list[Entry] = []
+    for source in _sources(kind):
+        if not source.parts:
+            entries += [e for e in source.load(client, session) if e.matches(needle)]
+            continue
+        for part in source.parts:
+            rows = part.rows(client, session)
+            if part.searched:
+                rows = part.searched(rows)
+            found = {}
+            for pk, *values in rows.values_list("pk", *part.words):
+                words = _words(values)
+                if any(needle in w.casefold() for w in words):
+                    found[pk] = words
+            for obj in _load(part, client, session, list(found)):
+                entries.append(replace(part.entry(obj), searchable=found[obj.pk]))
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries
 
@@ -157,116 +307,160 @@ def _strings(values: Iterable) -> tuple[str, ...]:
     return tuple(v for v in values if isinstance(v, str) and v)
 
 
-@register_source("session", "KAP sessions")
-def session_entries(client, session: KapSession | None) -> Iterable[Entry]:
-    rows = KapSession.objects.for_client(client)
-    if session is not None:
-        rows = rows.filter(pk=session.pk)
-    for s in rows:
-        yield Entry(
-            kind="session",
-            when=s.starts_at,
-            title=f"KAP session ({s.get_status_display().lower()})",
-            text=f"With {s.clinician_name}" if s.clinician_name else "",
-            url=reverse("journal:session", args=[s.pk]),
-            searchable=_strings([s.notes, s.clinician_name]),
-        )
+def _sessions(client, session: KapSession | None) -> QuerySet:
+    rows = KapSession.objects.for_client(client).defer("notes")
+    return rows.filter(pk=session.pk) if session is not None else rows
 
 
-@register_source("insight", "Insights")
-def insight_entries(client, session: KapSession | None) -> Iterable[Entry]:
-    rows = Insight.objects.for_client(client).select_related("session")
-    if session is not None:
-        rows = rows.filter(session=session)
-    for i in rows:
-        yield Entry(
-            kind="insight",
-            when=i.created_at,
-            title="Insight",
-            text=i.text,
-            url=reverse("journal:insight-edit", args=[i.pk]),
-            session=i.session,
-            searchable=_strings([i.text]),
-        )
-
-
-@register_source("response", "Check-ins and reflections")
-def response_entries(client, session: KapSession | None) -> Iterable[Entry]:
-    rows = Response.objects.for_client(client).select_related("instrument", "session")
-    if session is not None:
-        rows = rows.filter(session=session)
-    for r in rows:
-        if r.is_draft:
-            url = reverse("journal:instrument", args=[r.instrument.key])
-            url = f"{url}?session={r.session_id}" if r.session_id else url
-        else:
-            url = reverse("journal:response", args=[r.pk])
-        score = ""
-        if r.score_total is not None:
-            score = f"{r.score_total:g}" + (f" ({r.score_band})" if r.score_band else "")
-        yield Entry(
-            kind="response",
-            when=(r.updated_at if r.is_draft else r.submitted_at) or r.created_at,
-            title=r.instrument.title,
-            url=url,
-            session=r.session,
-            draft=r.is_draft,
-            score=score,
-            searchable=_strings((r.answers or {}).values()),
-        )
-
-
-@register_source("step", "Action steps and check-ins")
-def step_entries(client, session: KapSession | None) -> Iterable[Entry]:
-    rows = (
-        ActionStep.objects.for_client(client).select_related("session").prefetch_related("checkins")
+def _session_entry(s: KapSession) -> Entry:
+    return Entry(
+        kind="session",
+        when=s.starts_at,
+        title=f"KAP session ({s.get_status_display().lower()})",
+        text=f"With {s.clinician_name}" if s.clinician_name else "",
+        url=reverse("journal:session", args=[s.pk]),
     )
-    if session is not None:
-        rows = rows.filter(session=session)
-    for step in rows:
-        url = reverse("journal:steps") + f"#step-{step.pk}"
-        yield Entry(
-            kind="step",
-            when=step.created_at,
-            title="Action step",
-            text=step.text,
-            url=url,
-            session=step.session,
-            status=step.get_status_display(),
-            searchable=_strings([step.text]),
-        )
-        for c in step.checkins.all():
-            yield Entry(
-                kind="step",
-                when=c.created_at,
-                title=f"Check-in: {c.get_status_display().lower()}",
-                text=step.text + (f" — {c.note}" if c.note else ""),
-                url=url,
-                session=step.session,
-                searchable=_strings([c.note]),
+
+
+def _insights(client, session: KapSession | None) -> QuerySet:
+    rows = Insight.objects.for_client(client).select_related("session").defer("session__notes")
+    return rows.filter(session=session) if session is not None else rows
+
+
+def _insight_entry(i: Insight) -> Entry:
+    return Entry(
+        kind="insight",
+        when=i.created_at,
+        title="Insight",
+        text=i.text,
+        url=reverse("journal:insight-edit", args=[i.pk]),
+        session=i.session,
+    )
+
+
+def _responses(client, session: KapSession | None) -> QuerySet:
+    rows = (
+        Response.objects.for_client(client)
+        .select_related("instrument", "session")
+        .defer("answers", "session__notes", "instrument__spec")
+        .annotate(
+            when=Coalesce(
+                Case(
+                    When(status=Response.Status.DRAFT, then=F("updated_at")),
+                    default=F("submitted_at"),
+                ),
+                F("created_at"),
             )
+        )
+    )
+    return rows.filter(session=session) if session is not None else rows
 
 
-@register_source("question", "Questions to bring")
-def question_entries(client, session: KapSession | None) -> Iterable[Entry]:
+def _with_free_text(rows: QuerySet) -> QuerySet:
+    # PHQ-9, GAD-7 and the like hold choices and numbers only: nothing to search in them.
+    texty = [
+        i.pk for i in Instrument.objects.only("pk", "checksum", "spec") if i.parsed.has_free_text
+    ]
+    return rows.filter(instrument_id__in=texty)
+
+
+def _response_entry(r: Response) -> Entry:
+    if r.is_draft:
+        url = reverse("journal:instrument", args=[r.instrument.key])
+        url = f"{url}?session={r.session_id}" if r.session_id else url
+    else:
+        url = reverse("journal:response", args=[r.pk])
+    score = ""
+    if r.score_total is not None:
+        score = f"{r.score_total:g}" + (f" ({r.score_band})" if r.score_band else "")
+    return Entry(
+        kind="response",
+        when=r.when,
+        title=r.instrument.title,
+        url=url,
+        session=r.session,
+        draft=r.is_draft,
+        score=score,
+    )
+
+
+def _steps(client, session: KapSession | None) -> QuerySet:
+    rows = ActionStep.objects.for_client(client).select_related("session").defer("session__notes")
+    return rows.filter(session=session) if session is not None else rows
+
+
+def _step_entry(step: ActionStep) -> Entry:
+    return Entry(
+        kind="step",
+        when=step.created_at,
+        title="Action step",
+        text=step.text,
+        url=reverse("journal:steps") + f"#step-{step.pk}",
+        session=step.session,
+        status=step.get_status_display(),
+    )
+
+
+def _checkins(client, session: KapSession | None) -> QuerySet:
+    rows = (
+        CheckIn.objects.filter(step__client=client)
+        .select_related("step__session")
+        .defer("step__session__notes")
+    )
+    return rows.filter(step__session=session) if session is not None else rows
+
+
+def _checkin_entry(c: CheckIn) -> Entry:
+    step = c.step
+    return Entry(
+        kind="step",
+        when=c.created_at,
+        title=f"Check-in: {c.get_status_display().lower()}",
+        text=step.text + (f" — {c.note}" if c.note else ""),
+        url=reverse("journal:steps") + f"#step-{step.pk}",
+        session=step.session,
+    )
+
+
+def _questions(client, session: KapSession | None) -> QuerySet:
     # The source response is only needed for its session; its (encrypted) answers are not.
     rows = (
         QuestionToBring.objects.for_client(client)
         .select_related("source__session")
-        .defer("source__answers")
+        .defer("source__answers", "source__session__notes")
     )
-    if session is not None:
-        rows = rows.filter(source__session=session)
-    for q in rows:
-        yield Entry(
-            kind="question",
-            when=q.created_at,
-            title="Question to bring",
-            text=q.text,
-            url=reverse("journal:questions"),
-            session=q.source.session if q.source else None,
-            status=f"Asked {timezone.localtime(q.asked_at):%-d %b}"
-            if q.asked_at
-            else "Not asked yet",
-            searchable=_strings([q.text]),
-        )
+    return rows.filter(source__session=session) if session is not None else rows
+
+
+def _question_entry(q: QuestionToBring) -> Entry:
+    return Entry(
+        kind="question",
+        when=q.created_at,
+        title="Question to bring",
+        text=q.text,
+        url=reverse("journal:questions"),
+        session=q.source.session if q.source else None,
+        status=f"Asked {timezone.localtime(q.asked_at):%-d %b}" if q.asked_at else "Not asked yet",
+    )
+
+
+register_parts(
+    "session",
+    "KAP sessions",
+    Part(_sessions, "starts_at", _session_entry, ("notes", "clinician_name")),
+)
+register_parts("insight", "Insights", Part(_insights, "created_at", _insight_entry, ("text",)))
+register_parts(
+    "response",
+    "Check-ins and reflections",
+    Part(_responses, "when", _response_entry, ("answers",), _with_free_text),
+)
+register_parts(
+    "step",
+    "Action steps and check-ins",
+    Part(_steps, "created_at", _step_entry, ("text",)),
+    Part(_checkins, "created_at", _checkin_entry, ("note",)),
+)
+register_parts(
+    "question", "Questions to bring", Part(_questions, "created_at", _question_entry, ("text",))
+)

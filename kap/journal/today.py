@@ -17,6 +17,9 @@ from kap.journal.records import INSIGHT_WINDOW, open_questions
 
 REPEAT_SCORES = timedelta(days=14)
 SCORED = ("phq9", "gad7")
+WORKSHEET, INTENTION = "integration-worksheet", "intention-setting"
+# The only instruments whose last submission a suggestion depends on.
+LAST_KEYS = ["phq9", "gad7", "first-session-preparation", "signs-you-might-benefit"]
 
 
 @dataclass
@@ -52,39 +55,42 @@ def intention_for(user, session: KapSession | None) -> list[tuple[str, str]] | N
 
 
 def context(user) -> dict:
+    """Every query is bounded whatever the length of the history: the next planned session, the
+    latest three completed (notes deferred, never decrypted here), and worksheet/intention flags
+    for those four sessions only."""
     now = timezone.now()
-    sessions = list(KapSession.objects.for_client(user).exclude(status=KapSession.Status.CANCELLED))
-    upcoming = sorted(
-        (
-            s
-            for s in sessions
-            if s.status == KapSession.Status.PLANNED and s.starts_at >= now - timedelta(hours=12)
-        ),
-        key=lambda s: s.starts_at,
+    mine = KapSession.objects.for_client(user).defer("notes")
+    next_session = (
+        mine.filter(status=KapSession.Status.PLANNED, starts_at__gte=now - timedelta(hours=12))
+        .order_by("starts_at")
+        .first()
     )
-    completed = [s for s in sessions if s.is_completed]  # newest first
+    completed = list(mine.filter(status=KapSession.Status.COMPLETED).order_by("-starts_at")[:3])
     last_submitted = dict(
         Response.objects.for_client(user)
         .submitted()
+        .filter(instrument__key__in=LAST_KEYS)
         .values_list("instrument__key")
         .annotate(last=Max("submitted_at"))
+        .order_by()
     )
-    worksheets = set(
-        Response.objects.for_client(user)
-        .submitted()
-        .of("integration-worksheet")
-        .exclude(session=None)
-        .values_list("session_id", flat=True)
-    )
-    intentions = set(
-        Response.objects.for_client(user)
-        .submitted()
-        .of("intention-setting")
-        .exclude(session=None)
-        .values_list("session_id", flat=True)
+    ids = [s.pk for s in completed] + ([next_session.pk] if next_session else [])
+    flags = (
+        set(
+            Response.objects.for_client(user)
+            .submitted()
+            .filter(session_id__in=ids, instrument__key__in=[WORKSHEET, INTENTION])
+            .values_list("instrument__key", "session_id")
+            .order_by()
+        )
+        if ids
+        else set()
     )
     drafts = list(
-        Response.objects.for_client(user).drafts().select_related("instrument", "session")[:5]
+        Response.objects.for_client(user)
+        .drafts()
+        .select_related("instrument", "session")
+        .defer("session__notes", "answers")[:5]
     )
     open_steps = ActionStep.objects.for_client(user).filter(status=ActionStep.Status.OPEN).count()
     questions = list(open_questions(user)[:10])
@@ -101,8 +107,8 @@ def context(user) -> dict:
                 "Write an insight",
             )
         )
-    for s in completed[:3]:
-        if s.pk not in worksheets:
+    for s in completed:
+        if (WORKSHEET, s.pk) not in flags:
             items.append(
                 Suggestion(
                     "Integration worksheet",
@@ -112,8 +118,7 @@ def context(user) -> dict:
                 )
             )
             break
-    next_session = upcoming[0] if upcoming else None
-    if next_session and next_session.pk not in intentions:
+    if next_session and (INTENTION, next_session.pk) not in flags:
         items.append(
             Suggestion(
                 "Set an intention for your next session",
@@ -154,7 +159,10 @@ def context(user) -> dict:
                     f"Take the {name}",
                 )
             )
-    if "signs-you-might-benefit" not in last_submitted and not sessions:
+    # "Any session at all" is only asked when it matters (a new person), and then cheaply.
+    if "signs-you-might-benefit" not in last_submitted and not (
+        next_session or completed or mine.exclude(status=KapSession.Status.CANCELLED).exists()
+    ):
         items.append(
             Suggestion(
                 "Signs you might benefit",

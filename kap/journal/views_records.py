@@ -15,7 +15,7 @@ from itertools import groupby
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -314,15 +314,23 @@ def step_list(request: HttpRequest) -> HttpResponse:
     return _render_steps(request)
 
 
+# Each step shows its latest check-ins and how many there are in all (the others are in the
+# timeline): the page grows with the number of steps, not with years of daily check-ins.
+CHECKINS_SHOWN = 3
+
+
 def _render_steps(
     request: HttpRequest,
     *,
     invalid: tuple[int, StepCheckInForm] | None = None,
 ) -> HttpResponse:
+    latest = CheckIn.objects.order_by("-created_at", "-pk")[:CHECKINS_SHOWN]
     steps = list(
         ActionStep.objects.for_client(request.user)
         .select_related("session")
-        .prefetch_related("checkins")
+        .defer("session__notes")
+        .annotate(n_checkins=Count("checkins"))
+        .prefetch_related(Prefetch("checkins", queryset=latest, to_attr="latest_checkins"))
     )
     rows = []
     for step in steps:
@@ -463,12 +471,13 @@ def timeline(request: HttpRequest) -> HttpResponse:
     form.is_valid()  # a bad filter is shown next to its field; the valid ones still apply
     chosen = form.cleaned_data
     query = chosen.get("q") or ""
-    entries = records.timeline(
-        request.user,
-        kind=chosen.get("kind") or None,
-        session=chosen.get("session"),
-        query=query,
-    )
+    kind, session = chosen.get("kind") or None, chosen.get("session")
+    if query.strip():
+        # Decrypts this person's words (only the columns that can hold them), builds the matches.
+        entries = records.search(request.user, query, kind=kind, session=session)
+    else:
+        # Loads and decrypts the rows of the page shown only, whatever the length of the history.
+        entries = records.LazyTimeline(request.user, kind=kind, session=session)
     page = Paginator(entries, PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,

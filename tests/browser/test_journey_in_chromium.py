@@ -70,7 +70,9 @@ class Journey:
         with page.expect_navigation():
             page.get_by_role("button", name="Submit").click()
         heading = page.locator("h1").first.inner_text()
-        assert re.search(r"/r/\d+/(\?saved)?$", page.url), f"{title}: submitting led to {page.url}: {heading}"
+        assert re.search(r"/r/\d+/(\?saved)?$", page.url), (
+            f"{title}: submitting led to {page.url}: {heading}"
+        )
         expect(page.get_by_text(SAVED)).to_be_visible()
         expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
         expect(page.get_by_role("heading", name="Your answers")).to_be_visible()
