@@ -20,8 +20,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/kap serve --port $(PORT)
 
+# One test process per core (pytest-xdist); `make test PYTEST_ARGS="-n 0 tests/journal"` runs a part in one.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check kap tests

@@ -8,14 +8,82 @@ PACK_DIR = Path(__file__).resolve().parents[1] / "kap" / "content" / "packs" / "
 PASSWORD = "a quiet morning by the lake"
 
 
-@pytest.fixture
-def guide(db):
+LOG_HITS = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # The same algorithm as production at the least cost (tests/hashers.py says why).
+    settings.PASSWORD_HASHERS = ["tests.hashers.CheapArgon2PasswordHasher"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Once every test (on every worker) has run: nothing a person wrote reached a log."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controlling process checks every worker's log
+    from tests.logs import canary_lines
+
+    if hits := canary_lines():
+        session.config.stash[LOG_HITS] = hits
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if hits := config.stash.get(LOG_HITS, []):
+        terminalreporter.section("text a person typed reached a log", sep="!", red=True)
+        terminalreporter.write_line(f"{len(hits)} log line(s) contain a canary phrase:")
+        for line in hits[:10]:
+            terminalreporter.write_line("  " + line)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, with the built-in guide loaded once for the whole run: each test that
+    uses `db` starts from it and rolls back to it."""
     from kap.content.sync import ensure_default_pack
 
-    ensure_default_pack()
-    from kap.content.crisis import default_pack
+    with django_db_blocker.unblock():
+        ensure_default_pack()
 
-    return default_pack()
+
+@pytest.fixture
+def guide(db):
+    """The built-in guide. Loaded with the database; loaded again only when a test that empties
+    the database (`transaction=True`, the live server) ran before this one."""
+    from kap.content.crisis import default_pack
+    from kap.content.sync import ensure_default_pack
+
+    if (pack := default_pack()) is None:
+        ensure_default_pack()
+        pack = default_pack()
+    return pack
+
+
+@pytest.fixture
+def no_content(db):
+    """A database with no pack loaded, as before a first `kap setup` (the guide loaded with the
+    test database is deleted inside this test's transaction)."""
+    from kap.content.models import Instrument, Pack
+
+    Instrument.objects.all().delete()
+    Pack.objects.all().delete()
+
+
+@pytest.fixture(scope="session")
+def _data_dir_template(tmp_path_factory) -> Path:
+    from tests.children import set_up
+
+    return set_up(tmp_path_factory.mktemp("set-up"))
+
+
+@pytest.fixture
+def set_up_data_dir(_data_dir_template, tmp_path) -> Path:
+    """A data dir of this test's own, as `kap setup` leaves it on a first run (migrated, guide
+    loaded, key file and secret key made): a copy of one set up once per test process."""
+    from tests.children import copy_data_dir
+
+    return copy_data_dir(_data_dir_template, tmp_path / "data")
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ def test_check_passes_the_built_in_pack(pack_copy, capsys):
 
 
 @pytest.mark.django_db
-def test_loading_a_broken_pack_changes_nothing(pack_copy, capsys):
+def test_loading_a_broken_pack_changes_nothing(no_content, pack_copy, capsys):
     edit_yaml(pack_copy / "instruments" / "gad7.yaml", lambda d: d.update(kind="quiz"))
     assert main(["content", "load", str(pack_copy)]) == 1
     assert "nothing was changed" in capsys.readouterr().err
@@ -154,7 +154,7 @@ def test_loading_a_broken_pack_changes_nothing(pack_copy, capsys):
 
 
 @pytest.mark.django_db
-def test_loading_the_same_pack_twice_is_a_no_op(pack_copy):
+def test_loading_the_same_pack_twice_is_a_no_op(no_content, pack_copy):
     first = load_pack(pack_copy)
     ids = sorted(Instrument.objects.values_list("pk", flat=True))
     second = load_pack(pack_copy)
@@ -164,7 +164,7 @@ def test_loading_the_same_pack_twice_is_a_no_op(pack_copy):
 
 
 @pytest.mark.django_db
-def test_a_new_instrument_version_is_stored_beside_the_old(pack_copy):
+def test_a_new_instrument_version_is_stored_beside_the_old(no_content, pack_copy):
     load_pack(pack_copy)
     edit_yaml(
         pack_copy / "instruments" / "self-assessment.yaml",
@@ -183,7 +183,7 @@ def test_a_new_instrument_version_is_stored_beside_the_old(pack_copy):
 
 
 @pytest.mark.django_db
-def test_a_changed_instrument_must_carry_a_new_version(pack_copy):
+def test_a_changed_instrument_must_carry_a_new_version(no_content, pack_copy):
     load_pack(pack_copy)
     edit_yaml(pack_copy / "instruments" / "gad7.yaml", lambda d: d.update(title="Changed"))
     edit_yaml(pack_copy / "pack.yaml", lambda d: d.update(version=2))
@@ -194,7 +194,7 @@ def test_a_changed_instrument_must_carry_a_new_version(pack_copy):
 
 
 @pytest.mark.django_db
-def test_a_changed_pack_must_carry_a_new_version(pack_copy):
+def test_a_changed_pack_must_carry_a_new_version(no_content, pack_copy):
     load_pack(pack_copy)
     page = pack_copy / "pages" / "09-getting-the-most.md"
     page.write_text(page.read_text() + "\nMore words.\n")

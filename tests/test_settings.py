@@ -62,3 +62,33 @@ def test_the_live_sqlite_connection_uses_wal_and_full_sync():
 def test_the_suite_runs_on_the_back_end_it_was_given():
     expected = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     assert connection.vendor == expected
+
+
+HASH = (
+    "import json, django; django.setup(); from django.conf import settings;"
+    "from django.contrib.auth.hashers import check_password, make_password;"
+    "print(json.dumps([settings.PASSWORD_HASHERS, make_password('a quiet morning'),"
+    " check_password('a quiet morning', {cheap!r})]))"
+)
+
+
+def test_production_hashes_passwords_with_argon2id_at_its_configured_cost(tmp_path):
+    """The tests hash at the least cost (tests/hashers.py); the app's own settings never do, and
+    still verify what the tests hashed (a child process with the tests' accounts logs in)."""
+    from django.contrib.auth.hashers import make_password
+
+    cheap = make_password("a quiet morning")
+    assert cheap.startswith("argon2$argon2id$v=19$m=8,t=1,p=1$")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "kap.settings", "KAP_DATA_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", HASH.format(cheap=cheap)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    hashers, hashed, verified = json.loads(out.stdout)
+    assert hashers[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    # Django's defaults for Argon2id: two passes over 100 MiB with 8 lanes.
+    assert hashed.startswith("argon2$argon2id$v=19$m=102400,t=2,p=8$")
+    assert verified is True

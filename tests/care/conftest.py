@@ -14,12 +14,6 @@ ALL_SCOPES = list(Scope.values)
 CANARY = "purple-otter-canary"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Argon2 is right for real accounts and slow for dozens of test accounts.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def verify(client, user):
     """Log `user` in on the test client and mark the session as past its second factor, as
     django_otp.login() does (the session holds the device's persistent id)."""

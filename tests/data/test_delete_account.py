@@ -412,9 +412,9 @@ def run_child(data_dir: Path, script: str) -> str:
     return result.stdout
 
 
-def test_a_real_sqlite_file_and_its_wal_hold_no_trace_after_deletion(tmp_path):
-    victim_pk, other_pk = map(int, run_child(tmp_path, BUILD).split()[-2:])
-    db = tmp_path / "kap.sqlite3"
+def test_a_real_sqlite_file_and_its_wal_hold_no_trace_after_deletion(set_up_data_dir):
+    victim_pk, other_pk = map(int, run_child(set_up_data_dir, BUILD).split()[-2:])
+    db = set_up_data_dir / "kap.sqlite3"
     wal = Path(f"{db}-wal")
     assert db.exists() and wal.exists() and wal.stat().st_size > 0
     stored = db.read_bytes() + wal.read_bytes()
@@ -423,15 +423,15 @@ def test_a_real_sqlite_file_and_its_wal_hold_no_trace_after_deletion(tmp_path):
     assert CANARY.encode() not in stored
     assert b"enc1:" in stored
 
-    run_child(tmp_path, DELETE)
+    run_child(set_up_data_dir, DELETE)
 
-    for path in sorted(tmp_path.iterdir()):
+    for path in sorted(set_up_data_dir.iterdir()):
         if path.name.startswith("kap.sqlite3"):
             blob = path.read_bytes()
             assert EMAIL.encode() not in blob, path.name
             assert CANARY.encode() not in blob, path.name
-    assert files_containing(tmp_path, CANARY, EMAIL) == []
-    assert not (tmp_path / "clients" / str(victim_pk)).exists()
+    assert files_containing(set_up_data_dir, CANARY, EMAIL) == []
+    assert not (set_up_data_dir / "clients" / str(victim_pk)).exists()
     # The other client is intact, and no row points at the deleted person.
     conn = sqlite3.connect(db)
     try:

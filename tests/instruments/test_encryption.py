@@ -5,8 +5,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -23,6 +21,7 @@ from kap.journal.models import (
 )
 from kap.journal.services import save_draft, submit_response
 from kap.lib import crypto
+from tests.children import kap, run_python
 
 CANARY = "PURPLE-OTTER-CANARY-4471"
 
@@ -75,12 +74,10 @@ def test_a_canary_is_absent_from_the_database_its_wal_and_a_dump(client_user, gu
     assert "enc1:" in dump.read_text()
 
 
-def test_encryption_on_disk_sqlite_file_and_wal(tmp_path):
+def test_encryption_on_disk_sqlite_file_and_wal(set_up_data_dir):
     """Runs the app against a real SQLite file (WAL mode) in a child process and greps its bytes."""
-    env = {**os.environ, "KAP_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "kap.settings"}
-    env.pop("DATABASE_URL", None)
+    data_dir = set_up_data_dir
     script = """
-import django; django.setup()
 from django.core.management import call_command
 call_command("kap_setup")
 from kap.accounts.models import User
@@ -90,10 +87,8 @@ fill_every_free_text_field(u)
 import os
 os._exit(0)  # no clean close: the WAL stays on disk, as after a crash, to be searched too
 """
-    subprocess.run(
-        [sys.executable, "-c", script], env=env, check=True, cwd=Path(__file__).parents[2]
-    )
-    files = [p for p in tmp_path.iterdir() if p.name.startswith("kap.sqlite3")]
+    run_python(data_dir, script)
+    files = [p for p in data_dir.iterdir() if p.name.startswith("kap.sqlite3")]
     assert {p.name for p in files} >= {"kap.sqlite3", "kap.sqlite3-wal"}
     for path in files:
         assert CANARY.encode() not in path.read_bytes(), path.name
@@ -117,18 +112,7 @@ def test_the_key_file_is_created_readable_by_its_owner_only():
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
-def _start(tmp_path, env_extra=None):
-    env = {**os.environ, "KAP_DATA_DIR": str(tmp_path), **(env_extra or {})}
-    env.pop("DATABASE_URL", None)
-    kap = Path(sys.executable).parent / "kap"
-    return subprocess.run([str(kap), "setup"], env=env, capture_output=True, text=True)
-
-
-def _store_text(tmp_path):
-    env = {**os.environ, "KAP_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "kap.settings"}
-    env.pop("DATABASE_URL", None)
-    script = """
-import django; django.setup()
+STORE_TEXT = """
 from django.core.management import call_command
 call_command("kap_setup")
 from kap.accounts.models import User
@@ -136,31 +120,29 @@ from kap.journal.models import SupportItem
 u = User.objects.create_user("k@example.com", "a quiet morning by the lake")
 SupportItem.objects.create(client=u, category="people", text="my sister")
 """
-    subprocess.run(
-        [sys.executable, "-c", script], env=env, check=True, cwd=Path(__file__).parents[2]
-    )
 
 
-def test_a_missing_key_is_a_clear_start_up_error(tmp_path):
-    _store_text(tmp_path)
-    (tmp_path / "keys").unlink()
-    result = _start(tmp_path)
+def test_a_missing_key_is_a_clear_start_up_error(set_up_data_dir):
+    run_python(set_up_data_dir, STORE_TEXT)
+    (set_up_data_dir / "keys").unlink()
+    result = kap(set_up_data_dir, "setup")
     assert result.returncode != 0
     assert "is not in" in result.stderr and "restore the key file" in result.stderr
 
 
-def test_a_wrong_key_is_a_clear_start_up_error(tmp_path):
-    _store_text(tmp_path)
-    data = json.loads((tmp_path / "keys").read_text())
+def test_a_wrong_key_is_a_clear_start_up_error(set_up_data_dir):
+    run_python(set_up_data_dir, STORE_TEXT)
+    data = json.loads((set_up_data_dir / "keys").read_text())
     data["keys"][data["current"]] = base64.b64encode(os.urandom(32)).decode()
-    (tmp_path / "keys").write_text(json.dumps(data))
-    result = _start(tmp_path)
+    (set_up_data_dir / "keys").write_text(json.dumps(data))
+    result = kap(set_up_data_dir, "setup")
     assert result.returncode != 0
     assert "does not decrypt" in result.stderr
 
 
 def test_keys_can_come_from_the_environment(tmp_path):
+    """A first run (an empty data dir) with the keys in the environment writes no key file."""
     key = base64.b64encode(os.urandom(32)).decode()
-    result = _start(tmp_path, {"KAP_ENCRYPTION_KEYS": f"kenv:{key}"})
+    result = kap(tmp_path, "setup", KAP_ENCRYPTION_KEYS=f"kenv:{key}")
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "keys").exists()

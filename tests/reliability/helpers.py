@@ -5,55 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-ROOT = Path(__file__).resolve().parents[2]
-KAP = Path(sys.executable).parent / "kap"
-PASSWORD = "a quiet morning by the lake"
-
-
-def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "KAP_DATA_DIR": str(data_dir),
-        "DJANGO_SETTINGS_MODULE": "kap.settings",
-        **extra,
-    }
-    env.pop("DATABASE_URL", None)
-    env.pop("KAP_ENCRYPTION_KEYS", None)
-    return env
-
-
-def run_python(data_dir: Path, script: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `script` with Django set up against KAP_DATA_DIR=data_dir (SQLite)."""
-    code = "import django; django.setup()\n" + script
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=child_env(data_dir),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def kap(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(KAP), *args],
-        env=child_env(data_dir),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def sqlite_dump(path: Path) -> dict[str, list[tuple]]:

@@ -20,16 +20,10 @@ from django.db import connection
 
 from kap.lib import crypto
 from kap.lib.backup import KEY_REMINDER, backup_sqlite
+from tests.children import ROOT, child_env, copy_data_dir, kap, run_python
+from tests.conftest import PASSWORD
 from tests.instruments.test_encryption import CANARY, fill_every_free_text_field
-from tests.reliability.helpers import (
-    PASSWORD,
-    ROOT,
-    child_env,
-    integrity,
-    kap,
-    run_python,
-    sqlite_dump,
-)
+from tests.reliability.helpers import integrity, sqlite_dump
 
 INSIGHTS = 2000
 
@@ -134,9 +128,9 @@ def copy_keys(src_dir: Path, dest_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
+def source(_data_dir_template, tmp_path_factory):
     """A populated data dir (run once per module) and a backup of it made at rest."""
-    data = tmp_path_factory.mktemp("source")
+    data = copy_data_dir(_data_dir_template, tmp_path_factory.mktemp("source"))
     run_python(data, POPULATE)
     at_rest = data.parent / "at-rest.sqlite3"
     result = kap(data, "backup", str(at_rest))

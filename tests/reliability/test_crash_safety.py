@@ -29,7 +29,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.reliability.helpers import ROOT, RawKeys, child_env, integrity, run_python
+from tests.children import ROOT, child_env, run_python
+from tests.reliability.helpers import RawKeys, integrity
 
 ROUNDS = int(os.environ.get("KAP_CRASH_ROUNDS", "200"))
 # Every this many rounds, the server is started with the exact command line instead of from the
@@ -187,20 +188,20 @@ def check_database(db: Path, keys: RawKeys, user_id: int, drafts: list[Draft]) -
         conn.close()
 
 
-def test_acknowledged_saves_survive_kill_9(tmp_path):
+def test_acknowledged_saves_survive_kill_9(set_up_data_dir, tmp_path):
     if os.environ.get("DATABASE_URL"):
         pytest.skip(
             "the kill -9 test runs the app on SQLite in a data dir of its own; it runs in the"
             " SQLite pass (without DATABASE_URL), not again in the PostgreSQL one"
         )
-    info = json.loads(run_python(tmp_path, SETUP).stdout.strip().splitlines()[-1])
+    info = json.loads(run_python(set_up_data_dir, SETUP).stdout.strip().splitlines()[-1])
     csrf = secrets.token_hex(16)  # 32 characters: a CSRF secret, sent as cookie and header
     cookie = f"sessionid={info['session']}; csrftoken={csrf}"
     drafts = [Draft(key, item, info["instruments"][key]) for key, item in DRAFTS]
-    db, keys = tmp_path / "kap.sqlite3", RawKeys(tmp_path / "keys")
+    db, keys = set_up_data_dir / "kap.sqlite3", RawKeys(set_up_data_dir / "keys")
     port = free_port()
     log = tmp_path / "server.log"
-    env = child_env(tmp_path)
+    env = child_env(set_up_data_dir)
     zygote = subprocess.Popen(
         [sys.executable, "-m", "tests.reliability.server_zygote"],
         env=env,

@@ -27,8 +27,9 @@ from kap.journal.models import (
 )
 from kap.lib import crypto, rotation
 from kap.lib.fields import EncryptedJSONField, EncryptedTextField
+from tests.children import kap, run_python
 from tests.instruments.test_encryption import CANARY, fill_every_free_text_field
-from tests.reliability.helpers import kap, run_python, sqlite_dump
+from tests.reliability.helpers import sqlite_dump
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -269,9 +270,9 @@ def test_keys_from_the_environment(own_keys, client_user, guide, monkeypatch):
     assert everything_read_through_models() == before_text
 
 
-def test_the_command_line_on_a_real_database(tmp_path):
+def test_the_command_line_on_a_real_database(set_up_data_dir):
     run_python(
-        tmp_path,
+        set_up_data_dir,
         """
 from django.core.management import call_command
 call_command("kap_setup")
@@ -281,14 +282,14 @@ fill_every_free_text_field(User.objects.create_user("a@example.com", "a quiet mo
 """,
     )
     read = "from kap.journal.models import Insight, Response\nprint([i.text for i in Insight.objects.all()], [r.answers for r in Response.objects.order_by('pk')])"
-    before = run_python(tmp_path, read).stdout
-    old = json.loads((tmp_path / "keys").read_text())["current"]
-    result = kap(tmp_path, "keys", "rotate", "--drop-old")
+    before = run_python(set_up_data_dir, read).stdout
+    old = json.loads((set_up_data_dir / "keys").read_text())["current"]
+    result = kap(set_up_data_dir, "keys", "rotate", "--drop-old")
     assert result.returncode == 0, result.stderr
-    keys = json.loads((tmp_path / "keys").read_text())
+    keys = json.loads((set_up_data_dir / "keys").read_text())
     assert keys["current"] != old and list(keys["keys"]) == [keys["current"]]
-    dump = sqlite_dump(tmp_path / "kap.sqlite3")
+    dump = sqlite_dump(set_up_data_dir / "kap.sqlite3")
     enc = [v for rows in dump.values() for row in rows for v in row if str(v).startswith("enc1:")]
     assert enc and all(v.startswith(f"enc1:{keys['current']}:") for v in enc)
-    assert run_python(tmp_path, read).stdout == before
-    assert kap(tmp_path, "setup").returncode == 0
+    assert run_python(set_up_data_dir, read).stdout == before
+    assert kap(set_up_data_dir, "setup").returncode == 0
