@@ -5,7 +5,7 @@ kap setup                         migrate and load the built-in guide, then exit
 kap content check PATH            validate a content pack; exit 1 with every problem found
 kap content load PATH             load a content pack (a no-op if already loaded)
 kap users add EMAIL --role ROLE   add an account; password from a prompt or stdin
-kap worker [--once]               run background tasks (reminder e-mails); --once: run them, exit
+kap worker [--once]               background tasks (reminder, alert e-mails); --once: run them, exit
 kap backup PATH                   back the database up into one file (safe while the app runs)
 kap restore PATH [--force]        restore a backup, then check keys, integrity and row counts
 kap keys rotate [--drop-old]      new encryption key; re-encrypt everything under it
@@ -159,18 +159,23 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _worker(once: bool, reminders_every: float) -> int:
-    from kap.care.tasks import enqueue_pending_alerts
+    from django.conf import settings
+
+    from kap.care.tasks import schedule_alert_sweep, sweep_alerts
     from kap.journal.tasks import enqueue_reminders, schedule_reminders
 
     if once:
         print("KAP Companion worker: running queued tasks once.", flush=True)
         enqueue_reminders()
-        enqueue_pending_alerts()
+        # Alert e-mails to retry, left half-sent by a worker that died, or waiting for e-mail
+        # to be set up: sent here, then the queue.
+        sweep_alerts()
         return _call("db_worker", "--batch", "--no-startup-delay", "--no-reload")
     print("KAP Companion worker is running (Ctrl+C to stop).", flush=True)
+    # Now (a restarted worker finds what the previous one left half-sent) and every minute.
+    schedule_alert_sweep(settings.ALERT_EMAIL_SWEEP_SECONDS)
     if reminders_every > 0:
-        # Alert e-mails whose queueing failed at commit time are queued again on the same beat.
-        schedule_reminders(reminders_every * 60, also=(enqueue_pending_alerts,))
+        schedule_reminders(reminders_every * 60)
     return _call("db_worker", "--no-reload")
 
 

@@ -248,6 +248,14 @@ MAILERS = (
 # warning: safety-alert e-mails need it.
 SILENCED_SYSTEM_CHECKS = ["mail.W001"] if not (SMTP_HOST or HTTPS) else []
 DEFAULT_FROM_EMAIL = envstr("KAP_FROM_EMAIL", "KAP Companion <kap@localhost>")
+# Safety-alert e-mails (kap.care.tasks): a sender holds its claim this long (a worker that dies
+# mid-send is taken to be dead after it); a failed attempt is tried again after a backoff that
+# doubles from KAP_ALERT_EMAIL_RETRY_SECONDS, up to KAP_ALERT_EMAIL_ATTEMPTS attempts, then
+# reported as not delivered; `kap worker` looks for alerts to (re)send this often.
+ALERT_EMAIL_LEASE_SECONDS = envint("KAP_ALERT_EMAIL_LEASE_SECONDS", "300")
+ALERT_EMAIL_ATTEMPTS = envint("KAP_ALERT_EMAIL_ATTEMPTS", "5")
+ALERT_EMAIL_RETRY_SECONDS = envint("KAP_ALERT_EMAIL_RETRY_SECONDS", "120")
+ALERT_EMAIL_SWEEP_SECONDS = envint("KAP_ALERT_EMAIL_SWEEP_SECONDS", "60")
 # The address people reach the app at, for links in e-mails and calendar feeds.
 BASE_URL = envstr("KAP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 

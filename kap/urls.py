@@ -8,6 +8,10 @@ from kap.accounts import views as accounts
 from kap.accounts.forms import LoginForm
 from kap.content import views as content
 
+# 400, 403 and 404 are Django's own views with our templates (which show nothing of the request);
+# the 500 page renders without the request at all (kap.views.server_error).
+handler500 = "kap.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("guide/", content.guide_index, name="guide-index"),

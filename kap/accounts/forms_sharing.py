@@ -8,8 +8,10 @@ from django import forms
 
 from kap.accounts.forms import SignupForm
 from kap.accounts.models import Scope
+from kap.accounts.sharing import Line, shared_lines
 
-# What each kind means, in the words a client would use. Shown under each checkbox.
+# What each kind means, in the words a client would use. Shown under each checkbox, followed by
+# the list of exactly what it shares (kap.accounts.sharing, which the therapist's side reads).
 SCOPE_HELP: dict[str, str] = {
     Scope.SCORES: "The results of your questionnaires (PHQ-9 for mood, GAD-7 for anxiety, "
     "the outcome check-ins) and how they change over time.",
@@ -17,10 +19,12 @@ SCOPE_HELP: dict[str, str] = {
     "thoughts of harming yourself.",
     Scope.INTENTIONS: "The intentions you set before a session.",
     Scope.INSIGHTS: "The insights you write down after a session.",
-    Scope.WORKSHEETS: "Your integration worksheets and reflections.",
+    Scope.WORKSHEETS: "Your integration worksheets and reflections, and the questions you want "
+    "to bring to your sessions.",
     Scope.STEPS: "The action steps you choose and how your check-ins on them went.",
     Scope.PRACTICES: "Which practices you did (grounding, breathing, awareness) and how they felt.",
-    Scope.SESSIONS: "The KAP sessions you log: when they were, with whom, and your notes on them.",
+    Scope.SESSIONS: "The KAP sessions you log: when they were, with whom and where. Never your "
+    "notes on them.",
 }
 
 INVALID_SCOPE = (
@@ -36,6 +40,7 @@ class ScopeRow:
     help: str
     checked: bool
     id: str
+    shares: list[Line]  # exactly what a therapist is shown under this kind
 
 
 def canonical_scopes(chosen: list[str]) -> list[str]:
@@ -56,6 +61,16 @@ class ScopesForm(forms.Form):
         error_messages={"invalid_choice": INVALID_SCOPE, "invalid_list": INVALID_SCOPE},
     )
 
+    def __init__(self, *args, lines: dict[str, list[Line]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lines = lines
+
+    @property
+    def lines(self) -> dict[str, list[Line]]:
+        if self._lines is None:
+            self._lines = shared_lines()
+        return self._lines
+
     def clean_scopes(self) -> list[str]:
         return canonical_scopes(self.cleaned_data["scopes"])
 
@@ -70,6 +85,7 @@ class ScopesForm(forms.Form):
                 help=SCOPE_HELP[value],
                 checked=value in current,
                 id=f"{bound.auto_id}-{value}",
+                shares=self.lines.get(value, []),
             )
             for value, label in Scope.choices
         ]

@@ -37,7 +37,8 @@ class CodeForm(forms.Form):
 def _next(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or "/"
     ok = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
-    return target if ok else "/"
+    # Only a path: redirect() would take a bare word for the name of a view (and fail).
+    return target if ok and target.startswith("/") else "/"
 
 
 def _confirmed(user) -> list:

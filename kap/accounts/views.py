@@ -47,7 +47,8 @@ def _safe_next(request: HttpRequest) -> str:
     """Where to go after signing up (e.g. back to an invitation), if it is on this site."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     ok = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
-    return target if ok else ""
+    # Only a path: redirect() would take a bare word for the name of a view (and fail).
+    return target if ok and target.startswith("/") else ""
 
 
 def account(request: HttpRequest) -> HttpResponse:

@@ -30,6 +30,7 @@ from kap.accounts.forms_sharing import (
     TherapistSignupForm,
 )
 from kap.accounts.models import CareLink, Invite, Role, Scope, User
+from kap.accounts.sharing import shared_lines
 from kap.care.alerts import acknowledgements_for_client
 from kap.care.audit import record_request
 from kap.care.models import AuditEntry
@@ -308,6 +309,7 @@ def _render_sharing(
     request: HttpRequest, bound: dict[int, ScopesForm] | None = None, status: int = 200
 ) -> HttpResponse:
     bound = bound or {}
+    lines = shared_lines()
     links = list(
         CareLink.objects.for_client(request.user)
         .select_related("therapist__clinic")
@@ -316,7 +318,8 @@ def _render_sharing(
     active = [
         (
             link,
-            bound.get(link.pk) or ScopesForm(prefix=_prefix(link), initial={"scopes": link.scopes}),
+            bound.get(link.pk)
+            or ScopesForm(prefix=_prefix(link), initial={"scopes": link.scopes}, lines=lines),
         )
         for link in links
         if link.ended_at is None

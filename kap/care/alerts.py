@@ -2,7 +2,8 @@
 
 When a client's answers trigger a safety rule, every therapist they share "safety" with gets one
 AlertNotification row in the same transaction, and after commit a background task e-mails them
-once. The e-mail says only that there is something to look at: never a name or an answer.
+(kap.care.tasks: claimed with a lease, retried with the same Message-ID, reported when it cannot
+be delivered). The e-mail says only that there is something to look at: never a name or an answer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import datetime
 from functools import partial
 
 from django.db import transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.models import AlertAcknowledgement, AlertNotification
@@ -43,8 +46,8 @@ def _enqueue(notification_id: int) -> None:
     try:
         send_alert_email.enqueue(notification_id)
     except Exception:
-        # The alert itself is stored and shows on the roster; only the e-mail is late.
-        # `kap.care.tasks.enqueue_pending_alerts()` queues it again safely.
+        # The alert itself is stored and shows on the roster; only the e-mail is late:
+        # `kap worker`'s sweep (kap.care.tasks.sweep_alerts) sends it within minutes.
         log.exception("Could not queue the alert e-mail for notification %s", notification_id)
 
 
@@ -62,3 +65,39 @@ def acknowledgements_for_client(client) -> dict[int, tuple[str, datetime]]:
     for ack in rows:
         found.setdefault(ack.event_id, (str(ack.therapist), ack.created_at))
     return found
+
+
+# Notifications whose e-mail did not reach the therapist: given up on, or never sent because
+# e-mail is not set up. Shown while the therapist has not acknowledged the alert.
+UNDELIVERED = (AlertNotification.Status.FAILED, AlertNotification.Status.UNSENT)
+
+
+def undelivered_notifications(**filters) -> QuerySet[AlertNotification]:
+    """Notifications not e-mailed (see UNDELIVERED) whose alert is still open for their
+    therapist; `filters` narrow them (they may hold OuterRef)."""
+    acknowledged = AlertAcknowledgement.objects.filter(
+        event=OuterRef("event_id"), therapist=OuterRef("therapist_id")
+    )
+    return AlertNotification.objects.filter(status__in=UNDELIVERED, **filters).filter(
+        ~Exists(acknowledged)
+    )
+
+
+def with_undelivered_alert_emails(therapists: QuerySet) -> QuerySet:
+    """For the clinic page: each therapist's number of open alerts whose e-mail did not reach
+    them (`alert_emails_failed`, `alert_emails_unsent`). Counts only: no client, no content."""
+
+    def count(status):
+        rows = (
+            undelivered_notifications(therapist=OuterRef("pk"), status=status)
+            .order_by()
+            .values("therapist")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+    return therapists.annotate(
+        alert_emails_failed=count(AlertNotification.Status.FAILED),
+        alert_emails_unsent=count(AlertNotification.Status.UNSENT),
+    )

@@ -15,6 +15,7 @@ from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
+from kap.accounts.sharing import SHARES, Record, response_scopes, scope_of, shares
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed
 from kap.journal.models import (
     ActionStep,
@@ -29,25 +30,14 @@ from kap.journal.records import UPCOMING_GRACE
 from kap.practices.models import PracticeLog
 
 PHQ9, GAD7, OUTCOMES = "phq9", "gad7", "closing-outcomes"
-SCORE_KEYS = (PHQ9, GAD7, OUTCOMES)
 SCORE_NAMES = {PHQ9: "PHQ-9", GAD7: "GAD-7", OUTCOMES: "Closing outcomes (average, 0–10)"}
-INTENTION_KEYS = ("intention-setting",)
 WORKSHEET = "integration-worksheet"
-# The integration worksheet and the reflections: all shared under "worksheets".
-WORKSHEET_KEYS = (
-    WORKSHEET,
-    "self-assessment",
-    "first-session-preparation",
-    "capture-insights",
-    "insight-into-action",
-    "build-support",
-)
-# Which instruments' responses each scope shares.
-RESPONSE_KEYS = {
-    Scope.SCORES: SCORE_KEYS,
-    Scope.INTENTIONS: INTENTION_KEYS,
-    Scope.WORKSHEETS: WORKSHEET_KEYS,
-}
+# Which instruments' responses each scope shares: kap.accounts.sharing.SHARES, the table the
+# client's consent screen lists, is the only place this is written.
+RESPONSE_KEYS = response_scopes()
+SCORE_KEYS = SHARES[Scope.SCORES].instruments
+INTENTION_KEYS = SHARES[Scope.INTENTIONS].instruments
+WORKSHEET_KEYS = SHARES[Scope.WORKSHEETS].instruments
 # Without shared sessions there is no "last session" to count from; the brief looks back this far.
 DEFAULT_LOOKBACK = timedelta(days=28)
 
@@ -114,7 +104,7 @@ def _responses(link: CareLink, keys, scopes: set[str], *, since=None, extra=None
         .select_related("instrument")
         .order_by("submitted_at", "pk")
     )
-    if Scope.SESSIONS in scopes:
+    if shares(scopes, Record.SESSIONS):
         rows = rows.select_related("session").defer("session__notes")
     if since is not None:
         shown = Q(submitted_at__gte=since)
@@ -148,12 +138,14 @@ def _response_items(link, scopes) -> list[Item]:
     keys = [k for scope, ks in RESPONSE_KEYS.items() if scope in scopes for k in ks]
     if not keys:
         return []
-    scope_of = {k: scope for scope, ks in RESPONSE_KEYS.items() for k in ks}
+    scope_for = {k: scope for scope, ks in RESPONSE_KEYS.items() for k in ks}
     items = []
     for r in _responses(link, keys, scopes):
-        scope = scope_of[r.instrument.key]
+        scope = scope_for[r.instrument.key]
         # "Scores" shares the totals; the words of intentions and worksheets are shared whole.
-        a = answered(r, with_answers=scope != Scope.SCORES, with_session=Scope.SESSIONS in scopes)
+        a = answered(
+            r, with_answers=SHARES[scope].answers, with_session=shares(scopes, Record.SESSIONS)
+        )
         items.append(
             Item(
                 scope=scope,
@@ -170,12 +162,12 @@ def _response_items(link, scopes) -> list[Item]:
 
 def _insight_items(link, scopes) -> list[Item]:
     rows = Insight.objects.for_client(link.client_id).order_by("created_at", "pk")
-    with_session = Scope.SESSIONS in scopes
+    with_session = shares(scopes, Record.SESSIONS)
     if with_session:
         rows = rows.select_related("session").defer("session__notes")
     return [
         Item(
-            scope=Scope.INSIGHTS,
+            scope=scope_of(Record.INSIGHTS),
             kind="insight",
             when=i.created_at,
             title="Insight",
@@ -199,7 +191,7 @@ def _step_items(link, scopes) -> list[Item]:
         checkins = list(step.checkins.all())
         items.append(
             Item(
-                scope=Scope.STEPS,
+                scope=scope_of(Record.ACTION_STEPS),
                 kind="step",
                 when=max([step.created_at, *(c.created_at for c in checkins)]),
                 title="Action step",
@@ -219,7 +211,7 @@ def _question_items(link, scopes) -> list[Item]:
     rows = QuestionToBring.objects.for_client(link.client_id).order_by("created_at", "pk")
     return [
         Item(
-            scope=Scope.WORKSHEETS,
+            scope=scope_of(Record.QUESTIONS),
             kind="question",
             when=q.created_at,
             title="Question to bring",
@@ -251,7 +243,7 @@ def _practice_items(link, scopes) -> list[Item]:
     )
     return [
         Item(
-            scope=Scope.PRACTICES,
+            scope=scope_of(Record.PRACTICES),
             kind="practice",
             when=p.started_at,
             title=p.instrument.title,
@@ -265,7 +257,7 @@ def _session_items(link, scopes) -> list[Item]:
     rows = KapSession.objects.for_client(link.client_id).defer("notes").order_by("starts_at", "pk")
     return [
         Item(
-            scope=Scope.SESSIONS,
+            scope=scope_of(Record.SESSIONS),
             kind="session",
             when=s.starts_at,
             title=f"KAP session ({s.get_status_display().lower()})",
@@ -303,7 +295,7 @@ def safety_events(link, therapist, *, since=None):
 def _safety_items(link, scopes, therapist) -> list[Item]:
     return [
         Item(
-            scope=Scope.SAFETY,
+            scope=scope_of(Record.SAFETY_EVENTS),
             kind="safety",
             when=e.created_at,
             title="Safety rule matched",
@@ -319,18 +311,17 @@ def shared_timeline(link: CareLink, therapist) -> list[Item]:
     """Everything this client shares with this therapist, newest first."""
     scopes = scopes_of(link)
     items = _response_items(link, scopes)
-    loaders = [
-        (Scope.INSIGHTS, _insight_items),
-        (Scope.STEPS, _step_items),
-        (Scope.WORKSHEETS, _question_items),
-        (Scope.PRACTICES, _practice_items),
-        (Scope.SESSIONS, _session_items),
-    ]
-    for scope, load in loaders:
-        if scope in scopes:
+    loaders = {
+        Record.INSIGHTS: _insight_items,
+        Record.ACTION_STEPS: _step_items,
+        Record.QUESTIONS: _question_items,
+        Record.PRACTICES: _practice_items,
+        Record.SESSIONS: _session_items,
+        Record.SAFETY_EVENTS: lambda link, scopes: _safety_items(link, scopes, therapist),
+    }
+    for record, load in loaders.items():
+        if shares(scopes, record):
             items += load(link, scopes)
-    if Scope.SAFETY in scopes:
-        items += _safety_items(link, scopes, therapist)
     items.sort(key=lambda i: i.when, reverse=True)
     return items
 
@@ -421,7 +412,7 @@ def _score_lines(link) -> list[ScoreLine]:
         lines.append(
             ScoreLine(
                 key=key,
-                name=SCORE_NAMES[key],
+                name=SCORE_NAMES.get(key, key),
                 first=points[0][1],
                 previous=points[-2][1] if len(points) > 1 else None,
                 latest=points[-1][1],
@@ -475,7 +466,7 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
     now = now or timezone.now()
     scopes = scopes_of(link)
     client = link.client
-    shares_sessions = Scope.SESSIONS in scopes
+    shares_sessions = shares(scopes, Record.SESSIONS)
     next_session = last_session = None
     if shares_sessions:
         sessions = KapSession.objects.for_client(link.client_id).defer("notes")
@@ -517,22 +508,23 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
             answered(r, with_answers=True, with_session=with_session)
             for r in _responses(link, INTENTION_KEYS, scopes, since=since, extra=for_next)
         ]
-    if Scope.WORKSHEETS in scopes:
+    if shares(scopes, Record.QUESTIONS):
         brief.questions = open_questions(link, therapist)
+    if Scope.WORKSHEETS in scopes:
         brief.worksheets = [
             answered(r, with_answers=True, with_session=with_session)
             for r in _responses(link, WORKSHEET_KEYS, scopes, since=since)
         ]
-    if Scope.INSIGHTS in scopes:
+    if shares(scopes, Record.INSIGHTS):
         insights = Insight.objects.for_client(link.client_id).order_by("created_at", "pk")
         brief.insights = list(insights.filter(created_at__gte=since) if since else insights)
-    if Scope.STEPS in scopes:
+    if shares(scopes, Record.ACTION_STEPS):
         brief.steps = _step_lines(link, since)
     if Scope.SCORES in scopes:
         brief.scores = _score_lines(link)
-    if Scope.SAFETY in scopes:
+    if shares(scopes, Record.SAFETY_EVENTS):
         brief.safety = safety_events(link, therapist, since=since)
-    if Scope.PRACTICES in scopes:
+    if shares(scopes, Record.PRACTICES):
         brief.practices = _practice_totals(link, since)
     return brief
 

@@ -38,24 +38,43 @@ class AlertAcknowledgement(models.Model):
 
 
 class AlertNotification(models.Model):
-    """One row per (event, therapist): inserted before the e-mail goes, so it goes at most once."""
+    """One row per (event, therapist), inserted with the event: the e-mail that tells the
+    therapist about it, and how its delivery went (kap.care.tasks sends it).
+
+    A sender claims the row (→ sending) with a lease; a worker that dies mid-send leaves the
+    lease to expire, and the next worker sends again with the same Message-ID. After
+    ALERT_EMAIL_ATTEMPTS failed attempts the row is failed (undelivered), shown on the
+    therapist's roster and the clinic page. Never holds anything the client wrote."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        FAILED = "failed", "Not delivered"
+        UNSENT = "unsent", "Not e-mailed: e-mail is not set up"
 
     event = models.ForeignKey(SafetyEvent, models.CASCADE, related_name="notifications")
     therapist = models.ForeignKey(User, models.CASCADE, related_name="alert_notifications")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Delivery attempts started (a claim counts, even if its worker died before the end).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # While "sending": after this, the sender is taken to be dead and the e-mail is sent again.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # While "pending" after a failed attempt: not before this (backoff).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The same on every attempt, so that a rare duplicate collapses in the mail client.
+    message_id = models.CharField(max_length=200, blank=True, default="")
+    # Why the last attempt failed (the mail server's answer; never clinical text).
+    last_error = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["event", "therapist"], name="one_notification_each")
         ]
+        indexes = [models.Index(fields=["status", "therapist"], name="alert_notification_status")]
 
 
 class AuditEntry(models.Model):

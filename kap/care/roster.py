@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
@@ -32,8 +33,9 @@ from django.db.models.functions import Cast, Coalesce, Lower, NullIf
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
+from kap.care.alerts import undelivered_notifications
 from kap.care.audit import GENESIS, _client_ip
-from kap.care.models import AlertAcknowledgement, AuditEntry
+from kap.care.models import AlertAcknowledgement, AlertNotification, AuditEntry
 from kap.content.models import Instrument
 from kap.journal.models import KapSession, Response, SafetyEvent
 from kap.journal.records import UPCOMING_GRACE
@@ -166,6 +168,22 @@ def roster_links(therapist, sort: str = "alerts", now: datetime | None = None) -
                 Coalesce(Subquery(alerts, output_field=IntegerField()), 0),
                 IntegerField(),
             ),
+            # An open alert whose e-mail did not reach this therapist (given up on, or e-mail
+            # is not set up): the row says so.
+            **{
+                f"email_{status}": _only_if(
+                    Scope.SAFETY,
+                    Exists(
+                        undelivered_notifications(
+                            therapist=therapist,
+                            status=status,
+                            event__client_id=OuterRef("client_id"),
+                        )
+                    ),
+                    BooleanField(),
+                )
+                for status in (AlertNotification.Status.FAILED, AlertNotification.Status.UNSENT)
+            },
             **{
                 f"{key}_{part}": _only_if(Scope.SCORES, expression)
                 for key in SCORED
@@ -226,6 +244,9 @@ class Row:
     phq9: Score | None
     gad7: Score | None
     open_alerts: int
+    # An open alert's e-mail was not delivered / not sent because e-mail is not set up.
+    email_not_delivered: bool = False
+    email_not_set_up: bool = False
 
     @property
     def client(self):
@@ -250,6 +271,8 @@ def rows(links) -> list[Row]:
             phq9=_score(link, "phq9"),
             gad7=_score(link, "gad7"),
             open_alerts=link.open_alerts or 0,
+            email_not_delivered=bool(link.email_failed),
+            email_not_set_up=bool(link.email_unsent),
         )
         for link in links
     ]

@@ -30,12 +30,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from kap.accounts.models import CareLink, Invite, Role, Scope, User
+from kap.accounts.sharing import Record, scope_of, shares
 from kap.care import brief as briefs
 from kap.care import roster as rosters
 from kap.care.access import SCOPE_LABELS, get_link_for_therapist, staff_required, therapist_required
+from kap.care.alerts import with_undelivered_alert_emails
 from kap.care.audit import record_request
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
+from kap.care.tasks import mail_is_set_up
 from kap.journal.models import QuestionToBring, SafetyEvent
+from kap.lib.limits import THERAPIST_NOTE, too_long
 from kap.lib.widgets import Textarea
 
 INVITE_DAYS = 7
@@ -74,10 +78,13 @@ class InviteForm(forms.Form):
 class NoteForm(forms.Form):
     text = forms.CharField(
         label="New private note",
-        max_length=10_000,
+        max_length=THERAPIST_NOTE,
         widget=Textarea(attrs={"rows": 4}),
         help_text="Only you can read your notes. The client and other therapists never see them.",
-        error_messages={"required": "Please write the note before saving it."},
+        error_messages={
+            "required": "Please write the note before saving it.",
+            "max_length": too_long("the note", THERAPIST_NOTE),
+        },
     )
 
 
@@ -118,7 +125,8 @@ def _pending(invites):
 def _next_or(request, default: str) -> str:
     target = request.POST.get("next", "")
     ok = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
-    return target if target and ok else default
+    # Only a path: redirect() would take a bare word for the name of a view (and fail).
+    return target if target.startswith("/") and ok else default
 
 
 # --- Invites (therapist → client) ----------------------------------------------------------------
@@ -189,7 +197,9 @@ def _client_page(request, link: CareLink, *, note_form=None, status: int = 200) 
         "shared": [label for value, label in SCOPE_LABELS.items() if value in scopes],
         "not_shared": [label for value, label in SCOPE_LABELS.items() if value not in scopes],
         "page": page,
-        "questions": briefs.open_questions(link, therapist) if Scope.WORKSHEETS in scopes else None,
+        "questions": (
+            briefs.open_questions(link, therapist) if shares(scopes, Record.QUESTIONS) else None
+        ),
         "open_alerts": [i.event for i in items if i.event is not None and not i.event.mine],
         "ack_form": AcknowledgeForm(),
         "notes": TherapistNote.objects.filter(therapist=therapist, client=link.client),
@@ -222,12 +232,12 @@ def note_add(request: HttpRequest, client_id: int) -> HttpResponse:
 @therapist_required
 @require_POST
 def question_discussed(request: HttpRequest, client_id: int, question_id: int) -> HttpResponse:
-    get_link_for_therapist(request, client_id, Scope.WORKSHEETS)
+    get_link_for_therapist(request, client_id, scope_of(Record.QUESTIONS))
     question = get_object_or_404(QuestionToBring, pk=question_id, client_id=client_id)
+    back = _next_or(request, reverse("care:client", args=[client_id]) + "#questions")
     QuestionDiscussed.objects.get_or_create(question=question, therapist=request.user)
     messages.success(request, "Marked as discussed.")
-    default = reverse("care:client", args=[client_id]) + "#questions"
-    return redirect(_next_or(request, default))
+    return redirect(back)
 
 
 @therapist_required
@@ -322,7 +332,10 @@ def _clinic_page(request, *, form=None, created=None, status=200) -> HttpRespons
         "care/clinic.html",
         {
             "clinic": admin.clinic,
-            "therapists": _therapists(admin).order_by("-is_active", "display_name", "email"),
+            "therapists": with_undelivered_alert_emails(_therapists(admin)).order_by(
+                "-is_active", "display_name", "email"
+            ),
+            "mail_is_set_up": mail_is_set_up(),
             "pending": _pending(invites) if admin.clinic_id else [],
             "form": form or InviteForm(),
             "created": created,

@@ -16,13 +16,15 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import uuid
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.utils import timezone
 from pydantic import (
     AfterValidator,
@@ -35,9 +37,12 @@ from pydantic import (
 )
 
 from kap.accounts.models import CareLink
+from kap.care.alerts import on_safety_event
+from kap.content.crisis import safety_rules_for
 from kap.content.loader import _checksum
 from kap.content.models import Instrument
-from kap.content.specs import InstrumentSpec
+from kap.content.scoring import IncompleteAnswers, Score, score, triggered
+from kap.content.specs import InstrumentSpec, Item, Pace, SafetyRule
 from kap.exports import fhir
 from kap.exports.fhir_import import instrument_from_questionnaire
 from kap.journal.models import (
@@ -52,6 +57,8 @@ from kap.journal.models import (
     SafetyEvent,
     SupportItem,
 )
+from kap.lib.jsonbody import BadJson, parse_json
+from kap.lib.limits import DATE_RANGE_MESSAGE, in_date_range
 from kap.practices.models import PracticeLog
 
 FORMAT = "kap-companion-export"
@@ -110,7 +117,16 @@ def _setting(value: str) -> str:
     return value
 
 
+def _in_date_range(value: datetime) -> datetime:
+    if not in_date_range(value):
+        raise ValueError(DATE_RANGE_MESSAGE)
+    return value
+
+
 LocalId = Annotated[int, Field(ge=1)]
+# Every time in an export: with its offset, and within the dates people can enter (a year-9999
+# time would overflow in a time zone east of UTC and break every page that shows it).
+Stamp = Annotated[AwareDatetime, AfterValidator(_in_date_range)]
 Answers = dict[str, Any]
 
 
@@ -142,25 +158,25 @@ class Profile(Row):
     email: str
     name: str
     region: str
-    date_joined: AwareDatetime
+    date_joined: Stamp
 
 
 class SessionRow(Row):
     id: LocalId
-    starts_at: AwareDatetime
+    starts_at: Stamp
     status: Annotated[str, _choice_of(KapSession.Status)]
     clinician_name: str = Field(max_length=120)
     setting: Annotated[str, AfterValidator(_setting)]
     notes: str
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Stamp
+    updated_at: Stamp
 
 
 class HistoryRow(Row):
     version: int = Field(ge=1)
     answers: Answers
     score_total: float | None
-    saved_at: AwareDatetime
+    saved_at: Stamp
 
 
 class ResponseRow(Row):
@@ -172,9 +188,9 @@ class ResponseRow(Row):
     answers: Answers
     score_total: float | None
     score_band: str = Field(max_length=60)
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-    submitted_at: AwareDatetime | None
+    created_at: Stamp
+    updated_at: Stamp
+    submitted_at: Stamp | None
     history: list[HistoryRow]
 
 
@@ -182,20 +198,20 @@ class SafetyEventRow(Row):
     id: LocalId
     response: LocalId
     rule_key: str = Field(max_length=60)
-    created_at: AwareDatetime
+    created_at: Stamp
 
 
 class InsightRow(Row):
     id: LocalId
     session: LocalId | None
     text: str
-    created_at: AwareDatetime
+    created_at: Stamp
 
 
 class CheckInRow(Row):
     status: Annotated[str, _choice_of(CheckIn.Status)]
     note: str
-    created_at: AwareDatetime
+    created_at: Stamp
 
 
 class ActionStepRow(Row):
@@ -204,7 +220,7 @@ class ActionStepRow(Row):
     source_response: LocalId | None
     text: str
     status: Annotated[str, _choice_of(ActionStep.Status)]
-    created_at: AwareDatetime
+    created_at: Stamp
     check_ins: list[CheckInRow]
 
 
@@ -212,22 +228,22 @@ class QuestionRow(Row):
     id: LocalId
     source_response: LocalId | None
     text: str
-    asked_at: AwareDatetime | None
-    created_at: AwareDatetime
+    asked_at: Stamp | None
+    created_at: Stamp
 
 
 class SupportRow(Row):
     id: LocalId
     category: Annotated[str, _choice_of(SupportItem.Category)]
     text: str
-    created_at: AwareDatetime
+    created_at: Stamp
 
 
 class PracticeRow(Row):
     id: LocalId
     uuid: uuid.UUID
     instrument: InstrumentRef
-    started_at: AwareDatetime
+    started_at: Stamp
     planned_seconds: int = Field(ge=0)
     elapsed_seconds: int = Field(ge=0)
     completed: bool
@@ -236,27 +252,27 @@ class PracticeRow(Row):
     pace: dict[str, Any] | None
     notings: dict[str, int]
     source: Annotated[str, _choice_of(PracticeLog.Source)]
-    created_at: AwareDatetime
+    created_at: Stamp
 
 
 class ReminderPreferenceRow(Row):
     email_enabled: bool
     include_clinician: bool
-    updated_at: AwareDatetime
+    updated_at: Stamp
 
 
 class CareLinkRow(Row):
     therapist_name: str
     therapist_email: str
     scopes: list[str]
-    created_at: AwareDatetime
-    ended_at: AwareDatetime | None
+    created_at: Stamp
+    ended_at: Stamp | None
 
 
 class Export(Row):
     format: Literal["kap-companion-export"]
     schema_version: Literal[1]
-    exported_at: AwareDatetime
+    exported_at: Stamp
     site_name: str
     profile: Profile
     instruments: list[InstrumentEntry]
@@ -856,6 +872,12 @@ def parse_export(raw: bytes) -> Export:
             f"This file is not a KAP Companion export: it is not valid JSON ({e.msg} at line"
             f" {e.lineno}, column {e.colno}). Nothing was imported."
         ) from None
+    except (ValueError, RecursionError):
+        # A number of thousands of digits, or lists nested thousands deep: no export is either.
+        raise ImportRefused(
+            "This file is not a KAP Companion export: it holds a number far too long or lists"
+            " nested far too deep. Nothing was imported."
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
         what = f"its format is {found!r}" if found else "it has no format"
@@ -869,6 +891,8 @@ def parse_export(raw: bytes) -> Export:
             f"This export has schema version {version!r}; this app reads schema version"
             f" {SCHEMA_VERSION}. Nothing was imported."
         )
+    if problem := _number_problem(data):
+        raise ImportRefused(_DAMAGED + problem + ".")
     try:
         return Export.model_validate(data)
     except ValidationError as e:
@@ -878,11 +902,7 @@ def parse_export(raw: bytes) -> Export:
             reason = err["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {reason}" if where else reason)
         more = f" (and {e.error_count() - 5} more)" if e.error_count() > 5 else ""
-        raise ImportRefused(
-            "This export is damaged or was changed by hand, so nothing was imported: "
-            + "; ".join(problems)
-            + more
-        ) from None
+        raise ImportRefused(_DAMAGED + "; ".join(problems) + more) from None
 
 
 def has_records(user) -> bool:
@@ -944,9 +964,200 @@ def _resolve_instruments(export: Export) -> dict[tuple[str, int], Instrument]:
     return found
 
 
-def _check_answers(export: Export, instruments: dict[tuple[str, int], Instrument]) -> None:
-    for r in export.responses:
-        spec = instruments[r.instrument.as_tuple()].parsed
+# --- What the file says, checked against the answers ---------------------------------------------
+#
+# Nothing in the file is taken on trust where it could mislead: every answer must be one its
+# item allows, scores and bands are worked out again from the answers with the journal's own
+# scoring, and safety events come from the answers under this instance's safety rules — the
+# file's own scores, bands and safety events are never stored.
+
+_DAMAGED = "This export is damaged or was changed by hand, so nothing was imported: "
+# No number an export holds comes near this (ids, versions, seconds, counts, ratings, scores),
+# and it is the largest the database's integer columns take.
+LARGEST_NUMBER = 2**31 - 1
+# Longer than any practice can be logged for (the timer offers hours, the form 180 minutes).
+LONGEST_PRACTICE_SECONDS = 24 * 3600
+MOST_NOTINGS = 100_000  # as for a practice sent from the browser
+# A safety rule set off by an imported answer saved this recently tells linked therapists just
+# as a new answer would (PHQ-9 itself asks about the last two weeks). An older answer's event is
+# recorded and shown as an open alert (roster, timeline, brief) but sends no e-mail: it is news
+# of the past, and an urgent-looking e-mail about it would teach people to ignore alerts.
+ALERT_WINDOW = timedelta(days=14)
+
+_KIND_NAMES = {
+    "instruments": "instrument",
+    "sessions": "session",
+    "responses": "response",
+    "safety_events": "safety event",
+    "insights": "insight",
+    "action_steps": "action step",
+    "questions": "question",
+    "support_items": "support item",
+    "practice_logs": "practice",
+    "care_links": "link to a therapist",
+}
+
+
+def _shown(value: object) -> str:
+    """A value of the file in its JSON spelling, kept short."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return f"{value:g}"
+    if isinstance(value, int):
+        digits = str(value)
+        return digits if len(digits) <= 20 else f"a number of {len(digits.lstrip('-'))} digits"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value[:40] + ("…" if len(value) > 40 else ""), ensure_ascii=False)
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _record(kind: str, index: int, ident: object = None, key: object = None) -> str:
+    """A record of the file by its kind, local id and position: "response 5 (responses[4], phq9)"."""
+    name = _KIND_NAMES[kind]
+    if isinstance(ident, int) and not isinstance(ident, bool):
+        name = f"{name} {ident}"
+    extra = f"{kind}[{index}]" + (f", {key[:60]}" if isinstance(key, str) and key else "")
+    return f"{name} ({extra})"
+
+
+def _field(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _where(data: dict, path: tuple) -> str:
+    """The record and field at `path` of the file as read from JSON."""
+    head, rest = "", path
+    if len(path) >= 2 and path[0] in _KIND_NAMES and isinstance(path[1], int):
+        row = data[path[0]][path[1]]
+        ident = key = None
+        if isinstance(row, dict):
+            ident = row.get("id")
+            ref = row.get("instrument")
+            key = ref.get("key") if isinstance(ref, dict) else row.get("key")
+        head, rest = _record(path[0], path[1], ident, key), path[2:]
+    field = _field(rest)
+    return f"{head}, {field}" if head and field else head or field
+
+
+def _number_problem(data: dict) -> str | None:
+    """The first number of the file that no export holds, named by record and field: NaN and
+    ±Infinity (Python's json reads them, and reads 1e999 as Infinity), or one beyond
+    LARGEST_NUMBER (1e308 is finite, and no score, id or count)."""
+    stack: list[tuple[tuple, object]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(reversed([((*path, k), v) for k, v in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([((*path, i), v) for i, v in enumerate(value)]))
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{_where(data, path)}: {_shown(value)} is not a finite number"
+        elif abs(value) > LARGEST_NUMBER:
+            return f"{_where(data, path)}: {_shown(value)} is far beyond any value an export holds"
+    return None
+
+
+def _refuse(where: str, problem: str) -> ImportRefused:
+    return ImportRefused(f"{_DAMAGED}{where}: {problem}.")
+
+
+def _answer_problem(spec: InstrumentSpec, item: Item, value: object) -> str | None:
+    """Why `value` cannot be an answer to `item`, or None when it can."""
+    kind = spec.item_type(item)
+    if kind == "check":
+        return None if isinstance(value, bool) else f"{_shown(value)} is not true or false"
+    if kind == "text":
+        return None if isinstance(value, str) else f"{_shown(value)} is not text"
+    if kind == "choice":
+        values = [o.value for o in spec.options_for(item)]
+        if isinstance(value, str) and value in values:
+            return None
+        return f"{_shown(value)} is not one of its options ({', '.join(values)})"
+    if isinstance(value, int) and not isinstance(value, bool) and item.min <= value <= item.max:
+        return None
+    return f"{_shown(value)} is not a whole number from {item.min} to {item.max}"
+
+
+def _score_range(spec: InstrumentSpec) -> tuple[float, float]:
+    """The lowest and highest score the instrument can give: its published range, or else the
+    range its items allow."""
+    rule = spec.scoring
+    assert rule is not None
+    if rule.min is not None and rule.max is not None:
+        return rule.min, rule.max
+    scored = [i for i in spec.items if i.scored]
+    if rule.method == "count":
+        return 0.0, float(len(scored))
+    bounds = []
+    for item in scored:
+        if spec.item_type(item) == "rating":
+            bounds.append((float(item.min), float(item.max)))
+        else:
+            weights = [o.weight for o in spec.options_for(item) if o.weight is not None]
+            bounds.append((min(weights), max(weights)) if weights else (0.0, 0.0))
+    if not bounds:
+        return 0.0, 0.0
+    if rule.method == "sum":
+        return sum(lo for lo, _ in bounds), sum(hi for _, hi in bounds)
+    return min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
+
+
+def _score(spec: InstrumentSpec, answers: dict, where: str) -> Score | None:
+    """The score the journal gives these answers on submit (kap.content.scoring.score)."""
+    try:
+        result = score(spec, answers)
+    except IncompleteAnswers as e:
+        raise _refuse(
+            where,
+            f"it was submitted without an answer to {', '.join(e.missing)}, so its score"
+            " cannot be worked out",
+        ) from None
+    except (ValueError, ArithmeticError) as e:
+        raise _refuse(where, f"its score cannot be worked out ({e})") from None
+    if result is not None and not math.isfinite(result.total):
+        raise _refuse(where, "its score is not a finite number")
+    return result
+
+
+@dataclass
+class _Worked:
+    """One response of the file as this instance works it out from its answers."""
+
+    answers: dict
+    total: float | None
+    band: str
+    history: list[tuple[dict, float | None]]
+    # (rule key, when the answer that first set it off was saved), in that order.
+    events: list[tuple[str, datetime]]
+    # Scores and bands of the file that were not those of the answers.
+    corrected: int
+
+
+def _differs(claimed: float | None, total: float | None) -> bool:
+    if claimed is None or total is None:
+        return claimed is not total
+    return abs(claimed - total) > 1e-9
+
+
+def _work_out(export: Export, instruments: dict[tuple[str, int], Instrument]) -> list[_Worked]:
+    """Each response's answers checked, its scores, bands and safety events worked out again."""
+    rules: dict[int, list[SafetyRule]] = {}
+    worked = []
+    for index, r in enumerate(export.responses):
+        instrument = instruments[r.instrument.as_tuple()]
+        spec = instrument.parsed
         for answers in [r.answers, *(h.answers for h in r.history)]:
             unknown = sorted(set(answers) - set(spec.items_by_key))
             if unknown:
@@ -954,6 +1165,81 @@ def _check_answers(export: Export, instruments: dict[tuple[str, int], Instrument
                     f"Response {r.id} answers an item {unknown[0]!r} that the instrument"
                     f" {spec.key!r} version {spec.version} does not have. Nothing was imported."
                 )
+        record = _record("responses", index, r.id, spec.key)
+        submitted = r.status == Response.Status.SUBMITTED
+        # Oldest first: the history (each an earlier submitted version), then the answers now.
+        versions = [
+            (f"history[{n}].", h.answers, h.score_total, h.saved_at, True)
+            for n, h in enumerate(r.history)
+        ]
+        now_saved = r.updated_at if r.history else (r.submitted_at or r.updated_at)
+        versions.append(("", r.answers, r.score_total, now_saved, submitted))
+        found: list[tuple[dict, Score | None]] = []
+        events: list[tuple[str, datetime]] = []
+        corrected = 0
+        for prefix, given, claimed, saved, scored in versions:
+            answers = {}
+            for key, value in given.items():
+                if value is None or value == "":  # left empty: not stored, as on submit
+                    continue
+                problem = _answer_problem(spec, spec.items_by_key[key], value)
+                if problem:
+                    raise _refuse(f"{record}, {prefix}answers.{key}", problem)
+                answers[key] = value
+            if claimed is not None and spec.scoring is not None:
+                lo, hi = _score_range(spec)
+                if not lo <= claimed <= hi:
+                    raise _refuse(
+                        f"{record}, {prefix}score_total",
+                        f"{_shown(claimed)} is outside {lo:g}–{hi:g}, the scores of {spec.title!r}",
+                    )
+            where = f"{record}, {prefix[:-1]}" if prefix else record
+            result = _score(spec, answers, where) if scored else None
+            corrected += _differs(claimed, result.total if result else None)
+            found.append((answers, result))
+            if scored:
+                if instrument.pk not in rules:
+                    rules[instrument.pk] = safety_rules_for(instrument)
+                for rule in triggered(rules[instrument.pk], spec, answers):
+                    if rule.key not in {key for key, _ in events}:
+                        events.append((rule.key, saved))
+        answers, result = found.pop()
+        band = result.band.label if result and result.band else ""
+        corrected += r.score_band != band
+        worked.append(
+            _Worked(
+                answers=answers,
+                total=result.total if result else None,
+                band=band,
+                history=[(a, s.total if s else None) for a, s in found],
+                events=events,
+                corrected=corrected,
+            )
+        )
+    return worked
+
+
+def _check_practices(export: Export, instruments: dict[tuple[str, int], Instrument]) -> None:
+    for index, p in enumerate(export.practice_logs):
+        where = _record("practice_logs", index, p.id, p.instrument.key)
+        for name in ("planned_seconds", "elapsed_seconds"):
+            value = getattr(p, name)
+            if value > LONGEST_PRACTICE_SECONDS:
+                raise _refuse(f"{where}, {name}", f"{value} seconds is longer than a day")
+        for label, count in p.notings.items():
+            if not 0 <= count <= MOST_NOTINGS:
+                raise _refuse(
+                    f"{where}, notings.{label}", f"{count} is not a count from 0 to {MOST_NOTINGS}"
+                )
+        if p.pace is not None:
+            try:
+                Pace.model_validate(p.pace)
+            except ValidationError:
+                raise _refuse(
+                    f"{where}, pace",
+                    "it is not a breathing pace (inhale and exhale of more than 0 and at most 20"
+                    " seconds, holds from 0 to 20)",
+                ) from None
 
 
 def _restore_times(model: type[models.Model], objs: list, times: list[dict]) -> None:
@@ -965,6 +1251,61 @@ def _restore_times(model: type[models.Model], objs: list, times: list[dict]) -> 
         for name, value in t.items():
             setattr(obj, name, value)
     model.objects.bulk_update(objs, names)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _import_safety_events(
+    account, export: Export, worked: list[_Worked], response_pk: dict[int, int]
+) -> tuple[list[SafetyEvent], list[str]]:
+    """The safety events the answers set off under this instance's rules (never the file's list).
+
+    Each keeps the time the file gives it when the file has the same one (so that a round trip
+    changes nothing), else the time its answer was saved. Like a submit, each goes through
+    kap.care.alerts.on_safety_event, so that linked therapists who share safety alerts hear of
+    it, but only when its answer was saved within ALERT_WINDOW (see there).
+    """
+    claimed = {(e.response, e.rule_key): e.created_at for e in export.safety_events}
+    now = timezone.now()
+    found: list[tuple[datetime, int, str]] = []
+    for row, w in zip(export.responses, worked, strict=True):
+        for rule_key, saved in w.events:
+            when = claimed.get((row.id, rule_key))
+            if when is None or not row.created_at <= when <= now:
+                when = saved
+            found.append((when, response_pk[row.id], rule_key))
+    found.sort(key=lambda f: f[0])
+    events = SafetyEvent.objects.bulk_create(
+        SafetyEvent(client=account, response_id=pk, rule_key=key) for _, pk, key in found
+    )
+    _restore_times(SafetyEvent, events, [{"created_at": when} for when, _, _ in found])
+    recent = now - ALERT_WINDOW
+    for event in events:
+        if event.created_at >= recent:
+            on_safety_event(event)
+
+    notes = []
+    ours = {
+        (row.id, key)
+        for row, w in zip(export.responses, worked, strict=True)
+        for key, _ in w.events
+    }
+    added, left_out = len(ours - set(claimed)), len(set(claimed) - ours)
+    if added:
+        notes.append(
+            f"{_count(added, 'safety event was', 'safety events were')} recorded for answers"
+            " in the file that set off a safety rule here, though the file did not list"
+            f" {'it' if added == 1 else 'them'}."
+        )
+    if left_out:
+        notes.append(
+            f"{_count(left_out, 'safety event', 'safety events')} of the file"
+            f" {'was' if left_out == 1 else 'were'} left out: the answers named do not set off"
+            " a safety rule here."
+        )
+    return events, notes
 
 
 @transaction.atomic
@@ -980,7 +1321,8 @@ def import_export(*, user, export: Export) -> Imported:
             " Import into a new, empty account instead. Nothing was imported."
         )
     instruments = _resolve_instruments(export)
-    _check_answers(export, instruments)
+    worked = _work_out(export, instruments)
+    _check_practices(export, instruments)
     result = Imported()
 
     sessions = KapSession.objects.bulk_create(
@@ -1007,13 +1349,13 @@ def import_export(*, user, export: Export) -> Imported:
             instrument=instruments[r.instrument.as_tuple()],
             session_id=session_pk.get(r.session) if r.session else None,
             status=r.status,
-            answers=r.answers,
+            answers=w.answers,
             version=r.version,
-            score_total=r.score_total,
-            score_band=r.score_band,
+            score_total=w.total,
+            score_band=w.band,
             submitted_at=r.submitted_at,
         )
-        for r in export.responses
+        for r, w in zip(export.responses, worked, strict=True)
     )
     _restore_times(
         Response,
@@ -1025,21 +1367,14 @@ def import_export(*, user, export: Export) -> Imported:
         ResponseVersion(
             response_id=response_pk[r.id],
             version=h.version,
-            answers=h.answers,
-            score_total=h.score_total,
+            answers=answers,
+            score_total=total,
             saved_at=h.saved_at,
         )
-        for r in export.responses
-        for h in r.history
+        for r, w in zip(export.responses, worked, strict=True)
+        for h, (answers, total) in zip(r.history, w.history, strict=True)
     )
-
-    events = SafetyEvent.objects.bulk_create(
-        SafetyEvent(client=account, response_id=response_pk[e.response], rule_key=e.rule_key)
-        for e in export.safety_events
-    )
-    _restore_times(
-        SafetyEvent, events, [{"created_at": e.created_at} for e in export.safety_events]
-    )
+    events, notes = _import_safety_events(account, export, worked, response_pk)
 
     Insight.objects.bulk_create(
         Insight(
@@ -1144,10 +1479,18 @@ def import_export(*, user, export: Export) -> Imported:
             "Links to therapists are not imported: a therapist on this instance can invite you"
             " again, and you choose again what to share."
         )
+    corrected = sum(w.corrected for w in worked)
+    if corrected:
+        result.not_imported.append(
+            f"{_count(corrected, 'score or band', 'scores or bands')} in the file did not match"
+            " the answers. Scores and bands are always worked out again from the answers, so"
+            " those were corrected."
+        )
+    result.not_imported += notes
     result.counts = {
         "KAP sessions": len(export.sessions),
         "check-ins and worksheets": len(export.responses),
-        "safety events": len(export.safety_events),
+        "safety events": len(events),
         "insights": len(export.insights),
         "action steps": len(export.action_steps),
         "questions": len(export.questions),
@@ -1168,6 +1511,13 @@ def import_json(*, user, raw: bytes) -> Imported:
             "Some records in this export contradict each other (for example two open drafts of"
             " the same check-in), so it was not imported. Nothing was imported."
         ) from None
+    except DataError:
+        # A value the database cannot hold that the checks above let through (e.g. a NUL
+        # character in a name on PostgreSQL); rolled back as well.
+        raise ImportRefused(
+            "Some values in this export cannot be stored here (for example a control character"
+            " in a name), so it was not imported. Nothing was imported."
+        ) from None
 
 
 # --- FHIR Questionnaire import ------------------------------------------------------------------
@@ -1181,14 +1531,9 @@ def parse_questionnaire(raw: bytes) -> InstrumentSpec:
             " Questionnaire is far smaller. Nothing was imported."
         )
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ImportRefused("This file is not UTF-8 text. Nothing was imported.") from None
-    except json.JSONDecodeError as e:
-        raise ImportRefused(
-            f"This file is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})."
-            " Nothing was imported."
-        ) from None
+        data = parse_json(raw, max_bytes=MAX_QUESTIONNAIRE_BYTES, max_depth=64)
+    except BadJson as e:  # not UTF-8, not valid JSON, nested too deep, NaN, ...
+        raise ImportRefused(f"This file is {e.reason}. Nothing was imported.") from None
     try:
         return instrument_from_questionnaire(data)
     except ValueError as e:  # UnsupportedQuestionnaire names the item and the feature

@@ -33,6 +33,7 @@ from kap.exports.progress import (
 )
 from kap.journal.models import ActionStep, CheckIn, Insight, KapSession, QuestionToBring, Response
 from kap.journal.records import open_questions
+from kap.lib.limits import EARLIEST_DATE, check_date_range
 from kap.practices.models import PracticeLog
 
 # (key, heading): the parts a summary may have, in the order it shows them.
@@ -53,6 +54,7 @@ DISCLAIMER = "Not a medical record; not monitored in real time."
 INSIGHTS_SHOWN = 50
 INTENTIONS_SHOWN = 30
 STEPS_SHOWN = 30
+QUESTIONS_SHOWN = 30  # the oldest open ones
 CHECKINS_SHOWN = 3
 
 
@@ -107,6 +109,7 @@ class SummaryForm(forms.Form):
             help_text = "Leave it empty to include everything you have recorded."
         self.fields["since"].help_text = help_text
         self.fields["since"].widget.attrs["max"] = timezone.localdate().isoformat()
+        self.fields["since"].widget.attrs["min"] = EARLIEST_DATE.isoformat()
 
     def clean_since(self) -> date | None:
         day = self.cleaned_data.get("since")
@@ -114,6 +117,7 @@ class SummaryForm(forms.Form):
             raise forms.ValidationError(
                 "That date is in the future. Please choose today or an earlier date."
             )
+        check_date_range(day)
         return day
 
 
@@ -227,6 +231,7 @@ class Summary:
     # How many of each kind in the period were left out (only the newest are shown).
     more_intentions: int = 0
     more_insights: int = 0
+    more_questions: int = 0
     more_steps: int = 0
     practices: PracticeTotals | None = None
     attributions: list[tuple[str, str]] = field(default_factory=list)  # (names, text)
@@ -416,7 +421,9 @@ def build_summary(
     if "intentions" in sections:
         summary.intentions, summary.more_intentions = _intentions(client, start)
     if "questions" in sections:
-        summary.questions = open_questions(client)
+        questions = open_questions(client)
+        summary.questions = questions[:QUESTIONS_SHOWN]
+        summary.more_questions = len(questions) - len(summary.questions)
     if "insights" in sections:
         insights = Insight.objects.for_client(client).order_by("-created_at", "-pk")
         insights = insights.filter(created_at__gte=start) if start else insights

@@ -8,9 +8,19 @@ from django.utils.text import normalize_newlines
 
 from kap.content.specs import InstrumentSpec, Item
 from kap.journal.models import ActionStep, CheckIn, KapSession, SupportItem
+from kap.lib.limits import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    LONG_TEXT,
+    SHORT_TEXT,
+    check_date_range,
+    limit_length,
+    too_long,
+)
 from kap.lib.widgets import Textarea
 
-MAX_TEXT = 20_000
+# Limits on free text (kap.lib.limits): an answer or an insight may be long, a step is a line.
+MAX_TEXT = LONG_TEXT
 
 
 def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
@@ -24,7 +34,10 @@ def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
             **common,
             max_length=MAX_TEXT,
             widget=Textarea(attrs={"rows": 4}),
-            error_messages={"required": "Please write something here, even a few words."},
+            error_messages={
+                "required": "Please write something here, even a few words.",
+                "max_length": too_long("your answer", MAX_TEXT),
+            },
         )
     if kind == "choice":
         return forms.ChoiceField(
@@ -88,15 +101,36 @@ def answers_from_post(spec: InstrumentSpec, data) -> dict:
     return out
 
 
-class KapSessionForm(forms.ModelForm):
+class _Limited:
+    """A ModelForm mixin: `text_limits` = {field: (most characters, "the field" in a message)}."""
+
+    text_limits: dict[str, tuple[int, str]] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (limit, what) in self.text_limits.items():
+            limit_length(self.fields[name], limit, what)
+
+
+class KapSessionForm(_Limited, forms.ModelForm):
+    text_limits = {"notes": (LONG_TEXT, "the notes")}
+
     starts_at = forms.DateTimeField(
         label="Date and time",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        widget=forms.DateTimeInput(
+            attrs={
+                "type": "datetime-local",
+                "min": f"{EARLIEST_DATE:%Y-%m-%d}T00:00",
+                "max": f"{LATEST_DATE:%Y-%m-%d}T23:59",
+            },
+            format="%Y-%m-%dT%H:%M",
+        ),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         error_messages={
             "required": "Please give the date and time of the session.",
             "invalid": "Please give a date and time, e.g. 2026-12-01 14:00.",
         },
+        validators=[check_date_range],
     )
 
     class Meta:
@@ -127,11 +161,16 @@ class InsightForm(forms.Form):
         label="What stood out?",
         max_length=MAX_TEXT,
         widget=Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Write a word or two first."},
+        error_messages={
+            "required": "Write a word or two first.",
+            "max_length": too_long("the insight", MAX_TEXT),
+        },
     )
 
 
-class ActionStepForm(forms.ModelForm):
+class ActionStepForm(_Limited, forms.ModelForm):
+    text_limits = {"text": (SHORT_TEXT, "the step")}
+
     class Meta:
         model = ActionStep
         fields = ["text"]
@@ -139,7 +178,9 @@ class ActionStepForm(forms.ModelForm):
         widgets = {"text": forms.TextInput}
 
 
-class CheckInForm(forms.ModelForm):
+class CheckInForm(_Limited, forms.ModelForm):
+    text_limits = {"note": (SHORT_TEXT, "the note")}
+
     class Meta:
         model = CheckIn
         fields = ["status", "note"]
@@ -147,7 +188,9 @@ class CheckInForm(forms.ModelForm):
         widgets = {"status": forms.RadioSelect, "note": forms.TextInput}
 
 
-class SupportItemForm(forms.ModelForm):
+class SupportItemForm(_Limited, forms.ModelForm):
+    text_limits = {"text": (SHORT_TEXT, "this")}
+
     class Meta:
         model = SupportItem
         fields = ["category", "text"]

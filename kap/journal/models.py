@@ -88,6 +88,10 @@ class Response(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The token rendered with the form that filed (or last edited) this response: the same form
+    # sent again (a reload, a double click, a retried request) finds this row instead of making
+    # a second response, a second safety event and a second alert. Unique per client.
+    submission_token = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     objects = ResponseQuerySet.as_manager()
 
@@ -112,6 +116,11 @@ class Response(models.Model):
                 condition=models.Q(status="draft", session__isnull=True),
                 name="one_draft_per_instrument_without_session",
             ),
+            models.UniqueConstraint(
+                fields=["client", "submission_token"],
+                condition=~models.Q(submission_token=""),
+                name="one_response_per_submission_token",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,6 +139,11 @@ class ResponseVersion(models.Model):
     answers = EncryptedJSONField()
     score_total = models.FloatField(null=True, blank=True)
     saved_at = models.DateTimeField()
+    # The submission token this version was filed with (see Response.submission_token): a form
+    # sent again after the response was edited still finds its response.
+    submission_token = models.CharField(
+        max_length=64, blank=True, default="", editable=False, db_index=True
+    )
 
     class Meta:
         ordering = ["-version"]

@@ -35,6 +35,7 @@ from kap.journal.models import (
     Response,
 )
 from kap.journal.today import INSIGHT_WINDOW, REPEAT_SCORES
+from kap.lib.limits import in_date_range
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +140,26 @@ def _step_check_in_dates(client, since: date) -> list[date]:
     )
     days = set()
     for created_at, last_check_in in steps:
-        due = timezone.localdate(max(created_at, last_check_in or created_at) + STEP_CHECK_IN)
+        try:
+            due = timezone.localdate(max(created_at, last_check_in or created_at) + STEP_CHECK_IN)
+        except OverflowError:  # a date at the very end of the calendar (e.g. imported)
+            continue
         if due >= since:
             days.add(due)
     return sorted(days)
+
+
+def _fits(start: date | datetime, length: timedelta) -> bool:
+    """Whether an event from `start` for `length` lies in the dates people may enter (see
+    kap.lib.limits): whatever is stored (an import, an older version), the feed never fails and
+    never holds a date a calendar app cannot read."""
+    try:
+        end = start + length
+        if isinstance(start, datetime):
+            start, end = timezone.localtime(start), timezone.localtime(end)
+    except OverflowError:
+        return False
+    return in_date_range(start) and in_date_range(end)
 
 
 def _event(uid, summary, description, url, start, end, now, *, busy=False) -> Event:
@@ -175,6 +192,8 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
 
     sessions = KapSession.objects.for_client(client).filter(starts_at__gte=now - HISTORY)
     for s in sessions.filter(status=KapSession.Status.PLANNED):
+        if not _fits(s.starts_at, SESSION_LENGTH):
+            continue
         event = _event(
             f"session-{s.pk}",
             _session_title(s, include_clinician),
@@ -193,6 +212,8 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
         cal.add_component(event)
 
     for s in sessions.filter(status=KapSession.Status.COMPLETED):
+        if not _fits(s.starts_at, INSIGHT_WINDOW):
+            continue
         cal.add_component(
             _event(
                 f"insights-{s.pk}",
@@ -207,6 +228,8 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
         )
 
     for day in _step_check_in_dates(client, since=today - HISTORY):
+        if not _fits(day, timedelta(days=1)):
+            continue
         cal.add_component(
             _event(
                 f"steps-{client.pk}-{day:%Y%m%d}",
@@ -221,7 +244,12 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
 
     last = _last_submitted(client)
     for key, name in SCORED:
-        day = timezone.localdate(last[key]) + REPEAT_SCORES if key in last else today
+        try:
+            day = timezone.localdate(last[key]) + REPEAT_SCORES if key in last else today
+        except OverflowError:
+            continue
+        if not _fits(day, timedelta(days=1)):
+            continue
         cal.add_component(
             _event(
                 f"scores-{key}-{client.pk}",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import enum
+import secrets
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,6 +24,17 @@ from kap.journal.models import (
 )
 
 
+class _Unversioned(enum.Enum):
+    ANY = "any"
+
+
+ANY_VERSION: Final = _Unversioned.ANY
+"""The base_version of a caller that sends no version at all (a script, not one of our pages,
+which always carry one): its save is not compared with the stored version."""
+
+BaseVersion = int | None | Literal[_Unversioned.ANY]
+
+
 class StaleEdit(Exception):
     """The save was based on an older version than the one stored. Nothing was written."""
 
@@ -34,6 +48,28 @@ class StaleEdit(Exception):
 class Submitted:
     response: Response
     safety: list[SafetyRule] = field(default_factory=list)
+    # The form's token had filed this already: nothing was written; `response` is that one.
+    duplicate: bool = False
+
+
+def new_submission_token() -> str:
+    """A fresh token for one rendering of a form (see Response.submission_token)."""
+    return secrets.token_urlsafe(24)
+
+
+def filed_with(client, token: str | None) -> Response | None:
+    """The response this client filed, or edited, with the form that carried `token`."""
+    if not token:
+        return None
+    found = Response.objects.filter(client=client, submission_token=token).first()
+    if found is None:
+        earlier = (
+            ResponseVersion.objects.filter(response__client=client, submission_token=token)
+            .select_related("response")
+            .first()
+        )
+        found = earlier.response if earlier else None
+    return found
 
 
 def _rules_for(instrument: Instrument) -> list[SafetyRule]:
@@ -70,14 +106,17 @@ def save_draft(
     instrument: Instrument,
     session: KapSession | None,
     answers: dict,
-    base_version: int | None,
+    base_version: BaseVersion,
 ) -> Response:
-    """Autosave. Creates the draft on the first keystroke; refuses a save from a stale page."""
+    """Autosave. Creates the draft on the first keystroke; refuses a save from a stale page.
+
+    base_version is the version the page was showing; None for a page that showed no draft, so
+    a draft started meanwhile in another window is not overwritten by this page's first save."""
     spec = instrument.parsed
     # The answers about to be overwritten are not decrypted (a stale save reads them again).
     locked = Response.objects.select_for_update().drafts().defer("answers")
     draft = locked.filter(client=client, instrument=instrument, session=session).first()
-    if draft is None and base_version is not None:
+    if draft is None and isinstance(base_version, int):
         # The page's draft was submitted meanwhile (e.g. an autosave that arrives after its own
         # form's submit): never start a stray new draft from it.
         latest = (
@@ -98,8 +137,13 @@ def save_draft(
                 )
         except IntegrityError:  # two tabs raced to create it; the other one won
             draft = locked.get(client=client, instrument=instrument, session=session)
-    if base_version is not None and base_version != draft.version:
-        raise StaleEdit(Response.objects.get(pk=draft.pk), answers)
+    if base_version is not ANY_VERSION and base_version != draft.version:
+        stored = Response.objects.get(pk=draft.pk)
+        if base_version is not None or not _same_answers(spec, stored.answers, answers):
+            raise StaleEdit(stored, answers)
+        # A page without a version sending what is stored already: its own first save, whose
+        # answer never reached it. Nothing to write; the answer tells the page the version.
+        return stored
     draft.answers = _clean(spec, answers)
     draft.version += 1
     draft.save(update_fields=["answers", "version", "updated_at"])
@@ -113,9 +157,12 @@ def submit_response(
     instrument: Instrument,
     session: KapSession | None,
     answers: dict,
-    base_version: int | None = None,
+    base_version: BaseVersion = ANY_VERSION,
+    token: str | None = None,
 ) -> Submitted:
-    """Turn the open draft (if any) into a submitted response: score, safety, follow-ups."""
+    """Turn the open draft (if any) into a submitted response: score, safety, follow-ups.
+
+    `token` is the one rendered with the form: sent again, it files nothing a second time."""
     spec = instrument.parsed
     response = (
         Response.objects.select_for_update()
@@ -123,13 +170,18 @@ def submit_response(
         .filter(client=client, instrument=instrument, session=session)
         .first()
     )
+    # Read after the lock: a twin request that held it has committed, and its token shows.
+    already = filed_with(client, token)
+    if already is not None:
+        return Submitted(already, duplicate=True)
     if (
         response is not None
-        and base_version is not None
+        and base_version is not ANY_VERSION
         and base_version != response.version
         and not _same_answers(spec, response.answers, answers)
     ):
-        # (Same answers: this page's own last autosave overtook its submit; not a conflict.)
+        # (Same answers: this page's own last autosave overtook its submit; not a conflict.
+        # No version (None): the page showed no draft, and one was started elsewhere since.)
         raise StaleEdit(response, answers)
     if response is None:
         response = Response(client=client, instrument=instrument, session=session, version=0)
@@ -137,17 +189,31 @@ def submit_response(
     response.status = Response.Status.SUBMITTED
     response.submitted_at = timezone.now()
     response.version += 1
+    response.submission_token = token or ""
     _score_into(response, spec)
-    response.save()
+    try:
+        with transaction.atomic():
+            response.save()
+    except IntegrityError:
+        # A twin request with the same token (and no draft to queue on) got there first.
+        already = filed_with(client, token)
+        if already is None:
+            raise
+        return Submitted(already, duplicate=True)
     hits = _apply_rules(response, instrument)
     _follow_ups(response, spec)
     return Submitted(response, hits)
 
 
 @transaction.atomic
-def edit_response(*, response: Response, answers: dict, base_version: int) -> Submitted:
+def edit_response(
+    *, response: Response, answers: dict, base_version: int, token: str | None = None
+) -> Submitted:
     """Edit a submitted response, keeping the earlier version in its history."""
     locked = Response.objects.select_for_update().get(pk=response.pk)
+    already = filed_with(locked.client_id, token)
+    if already is not None:  # this very edit, sent again
+        return Submitted(already, duplicate=True)
     if base_version != locked.version:
         raise StaleEdit(locked, answers)
     ResponseVersion.objects.create(
@@ -156,10 +222,13 @@ def edit_response(*, response: Response, answers: dict, base_version: int) -> Su
         answers=locked.answers,
         score_total=locked.score_total,
         saved_at=locked.updated_at,
+        submission_token=locked.submission_token,
     )
     spec = locked.instrument.parsed
     locked.answers = _clean(spec, answers)
     locked.version += 1
+    if token:
+        locked.submission_token = token
     _score_into(locked, spec)
     locked.save()
     hits = _apply_rules(locked, locked.instrument)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,11 +15,49 @@ from kap.content.scoring import interpretation, score
 from kap.journal import today as today_module
 from kap.journal.forms import InstrumentForm, answers_from_post
 from kap.journal.models import KapSession, Response
-from kap.journal.services import StaleEdit, edit_response, save_draft, submit_response
+from kap.journal.services import (
+    ANY_VERSION,
+    BaseVersion,
+    StaleEdit,
+    edit_response,
+    filed_with,
+    new_submission_token,
+    save_draft,
+    submit_response,
+)
 from kap.journal.today import intention_for
 
 # Kinds a person fills in as a form here; practices have their own pages (kap.practices).
 FORM_KINDS = {"checklist", "reflection", "scale", "questionnaire", "worksheet", "practice"}
+
+# The hidden field holding the form's submission token (an underscore: never an item's key).
+TOKEN_FIELD = "submission_token"
+_VERSION = re.compile(r"[0-9]{1,9}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+class _Malformed(ValueError):
+    """A hidden field that no page of ours sends like this: refused, nothing is written."""
+
+
+def _posted_version(data) -> BaseVersion:
+    """The version the page showed: a number; None if it showed no draft yet (the field is
+    there but empty); ANY_VERSION from a sender that has no such field at all."""
+    if "version" not in data:
+        return ANY_VERSION
+    raw = data.get("version") or ""
+    if not raw:
+        return None
+    if not _VERSION.fullmatch(raw):
+        raise _Malformed("The version sent is not a number.")
+    return int(raw)
+
+
+def _posted_token(data) -> str | None:
+    raw = data.get(TOKEN_FIELD) or ""
+    if raw and not _TOKEN.fullmatch(raw):
+        raise _Malformed("The form's submission token is not one of ours.")
+    return raw or None
 
 
 def _get_instrument(key: str) -> Instrument:
@@ -87,35 +127,46 @@ def instrument(request: HttpRequest, key: str) -> HttpResponse:
         .filter(instrument__key=key, session=session)
         .first()
     )
+    status = 200
     if request.method == "POST":
-        form = InstrumentForm(spec, request.POST)
-        base = form.data.get("version")
-        if form.is_valid():
-            try:
-                result = submit_response(
-                    client=request.user,
-                    instrument=instrument,
-                    session=session,
-                    answers=form.answers(),
-                    base_version=int(base) if base else None,
-                )
-            except StaleEdit as stale:
-                return _conflict(request, instrument, stale, session)
-            return _after_submit(request, result.response, bool(result.safety))
-        # Keep what was typed even though it is not complete yet.
-        if spec.has_free_text:
-            try:
-                draft = save_draft(
-                    client=request.user,
-                    instrument=instrument,
-                    session=session,
-                    answers=answers_from_post(spec, request.POST),
-                    base_version=int(base) if base else None,
-                )
-                form.data = form.data.copy()
-                form.data["version"] = draft.version
-            except StaleEdit as stale:
-                return _conflict(request, instrument, stale, session)
+        try:
+            base, token = _posted_version(request.POST), _posted_token(request.POST)
+        except _Malformed as refused:
+            form, status = _refused_form(request, spec, refused), 400
+        else:
+            done = filed_with(request.user, token)
+            if done is not None:  # this form was filed already: its result, nothing new
+                return _to_result(done)
+            form = InstrumentForm(spec, request.POST)
+            if form.is_valid():
+                try:
+                    result = submit_response(
+                        client=request.user,
+                        instrument=instrument,
+                        session=session,
+                        answers=form.answers(),
+                        base_version=base,
+                        token=token,
+                    )
+                except StaleEdit as stale:
+                    return _conflict(request, instrument, stale, session)
+                if not result.duplicate and not result.safety:
+                    messages.success(request, "Saved. Thank you for taking the time.")
+                return _to_result(result.response)
+            # Keep what was typed even though it is not complete yet.
+            if spec.has_free_text:
+                try:
+                    draft = save_draft(
+                        client=request.user,
+                        instrument=instrument,
+                        session=session,
+                        answers=answers_from_post(spec, request.POST),
+                        base_version=base,
+                    )
+                    form.data = form.data.copy()
+                    form.data["version"] = draft.version
+                except StaleEdit as stale:
+                    return _conflict(request, instrument, stale, session)
     else:
         initial = dict(draft.answers) if draft else {}
         initial["version"] = draft.version if draft else ""
@@ -139,17 +190,25 @@ def instrument(request: HttpRequest, key: str) -> HttpResponse:
             "previous": previous,
             "intention": intention,
             "autosave_url": reverse("journal:autosave", args=[key]),
+            "submission_token": new_submission_token(),
         },
+        status=status,
     )
 
 
-def _after_submit(request: HttpRequest, response: Response, safety: bool) -> HttpResponse:
-    if safety:
-        # The crisis resources go on this very screen, before anything else.
-        return response_detail(request, response.pk, just_submitted=True)
-    messages.success(request, "Saved. Thank you for taking the time.")
-    # ?saved: the page then tells this browser to forget its local copy of the draft.
+def _to_result(response: Response) -> HttpResponse:
+    """Post/redirect/get: the result, crisis resources first when there are any, is a page of
+    its own, so a reload or a resent request shows it again and files nothing.
+    ?saved: the page then tells this browser to forget its local copy of the draft."""
     return redirect(reverse("journal:response", args=[response.pk]) + "?saved")
+
+
+def _refused_form(request: HttpRequest, spec, refused: _Malformed) -> InstrumentForm:
+    """The form again, as it was filled in, after a request with a damaged hidden field. Nothing
+    was saved; the page knows no version now, so sending it again cannot overwrite anything
+    stored meanwhile (a difference is shown as a conflict, with both texts)."""
+    messages.error(request, f"{refused} Nothing was saved; your answers are still below.")
+    return InstrumentForm(spec, initial={**answers_from_post(spec, request.POST), "version": ""})
 
 
 def _conflict(request, instrument, stale: StaleEdit, session) -> HttpResponse:
@@ -177,14 +236,17 @@ def autosave(request: HttpRequest, key: str) -> HttpResponse:
     instrument = _newest_instrument(key)
     session = _get_session_for_user(request, request.POST.get("session"), notes=False)
     spec = instrument.parsed
-    base = request.POST.get("version") or None
+    try:
+        base = _posted_version(request.POST)
+    except _Malformed as refused:
+        return JsonResponse({"status": "error", "message": str(refused)}, status=400)
     try:
         draft = save_draft(
             client=request.user,
             instrument=instrument,
             session=session,
             answers=answers_from_post(spec, request.POST),
-            base_version=int(base) if base else None,
+            base_version=base,
         )
     except StaleEdit as stale:
         return JsonResponse(
@@ -196,35 +258,36 @@ def autosave(request: HttpRequest, key: str) -> HttpResponse:
             },
             status=409,
         )
-    except ValueError:
-        return JsonResponse(
-            {"status": "error", "message": "The version sent is not a number."}, status=400
-        )
     saved = timezone.localtime(draft.updated_at)
     return JsonResponse(
         {"status": "saved", "version": draft.version, "id": draft.pk, "saved_at": f"{saved:%H:%M}"}
     )
 
 
-def response_detail(request: HttpRequest, pk: int, just_submitted: bool = False) -> HttpResponse:
+def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
     response = _get_response_for_user(request, pk)
     if response.is_draft:
         url = reverse("journal:instrument", args=[response.instrument.key])
         return redirect(f"{url}?session={response.session_id}" if response.session_id else url)
     spec = response.instrument.parsed
     result = score(spec, response.answers) if spec.scoring else None
+    # The crisis resources come from what was stored with the response, not from the request
+    # that filed it: a reload, or a later visit, shows them again.
     events = list(response.safety_events.all())
     answered = [(item, _display(spec, item, response.answers.get(item.key))) for item in spec.items]
     first = None
     if result and spec.scoring and spec.scoring.method == "sum":
+        # The true first score of this measure; the first result itself has nothing before it.
         first = (
             Response.objects.for_client(request.user)
             .submitted()
-            .filter(instrument__key=spec.key)
-            .order_by("submitted_at")
-            .exclude(pk=response.pk)
+            .filter(instrument__key=spec.key, score_total__isnull=False)
+            .order_by("submitted_at", "pk")
+            .only("pk", "submitted_at", "score_total")
             .first()
         )
+        if first is not None and first.pk == response.pk:
+            first = None
     crisis_pack = pack_for_crisis(response.instrument) if events else None
     return render(
         request,
@@ -247,7 +310,7 @@ def response_detail(request: HttpRequest, pk: int, just_submitted: bool = False)
             "not_monitored": crisis_pack.parsed.not_monitored if crisis_pack else "",
             "first": first,
             "history": response.history.all()[:10],
-            "just_submitted": just_submitted or "saved" in request.GET,
+            "just_submitted": "saved" in request.GET,
         },
     )
 
@@ -268,21 +331,33 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if response.is_draft:
         return redirect("journal:response", pk=pk)
     spec = response.instrument.parsed
+    status = 200
     if request.method == "POST":
-        form = InstrumentForm(spec, request.POST)
-        if form.is_valid():
-            try:
-                result = edit_response(
-                    response=response,
-                    answers=form.answers(),
-                    base_version=int(form.cleaned_data.get("version") or 0),
-                )
-            except StaleEdit as stale:
-                return _conflict(request, response.instrument, stale, response.session)
-            if result.safety:
-                return response_detail(request, response.pk, just_submitted=True)
-            messages.success(request, "Your changes are saved. The earlier version is kept.")
-            return redirect("journal:response", pk=pk)
+        try:
+            base, token = _posted_version(request.POST), _posted_token(request.POST)
+        except _Malformed as refused:
+            form, status = _refused_form(request, spec, refused), 400
+        else:
+            done = filed_with(request.user, token)
+            if done is not None:  # this edit was saved already
+                return redirect("journal:response", pk=done.pk)
+            form = InstrumentForm(spec, request.POST)
+            if form.is_valid():
+                try:
+                    result = edit_response(
+                        response=response,
+                        answers=form.answers(),
+                        base_version=base if isinstance(base, int) else 0,
+                        token=token,
+                    )
+                except StaleEdit as stale:
+                    return _conflict(request, response.instrument, stale, response.session)
+                # (With crisis resources on the result, they come first: no message above them.)
+                if not result.duplicate and not result.response.safety_events.exists():
+                    messages.success(
+                        request, "Your changes are saved. The earlier version is kept."
+                    )
+                return redirect("journal:response", pk=result.response.pk)
     else:
         form = InstrumentForm(spec, initial={**response.answers, "version": response.version})
     return render(
@@ -294,5 +369,7 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "editing": response,
             "session": response.session,
+            "submission_token": new_submission_token(),
         },
+        status=status,
     )

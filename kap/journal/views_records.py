@@ -23,7 +23,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from kap.journal import records
 from kap.journal.forms import (
-    MAX_TEXT,
     ActionStepForm,
     CheckInForm,
     InsightForm,
@@ -39,6 +38,7 @@ from kap.journal.models import (
     Response,
     SupportItem,
 )
+from kap.lib.limits import SHORT_TEXT, limit_length
 
 PER_PAGE = 50
 INTENTION = "intention-setting"
@@ -78,7 +78,6 @@ class StepForm(ActionStepForm):
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["session"].queryset = KapSession.objects.for_client(client)
-        self.fields["text"].max_length = MAX_TEXT
         self.fields["text"].error_messages["required"] = "Write the step in a few words first."
 
 
@@ -98,6 +97,10 @@ class QuestionForm(forms.ModelForm):
         labels = {"text": "A question to bring"}
         widgets = {"text": forms.TextInput}
         error_messages = {"text": {"required": "Write the question first, even a few words."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit_length(self.fields["text"], SHORT_TEXT, "the question")
 
 
 class SupportForm(SupportItemForm):
@@ -154,12 +157,13 @@ def _get_support_item_for_user(request: HttpRequest, pk: int) -> SupportItem:
 
 
 def _next_or(request: HttpRequest, fallback: str) -> str:
-    """Where to go back to after a small action, if it is a page of this site."""
+    """Where to go back to after a small action, if it is a page of this site. Only a path: a
+    bare word would be taken by redirect() for the name of a view (and fail)."""
     url = request.POST.get("next", "")
     ok = url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
-    return url if url and ok else fallback
+    return url if url.startswith("/") and ok else fallback
 
 
 # --- KAP sessions -------------------------------------------------------------------------------
@@ -424,12 +428,13 @@ def question_asked(request: HttpRequest, pk: int) -> HttpResponse:
     question = _get_question_for_user(request, pk)
     if request.method != "POST":
         return redirect("journal:questions")
+    back = _next_or(request, reverse("journal:questions"))  # the form is read before any write
     question = records.toggle_asked(question=question)
     if question.asked_at:
         messages.success(request, "Marked as asked.")
     else:
         messages.success(request, "Moved back to your open questions.")
-    return redirect(_next_or(request, reverse("journal:questions")))
+    return redirect(back)
 
 
 # --- Support map --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from kap.content.models import Instrument
 from kap.content.specs import InstrumentSpec, Pace, Slug
+from kap.lib.limits import EARLIEST_DATE, LATEST_DATE, in_date_range
 from kap.practices.models import PracticeLog
 
 CUSTOM_PACE = "custom"
@@ -144,6 +145,10 @@ def check_payload(data: Any) -> tuple[dict[str, Any] | None, dict[str, str]]:
         errors["elapsed_seconds"] = f"elapsed_seconds must be at most {hi} for this practice."
     if p.started_at > timezone.now() + timedelta(days=1):
         errors["started_at"] = "started_at must not be in the future."
+    elif not in_date_range(p.started_at):
+        errors["started_at"] = (
+            f"started_at must be from {EARLIEST_DATE.year} to {LATEST_DATE.year}."
+        )
     pace = None
     if p.pace is not None:
         if not spec.paces:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kap.content.models import Instrument
+from kap.lib.jsonbody import BadJson, read_json
 from kap.practices.forms import ManualLogForm, RatingForm
 from kap.practices.models import PracticeLog
 from kap.practices.services import (
@@ -151,9 +151,9 @@ def _outbox_data(request: HttpRequest) -> dict:
 def log(request: HttpRequest) -> JsonResponse:
     """The end of a practice, sent by the page's JavaScript; a repeat of a send is a no-op."""
     try:
-        data = json.loads(request.body)
-    except ValueError:
-        return _bad({"body": "The body must be JSON."})
+        data = read_json(request)
+    except BadJson as e:
+        return _bad({"body": f"The body must be JSON, and this is {e.reason}."})
     fields, errors = check_payload(data)
     if fields is None:
         return _bad(errors)

@@ -354,8 +354,8 @@ def test_a_new_person_goes_through_the_whole_journey_and_every_instrument_works(
         page.locator(f"#q-q{n}").get_by_label("Not at all").check()
     page.locator("#q-q9").get_by_label("Several days").check()
     page.get_by_role("button", name="Submit").click()
-    page.wait_for_load_state()
-    assert page.url.endswith("/i/phq9/"), page.url  # the same screen, not a redirect
+    # Post/redirect/get: the result page, crisis resources first; a reload files nothing again.
+    page.wait_for_url(re.compile(r"/r/\d+/\?saved$"))
     alert = page.get_by_role("alert")
     expect(alert.get_by_role("heading", name="Please reach out for support now")).to_be_visible()
     expect(alert.get_by_text("Call or text 988").first).to_be_visible()

@@ -5,6 +5,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from kap.care import tasks
 from kap.care.alerts import acknowledgements_for_client
@@ -91,11 +92,15 @@ def test_the_email_holds_no_clinical_content(therapist, client_user, alert):
         assert private not in raw.split("\n\n", 1)[1], private
 
 
-@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
-def test_a_worker_killed_while_sending_does_not_send_again(alert, monkeypatch, caplog):
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}}, ALERT_EMAIL_LEASE_SECONDS=60)
+def test_a_worker_killed_while_sending_is_sent_again_after_its_lease_with_the_same_message_id(
+    alert, monkeypatch, caplog
+):
     notification = AlertNotification.objects.get()
+    first = []
 
     def killed(message):
+        first.append(message.message()["Message-ID"])
         raise SystemExit("the worker was killed half-way")
 
     with monkeypatch.context() as m:
@@ -103,32 +108,69 @@ def test_a_worker_killed_while_sending_does_not_send_again(alert, monkeypatch, c
         with pytest.raises(SystemExit):
             tasks.send_alert_email.call(notification.pk)
     notification.refresh_from_db()
-    assert notification.status == "sending"
+    assert (notification.status, notification.attempts) == ("sending", 1)
+    assert notification.lease_until > timezone.now()
 
+    # Under its lease, no one else sends it (the first worker may still be at it).
+    assert tasks.send_alert_email.call(notification.pk) == "not sent: sending"
+    assert tasks.due_alerts() == []
+
+    # The lease runs out: the worker is taken to be dead; the sweep sends it again.
+    AlertNotification.objects.filter(pk=notification.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
     with caplog.at_level(logging.WARNING, logger="kap.care.tasks"):
-        again = tasks.send_alert_email.call(notification.pk)
+        assert tasks.sweep_alerts() == 1
 
-    assert again == "not sent: sending"
-    assert mail.outbox == []
-    assert "left half-sent" in caplog.text
-    assert tasks.stuck_alerts(older_than=timedelta(0)) == [notification.pk]
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].message()["Message-ID"] == first[0] == notification.message_id
+    assert "stopped before it finished" in caplog.text
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("sent", 2)
 
 
-@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
-def test_a_refused_email_is_recorded_and_not_retried(alert, monkeypatch):
+@override_settings(
+    MAILERS={"default": {"BACKEND": LOCMEM}}, ALERT_EMAIL_ATTEMPTS=3, ALERT_EMAIL_RETRY_SECONDS=60
+)
+def test_a_refused_email_is_retried_with_backoff_then_reported_not_delivered(
+    alert, monkeypatch, caplog
+):
     notification = AlertNotification.objects.get()
+    ids = []
 
     def refused(message):
+        ids.append(message.message()["Message-ID"])
         raise OSError("554 Transaction failed")
 
     monkeypatch.setattr(tasks, "_deliver", refused)
-    assert tasks.send_alert_email.call(notification.pk) == "failed"
+    assert tasks.send_alert_email.call(notification.pk) == "failed: will retry"
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("pending", 1)
+    assert "OSError" in notification.last_error
+    # Not before its backoff (60 s, then 120 s): neither the task nor the sweep takes it.
+    assert 50 < (notification.next_attempt_at - timezone.now()).total_seconds() <= 60
+    assert tasks.send_alert_email.call(notification.pk) == "not sent: pending"
+    assert tasks.due_alerts() == []
+
+    def due_now():
+        AlertNotification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
+
+    due_now()
+    assert tasks.sweep_alerts() == 1
+    notification.refresh_from_db()
+    assert 110 < (notification.next_attempt_at - timezone.now()).total_seconds() <= 120
+    due_now()
+    with caplog.at_level(logging.WARNING, logger="kap.care.tasks"):
+        assert tasks.deliver_alert(notification.pk) == "failed"
+
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("failed", 3)
+    assert len(ids) == 3 and len(set(ids)) == 1
+    assert "NOT delivered after 3 attempts" in caplog.text
     monkeypatch.undo()
     assert tasks.send_alert_email.call(notification.pk) == "not sent: failed"
-
+    assert tasks.due_alerts() == []
     assert mail.outbox == []
-    notification.refresh_from_db()
-    assert notification.status == "failed"
 
 
 @override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
@@ -162,8 +204,19 @@ def test_the_email_goes_through_the_real_queue_and_worker_once(
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
 
 
-def test_pending_notifications_can_be_queued_again_safely(alert):
-    assert tasks.enqueue_pending_alerts(older_than=timedelta(0)) == 1
+@override_settings(MAILERS={"default": {"BACKEND": LOCMEM}})
+def test_a_notification_whose_queueing_failed_is_sent_by_the_sweep(alert):
+    notification = AlertNotification.objects.get()
+    assert tasks.due_alerts() == []  # its own queued task goes first
+
+    AlertNotification.objects.update(created_at=timezone.now() - timedelta(minutes=2))
+    assert tasks.due_alerts() == [notification.pk]
+    assert tasks.sweep_alerts() == 1
+    assert tasks.sweep_alerts() == 0
+
+    assert len(mail.outbox) == 1
+    # The task, run late, finds it sent.
+    assert tasks.send_alert_email.call(notification.pk) == "not sent: sent"
 
 
 # --- Acknowledging ------------------------------------------------------------------------------
@@ -248,7 +301,7 @@ def test_an_over_long_note_is_refused_and_nothing_is_acknowledged(as_therapist, 
 
 
 @override_settings(MAILERS={})
-def test_without_a_mail_server_the_alert_is_marked_not_sent_and_stays_on_the_roster(
+def test_without_a_mail_server_the_alert_is_marked_not_emailed_and_stays_on_the_roster(
     as_therapist, alert
 ):
     notification = AlertNotification.objects.get()
@@ -256,5 +309,8 @@ def test_without_a_mail_server_the_alert_is_marked_not_sent_and_stays_on_the_ros
     assert tasks.send_alert_email.call(notification.pk) == "not sent: e-mail is not set up"
 
     notification.refresh_from_db()
-    assert notification.status == "failed"
-    assert "Alert: 1 open" in as_therapist.get("/care/").content.decode()
+    assert (notification.status, notification.attempts) == ("unsent", 0)
+    page = as_therapist.get("/care/").content.decode()
+    assert "Alert: 1 open" in page
+    assert "Not e-mailed: e-mail is not set up" in page
+    assert tasks.due_alerts() == []  # nothing to do until a mail server is set up

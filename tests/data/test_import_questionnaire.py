@@ -100,9 +100,11 @@ def test_item_9_above_zero_stores_a_safety_event_and_shows_crisis_support_at_onc
     import_questionnaire(logged_in, fixture_bytes(name), name)
     weights = [1, 2, 3, 0, 1, 2, 3, 0, 1]  # published sum: 13
 
-    page = logged_in.post(reverse("journal:instrument", args=[key]), answers(items, weights))
+    page = logged_in.post(
+        reverse("journal:instrument", args=[key]), answers(items, weights), follow=True
+    )
 
-    # The crisis support is on this very response, not behind a redirect.
+    # The crisis support is on the result page the submit leads to (post/redirect/get).
     assert page.status_code == 200
     text = page_text(page)
     assert "Please reach out for support now" in text
@@ -179,7 +181,7 @@ def test_an_imported_questionnaire_never_replaces_the_guides_phq9(logged_in, cli
     assert guide_phq9.pack is not None
     # The copy still has the safety rule, on its own key.
     items = FIXTURES[NLM_PHQ9][1]
-    page = logged_in.post(response.url, answers(items, [0] * 8 + [2]))
+    page = logged_in.post(response.url, answers(items, [0] * 8 + [2]), follow=True)
     assert page.status_code == 200 and "Call or text 988" in page_text(page)
     assert SafetyEvent.objects.get().response.instrument.key == "phq9-imported"
 
@@ -229,7 +231,9 @@ def test_the_crisis_screen_of_an_imported_phq9_says_what_the_guides_phq9_says(
 
     guide_page = page_text(
         logged_in.post(
-            reverse("journal:instrument", args=["phq9"]), PHQ9_NO_Q9 | {"q9": "several-days"}
+            reverse("journal:instrument", args=["phq9"]),
+            PHQ9_NO_Q9 | {"q9": "several-days"},
+            follow=True,
         )
     )
     rule = guide.parsed.safety_rules[0]
@@ -238,7 +242,9 @@ def test_the_crisis_screen_of_an_imported_phq9_says_what_the_guides_phq9_says(
 
     key, items = FIXTURES[name]
     import_questionnaire(logged_in, fixture_bytes(name), name)
-    page = logged_in.post(reverse("journal:instrument", args=[key]), answers(items, [0] * 8 + [1]))
+    page = logged_in.post(
+        reverse("journal:instrument", args=[key]), answers(items, [0] * 8 + [1]), follow=True
+    )
     text = page_text(page)
     assert "Call or text 988" in text
     assert " ".join(rule.message.split()) in text

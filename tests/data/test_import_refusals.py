@@ -48,6 +48,14 @@ def time_without_offset(e):
     e["sessions"][0]["starts_at"] = "2026-03-14T09:30:00"
 
 
+def year_9999(e):
+    e["sessions"][0]["starts_at"] = "9999-12-31T23:30:00-11:00"
+
+
+def year_1(e):
+    e["insights"][0]["created_at"] = "0001-01-01T00:00:00+14:00"
+
+
 def bad_status(e):
     e["sessions"][1]["status"] = "maybe"
 
@@ -93,6 +101,8 @@ CHANGES: list[tuple[Callable, list[str]]] = [
     (drop_starts_at, ["sessions.0.starts_at: Field required"]),
     (add_unknown_field, ["responses.0.mood: Extra inputs are not permitted"]),
     (time_without_offset, ["sessions.0.starts_at", "timezone"]),
+    (year_9999, ["sessions.0.starts_at", "a date between 1900 and 2100"]),
+    (year_1, ["insights.0.created_at", "a date between 1900 and 2100"]),
     (bad_status, ["sessions.1.status", "'maybe' is not one of planned, completed, cancelled"]),
     (dangling_session, ["refers to session 99, which is not in the file"]),
     (duplicate_insight_id, ["insights: id 1 is used twice"]),

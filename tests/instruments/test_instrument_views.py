@@ -179,8 +179,9 @@ def test_an_unknown_instrument_is_not_found(logged_in):
 def test_item_nine_above_not_at_all_creates_one_event_and_shows_988_on_the_same_page(
     logged_in, client_user, value
 ):
-    response = logged_in.post("/i/phq9/", {**PHQ9_ZERO, "q9": value})
-    assert response.status_code == 200  # the same screen, not a redirect
+    response = logged_in.post("/i/phq9/", {**PHQ9_ZERO, "q9": value}, follow=True)
+    # Post/redirect/get: the result page, reached by GET, is the screen the person sees.
+    assert response.status_code == 200 and response.redirect_chain
     body = response.content.decode()
     assert "Call or text 988" in body
     assert "Text HOME to 741741" in body
@@ -211,5 +212,7 @@ def test_item_nine_not_at_all_creates_no_event(logged_in):
 def test_crisis_resources_follow_the_persons_region(logged_in, client_user):
     client_user.region = "GB"
     client_user.save()
-    body = logged_in.post("/i/phq9/", {**PHQ9_ZERO, "q9": "several-days"}).content.decode()
+    body = logged_in.post(
+        "/i/phq9/", {**PHQ9_ZERO, "q9": "several-days"}, follow=True
+    ).content.decode()
     assert body.index("Samaritans") < body.index("988 Suicide")

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from django.utils import timezone
 
+from kap.lib.limits import SHORT_TEXT
 from tests.conftest import PACK_DIR, PASSWORD, browser_login
 from tests.security.support import (
     SESSION_INSTRUMENTS,
@@ -218,30 +219,40 @@ def test_what_a_client_types_is_shown_as_text_wherever_it_is_shown(browser, live
     url = f"/i/capture-insights/?session={main}"
     found.add(f"{url} (the intention above an empty form)", w.visit(url, P))
 
-    # An insight, an action step, a check-in note, a question and a support item, typed.
+    # An insight, an action step, a check-in note, a question and a support item, typed. The
+    # single-line ones hold SHORT_TEXT characters: the corpus is packed into as many values as
+    # that takes, the first typed into each form, the rest stored directly (as many again).
     page.goto(f"/sessions/{main}/")
     page.get_by_label("What stood out?").fill(corpus)
     page.get_by_role("button", name="Save insight").click()
     page.wait_for_url(re.compile(rf"/sessions/{main}/"))
+    short = pack(P, SHORT_TEXT)
     page.goto("/steps/new/")
-    page.get_by_label("A small step").fill(joined)
+    page.get_by_label("A small step").fill(short[0])
     page.get_by_role("button", name="Add the step").click()
     page.wait_for_url(re.compile(r"/steps/"))
     step = int(re.search(r"#step-(\d+)", page.url).group(1))
     form = page.locator(f"form[action='/steps/{step}/check-in/']")
     form.get_by_label("Still working on it").check()
-    form.get_by_label("A short note (optional)").fill(joined)
+    form.get_by_label("A short note (optional)").fill(short[0])
     form.get_by_role("button", name=re.compile("^Check in")).click()
     page.wait_for_url(re.compile(r"/steps/"))
     page.goto("/questions/")
-    page.get_by_label("A question to bring").fill(joined)
+    page.get_by_label("A question to bring").fill(short[0])
     page.get_by_role("button", name="Add the question").click()
     page.wait_for_url(re.compile(r"/questions/"))
     page.goto("/support/")
     page.get_by_role("radio", name="Ongoing therapy").check()
-    page.get_by_label("Who or what").fill(joined)
+    page.get_by_label("Who or what").fill(short[0])
     page.get_by_role("button", name="Add", exact=True).click()
     page.wait_for_url(re.compile(r"/support/"))
+    from kap.journal.models import ActionStep, CheckIn, QuestionToBring, SupportItem
+
+    for text in short[1:]:
+        step = ActionStep.objects.create(client=alex, text=text)
+        CheckIn.objects.create(step=step, status="working", note=text)
+        QuestionToBring.objects.create(client=alex, text=text)
+        SupportItem.objects.create(client=alex, category="therapy", text=text)
 
     from kap.exports.summary import SECTION_KEYS
     from kap.journal.models import Insight

@@ -1,16 +1,44 @@
 /* Drafts that are never lost. htmx sends the form as the person types (debounced) and on blur;
    this file keeps a copy in localStorage until the server has acknowledged it, so a reload, a
-   closed tab, a network error or an expired login loses nothing. */
+   closed tab, a network error or an expired login loses nothing.
+
+   Every window of the same form shares that copy. So when the server refuses a window's save
+   because another window saved first (409), that window also keeps what it wrote under a key of
+   its own, which no other window overwrites. The form shows such a copy under "Written on this
+   device" until its words are in a saved draft, or the form was submitted after showing it. */
 (function () {
   "use strict";
-  // The page shown after a submit: what this device kept for that form is now on the server.
+  var REFUSED = "|refused|";
+  function read(key) {
+    try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
+  }
+  function refusedKeys(key) {
+    var out = [];
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var k = localStorage.key(i);
+        if (k && k.indexOf(key + REFUSED) === 0) out.push(k);
+      }
+    } catch (e) { /* storage disabled */ }
+    return out;
+  }
+  // The page shown after a submit: what this device kept for that form is now on the server,
+  // and so is whatever refused copy that form showed before it was submitted.
   document.querySelectorAll("[data-draft-done]").forEach(function (el) {
-    try { localStorage.removeItem("kap-draft:" + el.dataset.draftDone); } catch (e) { /* none */ }
+    var done = "kap-draft:" + el.dataset.draftDone;
+    try {
+      localStorage.removeItem(done);
+      refusedKeys(done).forEach(function (k) {
+        var copy = read(k);
+        if (!copy || copy.seen) localStorage.removeItem(k);
+      });
+    } catch (e) { /* none */ }
   });
   var form = document.querySelector("form[data-draft-key]");
   if (!form) return;
   var inFlight = false, submitting = false, submitAfter = null;
   var storeKey = "kap-draft:" + form.dataset.draftKey;
+  var refusedKey = null; // set once this page's save was refused: its own copy
   var status = document.getElementById("draft-status");
   var version = form.querySelector("input[name=version]");
 
@@ -21,11 +49,29 @@
     return out;
   }
   function keep() {
+    var copy = JSON.stringify({ fields: fields(), version: version.value, at: Date.now() });
     try {
-      localStorage.setItem(storeKey, JSON.stringify({ fields: fields(), version: version.value, at: Date.now() }));
+      localStorage.setItem(storeKey, copy);
+      if (refusedKey) localStorage.setItem(refusedKey, copy);
     } catch (e) { /* storage full or disabled: the server copy is still tried */ }
   }
   function forget() { localStorage.removeItem(storeKey); }
+  // The words of a copy that are not in the form now (a refused copy is merged, not replaced).
+  function notInForm(copy) {
+    return Object.keys((copy && copy.fields) || {}).filter(function (name) {
+      var el = form.elements[name], text = String(copy.fields[name] || "").trim();
+      return el && text && el.value.indexOf(text) === -1;
+    });
+  }
+  // After a save: refused copies whose words are all in what was saved have done their job.
+  function forgetMerged() {
+    refusedKeys(storeKey).forEach(function (k) {
+      if (!notInForm(read(k)).length) {
+        localStorage.removeItem(k);
+        if (k === refusedKey) refusedKey = null;
+      }
+    });
+  }
   function send() { if (window.htmx) htmx.trigger(form, "kap:save"); }
 
   form.addEventListener("input", keep);
@@ -52,12 +98,18 @@
       // otherwise keep it, now based on the new version.
       if (pending && JSON.stringify(pending.fields) === JSON.stringify(fields())) forget();
       else keep();
+      forgetMerged();
       say("Saved at " + data.saved_at + ".");
     } else if (xhr.status === 401 || xhr.status === 403) {
       say("You have been logged out. Your words are kept on this device; log in again and they will be saved.");
       var login = document.getElementById("draft-login");
       if (login) login.hidden = false;
     } else if (xhr.status === 409) {
+      // Another window saved first. What this one wrote is kept where no other window writes.
+      if (!refusedKey) {
+        refusedKey = storeKey + REFUSED + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+      }
+      keep();
       say(data.message || "This was changed elsewhere. Reload to compare both versions.");
     } else {
       say("Not saved yet (" + xhr.status + "). Your words are kept on this device and will be sent again.");
@@ -89,8 +141,22 @@
   else setTimeout(restore, 0);
 
   function restore() {
-    var saved = null;
-    try { saved = JSON.parse(localStorage.getItem(storeKey) || "null"); } catch (e) { saved = null; }
+    var shown = [];
+    function show(texts) {
+      var box = document.getElementById("draft-local");
+      if (!box) return;
+      box.hidden = false;
+      var list = box.querySelector("div");
+      texts.forEach(function (text) {
+        if (shown.indexOf(text) !== -1) return;
+        shown.push(text);
+        var pre = document.createElement("pre");
+        pre.className = "text";
+        pre.textContent = text;
+        list.appendChild(pre);
+      });
+    }
+    var saved = read(storeKey);
     if (saved && saved.fields) {
       var changed = Object.keys(saved.fields).filter(function (name) {
         var el = form.elements[name];
@@ -105,19 +171,22 @@
         send();
       } else {
         // A newer version was saved elsewhere: never overwrite it silently; show both.
-        var box = document.getElementById("draft-local");
-        if (box) {
-          box.hidden = false;
-          var list = box.querySelector("div");
-          changed.forEach(function (name) {
-            var pre = document.createElement("pre");
-            pre.className = "text";
-            pre.textContent = saved.fields[name];
-            list.appendChild(pre);
-          });
-        }
+        show(changed.map(function (name) { return saved.fields[name]; }));
         say("A newer version was saved elsewhere. What you wrote on this device is shown below.");
       }
+    }
+    // What a window wrote and the server refused: shown until it is in a saved draft.
+    var refused = 0;
+    refusedKeys(storeKey).forEach(function (k) {
+      var copy = read(k), missing = notInForm(copy);
+      if (!missing.length) { localStorage.removeItem(k); return; }
+      show(missing.map(function (name) { return copy.fields[name]; }));
+      copy.seen = true;
+      try { localStorage.setItem(k, JSON.stringify(copy)); } catch (e) { /* kept as it was */ }
+      refused += 1;
+    });
+    if (refused) {
+      say("Another window saved first. What you wrote there is shown below: copy what you want to keep.");
     }
   }
 })();

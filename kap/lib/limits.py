@@ -1,0 +1,58 @@
+"""How long free text may be, and which dates are accepted: the limits on what people type.
+
+Free text is stored encrypted, so the database cannot enforce a length: these limits, checked in
+the forms (server-side; a browser's `maxlength` is only a convenience), are the only ones. They are
+listed for operators in SECURITY.md ("Limits on input").
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django import forms
+from django.core.validators import MaxLengthValidator
+
+# One line of text: an action step, a check-in note, a question to bring, a support item.
+SHORT_TEXT = 500
+# Writing: an answer to a reflection or worksheet, an insight, a session's notes.
+LONG_TEXT = 20_000
+# A therapist's private note about a client.
+THERAPIST_NOTE = 10_000
+# The summary to bring to therapy and the therapist's brief show at most this much of each text
+# (the rest is in the app), so their PDFs stay a few pages and render in bounded time.
+SHOWN_IN_SUMMARIES = 500
+
+# Dates people enter (sessions, "start from", a practice's start): the only range a calendar
+# app, a PDF and every time zone handle without surprises.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+DATE_RANGE_MESSAGE = f"Please give a date between {EARLIEST_DATE.year} and {LATEST_DATE.year}."
+
+
+def too_long(what: str, limit: int) -> str:
+    """The message for text over its limit, naming the field (for `error_messages`)."""
+    return f"Please shorten {what} to {limit:,} characters or fewer; it has %(show_value)s."
+
+
+def limit_length(field: forms.Field, limit: int, what: str) -> forms.Field:
+    """Enforce at most `limit` characters on a (possibly already built) CharField, with a message
+    that names the field, e.g. limit_length(form.fields["text"], SHORT_TEXT, "the step")."""
+    field.max_length = limit
+    field.validators = [v for v in field.validators if not isinstance(v, MaxLengthValidator)]
+    field.validators.append(MaxLengthValidator(limit))
+    field.widget.attrs["maxlength"] = str(limit)
+    field.error_messages["max_length"] = too_long(what, limit)
+    return field
+
+
+def in_date_range(value: date | datetime | None) -> bool:
+    if value is None:
+        return True
+    day = value.date() if isinstance(value, datetime) else value
+    return EARLIEST_DATE <= day <= LATEST_DATE
+
+
+def check_date_range(value: date | datetime | None) -> None:
+    """A ValidationError for a date outside EARLIEST_DATE..LATEST_DATE (None passes)."""
+    if not in_date_range(value):
+        raise forms.ValidationError(DATE_RANGE_MESSAGE, code="date_range")
