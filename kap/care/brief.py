@@ -40,6 +40,8 @@ INTENTION_KEYS = SHARES[Scope.INTENTIONS].instruments
 WORKSHEET_KEYS = SHARES[Scope.WORKSHEETS].instruments
 # Without shared sessions there is no "last session" to count from; the brief looks back this far.
 DEFAULT_LOOKBACK = timedelta(days=28)
+# The brief shows at most this many of each kind of entry (the newest); the rest are counted.
+BRIEF_ENTRIES = 20
 
 
 def scopes_of(link: CareLink) -> set[str]:
@@ -391,6 +393,17 @@ class Brief:
     scores: list[ScoreLine] | None = None
     safety: list[SafetyEvent] | None = None
     practices: PracticeTotals | None = None
+    # Of each list above, how many older entries are left out (BRIEF_ENTRIES), by field name.
+    more: dict[str, int] = field(default_factory=dict)
+
+    def keep_newest(self) -> None:
+        """At most BRIEF_ENTRIES of each list, the newest: the brief is a page to read before a
+        session (its PDF stays a few pages); everything is in the client's shared timeline."""
+        for name in ("intentions", "questions", "insights", "worksheets", "steps"):
+            entries = getattr(self, name)
+            if entries and len(entries) > BRIEF_ENTRIES:
+                self.more[name] = len(entries) - BRIEF_ENTRIES
+                setattr(self, name, entries[-BRIEF_ENTRIES:])
 
 
 def _score_lines(link) -> list[ScoreLine]:
@@ -526,6 +539,7 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
         brief.safety = safety_events(link, therapist, since=since)
     if shares(scopes, Record.PRACTICES):
         brief.practices = _practice_totals(link, since)
+    brief.keep_newest()
     return brief
 
 

@@ -200,3 +200,34 @@ def test_unshared_kinds_never_appear_on_any_page_or_pdf(as_therapist, client_use
     text = require_pdf_text(pdf.content)
     assert CANARY not in text
     assert "12" in text
+
+
+def test_a_long_period_shows_the_newest_entries_and_counts_the_rest(
+    as_therapist, client_user, linked, make_session
+):
+    """Hundreds of entries since the last session: the brief (and its PDF) stays a page to read
+    before a session, showing the newest of each kind and how many more the timeline holds."""
+    from kap.care.brief import BRIEF_ENTRIES
+
+    make_session(client_user, hours_from_now=-24 * 30, status="completed")
+    start = timezone.now() - timedelta(days=20)
+    Insight.objects.bulk_create(
+        Insight(
+            client=client_user, text=f"insight number {n}", created_at=start + timedelta(hours=n)
+        )
+        for n in range(BRIEF_ENTRIES + 45)
+    )
+    ActionStep.objects.bulk_create(
+        ActionStep(
+            client=client_user, text=f"step number {n}", created_at=start + timedelta(hours=n)
+        )
+        for n in range(BRIEF_ENTRIES + 3)
+    )
+    page = body(as_therapist.get(url(client_user)))
+    newest, oldest = BRIEF_ENTRIES + 44, 44
+    assert f"insight number {newest}" in page and f"insight number {oldest + 1}" in page
+    assert f"insight number {oldest}<" not in page and "insight number 0<" not in page
+    assert "And 45 earlier insights in this period" in page
+    assert "And 3 earlier action steps in this period" in page
+    text = require_pdf_text(as_therapist.get(pdf_url(client_user)).content)
+    assert "And 45 earlier insights" in " ".join(text.split())
