@@ -1,3 +1,4 @@
+import logging
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,9 @@ def pytest_configure(config):
 
     # The same algorithm as production at the least cost (tests/hashers.py says why).
     settings.PASSWORD_HASHERS = ["tests.hashers.CheapArgon2PasswordHasher"]
+    # The test SMTP servers' (aiosmtpd) connection chatter, logged from their own threads after
+    # pytest has closed the stream a test captured, only clutters the output.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def pytest_sessionfinish(session, exitstatus):
