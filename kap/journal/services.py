@@ -61,7 +61,8 @@ def filed_with(client, token: str | None) -> Response | None:
     """The response this client filed, or edited, with the form that carried `token`."""
     if not token:
         return None
-    found = Response.objects.filter(client=client, submission_token=token).first()
+    # (A draft carries the token of the page whose autosave started it: not filed yet.)
+    found = Response.objects.submitted().filter(client=client, submission_token=token).first()
     if found is None:
         earlier = (
             ResponseVersion.objects.filter(response__client=client, submission_token=token)
@@ -99,6 +100,12 @@ def _clean(spec: InstrumentSpec, answers: dict) -> dict:
     return {k: v for k, v in answers.items() if k in spec.items_by_key and v not in (None, "")}
 
 
+def _started_by(draft: Response, base_version: BaseVersion, token: str | None) -> bool:
+    """Whether a page that has no version yet started this draft itself (its first autosave's
+    answer has not reached it), rather than another window."""
+    return base_version is None and bool(token) and draft.submission_token == token
+
+
 @transaction.atomic
 def save_draft(
     *,
@@ -107,11 +114,15 @@ def save_draft(
     session: KapSession | None,
     answers: dict,
     base_version: BaseVersion,
+    token: str | None = None,
 ) -> Response:
     """Autosave. Creates the draft on the first keystroke; refuses a save from a stale page.
 
     base_version is the version the page was showing; None for a page that showed no draft, so
-    a draft started meanwhile in another window is not overwritten by this page's first save."""
+    a draft started meanwhile in another window is not overwritten by this page's first save.
+    `token` is the one rendered with the page: the draft its first save starts carries it, so that
+    the page's later saves and its submit, sent before the first save's answer (and version)
+    reached it, are known as its own rather than another window's."""
     spec = instrument.parsed
     # The answers about to be overwritten are not decrypted (a stale save reads them again).
     locked = Response.objects.select_for_update().drafts().defer("answers")
@@ -134,10 +145,15 @@ def save_draft(
                     instrument=instrument,
                     session=session,
                     answers=_clean(spec, answers),
+                    submission_token=token or "",
                 )
         except IntegrityError:  # two tabs raced to create it; the other one won
             draft = locked.get(client=client, instrument=instrument, session=session)
-    if base_version is not ANY_VERSION and base_version != draft.version:
+    if (
+        base_version is not ANY_VERSION
+        and base_version != draft.version
+        and not _started_by(draft, base_version, token)
+    ):
         stored = Response.objects.get(pk=draft.pk)
         if base_version is not None or not _same_answers(spec, stored.answers, answers):
             raise StaleEdit(stored, answers)
@@ -178,6 +194,7 @@ def submit_response(
         response is not None
         and base_version is not ANY_VERSION
         and base_version != response.version
+        and not _started_by(response, base_version, token)
         and not _same_answers(spec, response.answers, answers)
     ):
         # (Same answers: this page's own last autosave overtook its submit; not a conflict.

@@ -60,19 +60,11 @@ def _posted_token(data) -> str | None:
     return raw or None
 
 
-def _get_instrument(key: str) -> Instrument:
-    instrument = Instrument.objects.current().filter(key=key).select_related("pack").first()
-    if instrument is None or instrument.kind not in FORM_KINDS or not instrument.parsed.items:
-        raise Http404("No such check-in.")
-    return instrument
-
-
-def _newest_instrument(key: str) -> Instrument:
-    """As _get_instrument, read from the (key, version) unique index: the newest version of one
-    key, rather than current() (a NOT EXISTS over every version) filtered by key afterwards."""
-    instrument = (
-        Instrument.objects.filter(key=key).order_by("-version").select_related("pack").first()
-    )
+def _get_instrument(request: HttpRequest, key: str) -> Instrument:
+    """The instrument `key` means for the person signed in (their own import, their clinic's or
+    the server's: Instrument.objects.resolve), read from the key's index; 404 for a key they
+    cannot see, whoever else has one."""
+    instrument = Instrument.objects.select_related("pack").resolve(request.user, key)
     if instrument is None or instrument.kind not in FORM_KINDS or not instrument.parsed.items:
         raise Http404("No such check-in.")
     return instrument
@@ -109,14 +101,14 @@ def today(request: HttpRequest) -> HttpResponse:
 def instrument_list(request: HttpRequest) -> HttpResponse:
     instruments = [
         i
-        for i in Instrument.objects.current().select_related("pack").order_by("pk")
+        for i in Instrument.objects.for_person(request.user).select_related("pack").order_by("pk")
         if i.parsed.items
     ]
     return render(request, "journal/instrument_list.html", {"instruments": instruments})
 
 
 def instrument(request: HttpRequest, key: str) -> HttpResponse:
-    instrument = _get_instrument(key)
+    instrument = _get_instrument(request, key)
     session = _get_session_for_user(
         request, request.GET.get("session") or request.POST.get("session")
     )
@@ -162,6 +154,7 @@ def instrument(request: HttpRequest, key: str) -> HttpResponse:
                         session=session,
                         answers=answers_from_post(spec, request.POST),
                         base_version=base,
+                        token=token,
                     )
                     form.data = form.data.copy()
                     form.data["version"] = draft.version
@@ -233,11 +226,11 @@ def _conflict(request, instrument, stale: StaleEdit, session) -> HttpResponse:
 @require_POST
 def autosave(request: HttpRequest, key: str) -> HttpResponse:
     # Saved on every pause in typing: the same checks as the form, with less work around them.
-    instrument = _newest_instrument(key)
+    instrument = _get_instrument(request, key)
     session = _get_session_for_user(request, request.POST.get("session"), notes=False)
     spec = instrument.parsed
     try:
-        base = _posted_version(request.POST)
+        base, token = _posted_version(request.POST), _posted_token(request.POST)
     except _Malformed as refused:
         return JsonResponse({"status": "error", "message": str(refused)}, status=400)
     try:
@@ -247,6 +240,7 @@ def autosave(request: HttpRequest, key: str) -> HttpResponse:
             session=session,
             answers=answers_from_post(spec, request.POST),
             base_version=base,
+            token=token,
         )
     except StaleEdit as stale:
         return JsonResponse(

@@ -324,6 +324,28 @@ def test_save_draft_refuses_a_page_without_a_version_once_a_draft_exists(client_
     assert Response.objects.get().answers == {"already-tried": "tab one"}
 
 
+def test_a_pages_own_saves_sent_before_its_first_answer_arrived_are_not_a_conflict(
+    logged_in, client_user
+):
+    """Typing fast on a slow network: the page's second autosave (and then its submit) leave
+    before the first one's answer, with its version, reached the page. They are the page's own,
+    known by the token rendered with it; another window's are still refused."""
+    page = form_fields(logged_in.get("/i/self-assessment/"))
+    other = form_fields(logged_in.get("/i/self-assessment/"))
+    assert page["version"] == "" and page["submission_token"] != other["submission_token"]
+
+    first = logged_in.post(AUTOSAVE, {"already-tried": "first words", **page})
+    assert first.status_code == 200 and first.json()["version"] == 1
+    second = logged_in.post(AUTOSAVE, {"already-tried": "first words, and more", **page})
+    assert second.status_code == 200 and second.json()["version"] == 2
+    refused = logged_in.post(AUTOSAVE, {"already-tried": "another window", **other})
+    assert refused.status_code == 409
+    filed = logged_in.post("/i/self-assessment/", {"already-tried": "first words, all", **page})
+    assert filed.status_code == 302 and "/r/" in filed["Location"]
+    stored = Response.objects.get()
+    assert (stored.status, stored.answers) == ("submitted", {"already-tried": "first words, all"})
+
+
 # --- 4. The first result names the true first ----------------------------------------------
 
 
