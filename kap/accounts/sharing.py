@@ -107,12 +107,14 @@ def shared_lines() -> dict[str, list[Line]]:
     a clinic's pack use the same key); one that is not loaded has no answers to share.
     """
     from kap.content.models import Instrument
+    from kap.content.models import Scope as ContentScope
 
     keys = {key for s in SHARES.values() for key in s.instruments}
     titles: dict[str, list[str]] = {}
     for key, title in (
+        # The server's and clinics' content only: a person's own import is no one else's business.
         Instrument.objects.current()
-        .filter(key__in=keys)
+        .filter(key__in=keys, scope__lt=ContentScope.PERSONAL)
         .order_by("key", "title")
         .values_list("key", "title")
     ):

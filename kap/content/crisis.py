@@ -7,12 +7,12 @@ from difflib import SequenceMatcher
 
 from django.conf import settings
 
-from kap.content.models import Instrument, Pack
+from kap.content.models import Instrument, Pack, Scope
 from kap.content.specs import PackSpec, Region, SafetyRule
 
 
 def default_pack() -> Pack | None:
-    return Pack.objects.filter(key=settings.DEFAULT_PACK).first()
+    return Pack.objects.filter(scope=Scope.SERVER, key=settings.DEFAULT_PACK).first()
 
 
 def pack_for_crisis(instrument: Instrument) -> Pack | None:

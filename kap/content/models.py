@@ -1,18 +1,73 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 
 from kap.content.specs import InstrumentSpec, PackSpec
 
 
-class Pack(models.Model):
-    key = models.SlugField(max_length=60, unique=True)
+class Scope(models.IntegerChoices):
+    """Who content belongs to, and so who sees it. Ordered from the broadest to the narrowest:
+    where one person sees the same key in two scopes, the narrower one is theirs (see
+    InstrumentQuerySet.for_person)."""
+
+    SERVER = 0, "Server"  # loaded by the operator (`kap content load`, the built-in guide)
+    CLINIC = 1, "Clinic"  # a clinic's own content, seen by its people only
+    PERSONAL = 2, "Personal"  # imported by one person, seen by them (and whom they share with)
+
+
+def _owned_by_scope() -> Q:
+    """Server content has no owner, clinic content a clinic only, personal content a person only."""
+    return (
+        Q(scope=Scope.SERVER, clinic__isnull=True, owner__isnull=True)
+        | Q(scope=Scope.CLINIC, clinic__isnull=False, owner__isnull=True)
+        | Q(scope=Scope.PERSONAL, clinic__isnull=True, owner__isnull=False)
+    )
+
+
+class Owned(models.Model):
+    """The scope and owner every pack and instrument has. Erased with its owner (CASCADE)."""
+
+    scope = models.PositiveSmallIntegerField(choices=Scope.choices, default=Scope.SERVER)
+    clinic = models.ForeignKey(
+        "accounts.Clinic", models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Pack(Owned):
+    key = models.SlugField(max_length=60)
     title = models.CharField(max_length=200)
     version = models.PositiveIntegerField()
     language = models.CharField(max_length=10)
     spec = models.JSONField()
     checksum = models.CharField(max_length=64)
     loaded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=_owned_by_scope(), name="pack_owned_by_scope"),
+            # Keys are unique within a scope: the server's, each clinic's, each person's.
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(scope=Scope.SERVER), name="pack_unique_server_key"
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "key"],
+                condition=Q(scope=Scope.CLINIC),
+                name="pack_unique_clinic_key",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "key"],
+                condition=Q(scope=Scope.PERSONAL),
+                name="pack_unique_personal_key",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key} v{self.version}"
@@ -42,16 +97,56 @@ class Page(models.Model):
         return self.title
 
 
+def _visible(user) -> Q:
+    q = Q(scope=Scope.SERVER)
+    if user is None or not user.pk:
+        return q
+    if getattr(user, "clinic_id", None):
+        q |= Q(scope=Scope.CLINIC, clinic_id=user.clinic_id)
+    return q | Q(scope=Scope.PERSONAL, owner_id=user.pk)
+
+
 class InstrumentQuerySet(models.QuerySet):
+    """Visibility of instruments lives here and nowhere else.
+
+    - `visible_to(user)`: every version a person may see — the server's, their clinic's and
+      their own personal ones (a therapist looking at a client's records passes the client).
+    - `for_person(user)`: what each key means for that person — the newest version within its
+      scope and, should two scopes share a key (a pack loaded after someone imported the same
+      key), the narrower scope: the person's own, then their clinic's, then the server's.
+      Nobody else's content ever replaces theirs.
+    - `resolve(user, key)`: the same for one key, read from the (key, version) indexes.
+    """
+
+    def server(self) -> InstrumentQuerySet:
+        return self.filter(scope=Scope.SERVER)
+
+    def visible_to(self, user) -> InstrumentQuerySet:
+        return self.filter(_visible(user))
+
     def current(self) -> InstrumentQuerySet:
-        """The newest version of each instrument key."""
+        """The newest version of each instrument key, within its own scope and owner."""
         newer = Instrument.objects.filter(
-            key=models.OuterRef("key"), version__gt=models.OuterRef("version")
+            Q(scope=Scope.SERVER)
+            | Q(scope=Scope.CLINIC, clinic=OuterRef("clinic"))
+            | Q(scope=Scope.PERSONAL, owner=OuterRef("owner")),
+            key=OuterRef("key"),
+            scope=OuterRef("scope"),
+            version__gt=OuterRef("version"),
         )
-        return self.filter(~models.Exists(newer))
+        return self.filter(~Exists(newer))
+
+    def for_person(self, user) -> InstrumentQuerySet:
+        narrower = Instrument.objects.filter(
+            _visible(user), key=OuterRef("key"), scope__gt=OuterRef("scope")
+        )
+        return self.visible_to(user).current().filter(~Exists(narrower))
+
+    def resolve(self, user, key: str) -> Instrument | None:
+        return self.visible_to(user).filter(key=key).order_by("-scope", "-version").first()
 
 
-class Instrument(models.Model):
+class Instrument(Owned):
     pack = models.ForeignKey(
         Pack, models.PROTECT, related_name="instruments", null=True, blank=True
     )
@@ -67,8 +162,27 @@ class Instrument(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["key", "version"], name="instrument_unique_version")
+            models.CheckConstraint(condition=_owned_by_scope(), name="instrument_owned_by_scope"),
+            # Keys are unique within a scope, so a person's import never blocks a pack load
+            # and no scope can replace another's instrument.
+            models.UniqueConstraint(
+                fields=["key", "version"],
+                condition=Q(scope=Scope.SERVER),
+                name="instrument_unique_server_version",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "key", "version"],
+                condition=Q(scope=Scope.CLINIC),
+                name="instrument_unique_clinic_version",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "key", "version"],
+                condition=Q(scope=Scope.PERSONAL),
+                name="instrument_unique_personal_version",
+            ),
         ]
+        # Finding a key for a person (resolve, current) whatever its scope.
+        indexes = [models.Index(fields=["key", "version"], name="instrument_key_version")]
 
     def __str__(self) -> str:
         return f"{self.key} v{self.version}"

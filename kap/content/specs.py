@@ -7,6 +7,7 @@ instead of silently ignored.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -136,8 +137,8 @@ class InstrumentSpec(Strict):
 
     @model_validator(mode="after")
     def _check_kind(self) -> InstrumentSpec:
-        keys = [i.key for i in self.items]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        # Counted in one pass: list.count per item was quadratic (minutes for a 20,000-item file).
+        dupes = sorted(k for k, n in Counter(i.key for i in self.items).items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate item key {dupes[0]!r}")
         for item in self.items:
@@ -234,8 +235,7 @@ class PackSpec(Strict):
     def _check(self) -> PackSpec:
         if self.default_region not in self.crisis_resources:
             raise ValueError(f"default_region {self.default_region!r} has no crisis resources")
-        slugs = [p.slug for p in self.pages]
-        dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+        dupes = sorted(s for s, n in Counter(p.slug for p in self.pages).items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate page slug {dupes[0]!r}")
         return self

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.db import transaction
 
 from kap.content.loader import PackBundle, PackError, PackInvalid, read_pack
-from kap.content.models import Instrument, Pack, Page
+from kap.content.models import Instrument, Pack, Page, Scope
 
 DEFAULT_PACKS_DIR = Path(__file__).resolve().parent / "packs"
 
@@ -33,7 +33,9 @@ def load_pack(folder: Path | str) -> SyncResult:
 
 def _store(bundle: PackBundle) -> SyncResult:
     spec = bundle.spec
-    pack = Pack.objects.select_for_update().filter(key=spec.key).first()
+    # A pack loaded here is the server's: its keys are a namespace of their own, so nothing a
+    # person imported can block it (kap.content.models.Scope).
+    pack = Pack.objects.select_for_update().filter(scope=Scope.SERVER, key=spec.key).first()
     if pack is not None and pack.checksum == bundle.checksum:
         return SyncResult(pack, False, [])
     if pack is not None and pack.version >= spec.version:
@@ -51,7 +53,7 @@ def _store(bundle: PackBundle) -> SyncResult:
     errors = []
     existing = {
         (i.key, i.version): i
-        for i in Instrument.objects.filter(key__in=[s.key for s in bundle.instruments])
+        for i in Instrument.objects.server().filter(key__in=[s.key for s in bundle.instruments])
     }
     for s in bundle.instruments:
         old = existing.get((s.key, s.version))
@@ -75,7 +77,7 @@ def _store(bundle: PackBundle) -> SyncResult:
         "checksum": bundle.checksum,
     }
     if pack is None:
-        pack = Pack.objects.create(key=spec.key, **fields)
+        pack = Pack.objects.create(scope=Scope.SERVER, key=spec.key, **fields)
     else:
         for name, value in fields.items():
             setattr(pack, name, value)
@@ -95,6 +97,7 @@ def _store(bundle: PackBundle) -> SyncResult:
     )
     new = [
         Instrument(
+            scope=Scope.SERVER,
             pack=pack,
             key=s.key,
             version=s.version,

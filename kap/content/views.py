@@ -44,7 +44,8 @@ def guide_page(request: HttpRequest, slug: str) -> HttpResponse:
     pages = list(pack.pages.only("slug", "title", "order"))
     index = next(i for i, p in enumerate(pages) if p.pk == page.pk)
     instruments = {
-        i.key: i for i in Instrument.objects.current().filter(key__in=page.instrument_keys)
+        i.key: i
+        for i in Instrument.objects.for_person(request.user).filter(key__in=page.instrument_keys)
     }
     parts = split_on_instruments(page.body)
     placed = {value for kind, value in parts if kind == "instrument"}

@@ -36,11 +36,11 @@ from pydantic import (
     model_validator,
 )
 
-from kap.accounts.models import CareLink
+from kap.accounts.models import CareLink, User
 from kap.care.alerts import on_safety_event
 from kap.content.crisis import safety_rules_for
 from kap.content.loader import _checksum
-from kap.content.models import Instrument
+from kap.content.models import Instrument, Scope
 from kap.content.scoring import IncompleteAnswers, Score, score, triggered
 from kap.content.specs import InstrumentSpec, Item, Pace, SafetyRule
 from kap.exports import fhir
@@ -80,6 +80,7 @@ EXPORTED = {
     "journal.ReminderPreference": "reminder_preference",
     "practices.PracticeLog": "practice_logs",
     "accounts.CareLink": "care_links (client side; not imported)",
+    "content.Instrument": "instruments (a personal import with its whole spec, made again)",
 }
 NOT_EXPORTED = {
     "journal.CalendarFeed": "a secret calendar address: a new one is made on the new instance",
@@ -92,6 +93,7 @@ NOT_EXPORTED = {
     "care.QuestionDiscussed": "a therapist's mark on a question (goes with the question)",
     "otp_totp.TOTPDevice": "a two-factor secret: set it up again on the new instance",
     "otp_static.StaticDevice": "two-factor backup codes: made again on the new instance",
+    "content.Pack": "a personal pack (none can be made yet): load it again with its files",
 }
 
 
@@ -686,14 +688,16 @@ def _answer_rows(data: dict, specs: dict[tuple[str, int], InstrumentSpec | None]
             yield [*head, key, item.text if item else "", value, label, *meta]
 
 
-def _specs_for(data: dict) -> dict[tuple[str, int], InstrumentSpec | None]:
+def _specs_for(user, data: dict) -> dict[tuple[str, int], InstrumentSpec | None]:
     wanted = {(i["key"], i["version"]) for i in data["instruments"]}
     q = models.Q()
     for key, version in wanted:
         q |= models.Q(key=key, version=version)
     found: dict[tuple[str, int], InstrumentSpec | None] = dict.fromkeys(wanted)
     if wanted:
-        for inst in Instrument.objects.filter(q):
+        # Only what the person sees: another person's import may have the same key and version.
+        # Narrowest scope last, so that it wins (as it does in Instrument.objects.for_person).
+        for inst in Instrument.objects.visible_to(user).filter(q).order_by("scope"):
             found[(inst.key, inst.version)] = inst.parsed
     return found
 
@@ -716,7 +720,7 @@ def export_csv_zip(user) -> bytes:
             ]
             for s in data["sessions"]
         ],
-        "responses.csv": list(_answer_rows(data, _specs_for(data))),
+        "responses.csv": list(_answer_rows(data, _specs_for(user, data))),
         "safety_events.csv": [
             [e["id"], e["response"], e["rule_key"], e["created_at"]] for e in data["safety_events"]
         ],
@@ -925,13 +929,19 @@ def _spec_without_version(spec: dict) -> dict:
     return {k: v for k, v in spec.items() if k != "version"}
 
 
-def _resolve_instruments(export: Export) -> dict[tuple[str, int], Instrument]:
-    """Each instrument of the file, found here (same key, version and checksum) or, for one that
-    came from no pack, made again. A pack instrument that is missing is a clear refusal."""
+def _resolve_instruments(user, export: Export) -> dict[tuple[str, int], Instrument]:
+    """Each instrument of the file, found among those the person sees here (same key, version
+    and checksum) or, for one that came from no pack, made again as theirs. A pack instrument
+    that is missing is a clear refusal."""
     found: dict[tuple[str, int], Instrument] = {}
     for entry in export.instruments:
         ident = (entry.key, entry.version)
-        here = Instrument.objects.filter(key=entry.key, version=entry.version).first()
+        here = (
+            Instrument.objects.visible_to(user)
+            .filter(key=entry.key, version=entry.version)
+            .order_by("-scope")
+            .first()
+        )
         if here is not None and here.checksum == entry.checksum:
             found[ident] = here
             continue
@@ -960,7 +970,7 @@ def _resolve_instruments(export: Export) -> dict[tuple[str, int], Instrument]:
                 f"The instrument {entry.key!r} in the export names itself {spec.key!r} version"
                 f" {spec.version}. Nothing was imported."
             )
-        found[ident] = store_instrument(spec)[0]
+        found[ident] = store_instrument(spec, owner=user)[0]
     return found
 
 
@@ -1311,7 +1321,6 @@ def _import_safety_events(
 @transaction.atomic
 def import_export(*, user, export: Export) -> Imported:
     """Load an export into this (empty) account, all of it or nothing."""
-    from kap.accounts.models import User
 
     # Lock the account, so that two imports sent at once cannot both find it empty.
     account = User.objects.select_for_update().get(pk=user.pk)
@@ -1320,7 +1329,7 @@ def import_export(*, user, export: Export) -> Imported:
             "This account already has records, so importing would mix or duplicate them."
             " Import into a new, empty account instead. Nothing was imported."
         )
-    instruments = _resolve_instruments(export)
+    instruments = _resolve_instruments(account, export)
     worked = _work_out(export, instruments)
     _check_practices(export, instruments)
     result = Imported()
@@ -1542,28 +1551,50 @@ def parse_questionnaire(raw: bytes) -> InstrumentSpec:
         ) from None
 
 
-def _free_key(key: str) -> str:
-    """The key itself, unless a content pack owns it: an import never shadows a pack's
-    instrument (that would drop the pack's safety rules for everyone)."""
+def _taken_elsewhere(owner, key: str) -> Instrument | None:
+    """The server's or the person's clinic's instrument under this key, if there is one."""
+    return (
+        Instrument.objects.visible_to(owner)
+        .filter(key=key, scope__lt=Scope.PERSONAL)
+        .order_by("-scope", "-version")
+        .first()
+    )
+
+
+def _free_key(owner, key: str) -> str:
+    """The key itself, unless the person already sees it in server or clinic content: then
+    the key with "-imported" (their import never shadows a pack's instrument, which would drop
+    the pack's safety rules for them). Other people's imports do not count: keys are unique
+    per person."""
     candidate, n = key, 1
-    while Instrument.objects.filter(key=candidate, pack__isnull=False).exists():
+    while _taken_elsewhere(owner, candidate) is not None:
         suffix = "-imported" if n == 1 else f"-imported-{n}"
         candidate, n = key[: 60 - len(suffix)].rstrip("-") + suffix, n + 1
     return candidate
 
 
 @transaction.atomic
-def store_instrument(spec: InstrumentSpec) -> tuple[Instrument, bool]:
-    """Store an instrument that belongs to no pack. Returns (instrument, created).
+def store_instrument(spec: InstrumentSpec, *, owner) -> tuple[Instrument, bool]:
+    """Store an instrument imported by `owner`, as theirs alone. Returns (instrument, created).
 
-    The same questionnaire imported again is the instrument already stored; a different one
-    under a key already used becomes that key's next version.
+    The same questionnaire imported again by the same person is their instrument already
+    stored; a different one under a key of theirs becomes that key's next version (their earlier
+    answers keep the version they answered). Another person's import of the same key is that
+    person's own instrument and never touches this one.
+
+    A key the person already sees from the server or their clinic is never reused: the import
+    is stored as "KEY-imported", so that each key means one instrument for each person and the
+    guide's own (with its safety rules) is never shadowed.
     """
-    key = _free_key(spec.key)
-    existing = list(Instrument.objects.select_for_update().filter(key=key).order_by("version"))
+    # One import at a time per person: the next version number is read, then written.
+    User.objects.select_for_update().filter(pk=owner.pk).exists()
+    key = _free_key(owner, spec.key)
+    existing = list(
+        Instrument.objects.filter(scope=Scope.PERSONAL, owner=owner, key=key).order_by("version")
+    )
     wanted = _spec_without_version(spec.model_dump(mode="json")) | {"key": key}
     for inst in reversed(existing):
-        if inst.pack_id is None and _spec_without_version(inst.spec) == wanted:
+        if _spec_without_version(inst.spec) == wanted:
             return inst, False
     versions = {i.version for i in existing}
     version = spec.version
@@ -1573,6 +1604,8 @@ def store_instrument(spec: InstrumentSpec) -> tuple[Instrument, bool]:
     spec = InstrumentSpec.model_validate(spec.model_dump(mode="json"))
     dumped = spec.model_dump(mode="json")
     instrument = Instrument.objects.create(
+        scope=Scope.PERSONAL,
+        owner=owner,
         pack=None,
         key=spec.key,
         version=spec.version,
@@ -1584,5 +1617,6 @@ def store_instrument(spec: InstrumentSpec) -> tuple[Instrument, bool]:
     return instrument, True
 
 
-def import_questionnaire(*, raw: bytes) -> tuple[Instrument, bool]:
-    return store_instrument(parse_questionnaire(raw))
+def import_questionnaire(*, owner, raw: bytes) -> tuple[Instrument, bool]:
+    """A FHIR Questionnaire uploaded by `owner`: a personal instrument of theirs."""
+    return store_instrument(parse_questionnaire(raw), owner=owner)

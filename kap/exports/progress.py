@@ -338,10 +338,13 @@ BLANK_SHEETS = (
 
 
 def current_specs(
-    keys: tuple[str, ...] | list[str],
+    client, keys: tuple[str, ...] | list[str]
 ) -> dict[str, tuple[Instrument, InstrumentSpec]]:
-    """The newest version of each instrument asked for, in one query."""
-    return {i.key: (i, i.parsed) for i in Instrument.objects.current().filter(key__in=keys)}
+    """What each key asked for means for this person (Instrument.objects.for_person), in one
+    query."""
+    return {
+        i.key: (i, i.parsed) for i in Instrument.objects.for_person(client).filter(key__in=keys)
+    }
 
 
 def _per_session(model, **match) -> Coalesce:
@@ -392,7 +395,7 @@ def _rating(value: object) -> float | None:
 
 def trends(client) -> TrendsData:
     """Everything the Trends page draws, for this person only, in five queries."""
-    specs = current_specs([PHQ9, GAD7, OUTCOMES, *BLANK_SHEETS])
+    specs = current_specs(client, [PHQ9, GAD7, OUTCOMES, *BLANK_SHEETS])
 
     points: dict[str, list[ScorePoint]] = {key: [] for key in SCORED}
     rows = (

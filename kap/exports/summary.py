@@ -410,7 +410,7 @@ def build_summary(
 ) -> Summary:
     """The chosen sections for this person over this period (at most ten queries)."""
     start = period.start
-    specs = current_specs([PHQ9, GAD7, OUTCOMES])
+    specs = current_specs(client, [PHQ9, GAD7, OUTCOMES])
     summary = Summary(
         name=str(client),
         made_on=today or timezone.localdate(),

@@ -215,7 +215,7 @@ def import_questionnaire(request: HttpRequest) -> HttpResponse:
     if not _too_large(request, form, data.MAX_QUESTIONNAIRE_BYTES) and form.is_valid():
         try:
             instrument, created = data.import_questionnaire(
-                raw=form.read(data.MAX_QUESTIONNAIRE_BYTES)
+                owner=request.user, raw=form.read(data.MAX_QUESTIONNAIRE_BYTES)
             )
         except data.ImportRefused as refused:
             form.add_error("file", str(refused))

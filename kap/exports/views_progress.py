@@ -222,13 +222,12 @@ def summary_pdf(request: HttpRequest) -> HttpResponse:
 # --- Blank sheets -----------------------------------------------------------------------------
 
 
-def _blank_context(key: str) -> dict:
+def _blank_context(request: HttpRequest, key: str) -> dict:
     if key not in progress.BLANK_SHEETS:
         raise Http404("There is no blank version of that sheet.")
-    try:
-        instrument = Instrument.objects.current().get(key=key)
-    except Instrument.DoesNotExist:
-        raise Http404("The guide has not been loaded yet.") from None
+    instrument = Instrument.objects.resolve(request.user, key)
+    if instrument is None:
+        raise Http404("The guide has not been loaded yet.")
     return {
         "instrument": instrument,
         "spec": instrument.parsed,
@@ -237,11 +236,11 @@ def _blank_context(key: str) -> dict:
 
 
 def blank(request: HttpRequest, key: str) -> HttpResponse:
-    return render(request, "progress/blank.html", _blank_context(key))
+    return render(request, "progress/blank.html", _blank_context(request, key))
 
 
 def blank_pdf(request: HttpRequest, key: str) -> HttpResponse:
-    return _pdf(request, "progress/blank_pdf.html", _blank_context(key), f"kap-{key}.pdf")
+    return _pdf(request, "progress/blank_pdf.html", _blank_context(request, key), f"kap-{key}.pdf")
 
 
 # --- PDF --------------------------------------------------------------------------------------

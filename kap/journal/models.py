@@ -75,7 +75,9 @@ class Response(models.Model):
         SUBMITTED = "submitted", "Submitted"
 
     client = models.ForeignKey(Client, models.CASCADE, related_name="responses")
-    instrument = models.ForeignKey(Instrument, models.PROTECT, related_name="responses")
+    # RESTRICT, not PROTECT: a personal instrument goes with its owner, and their answers
+    # with it; an instrument still answered by anyone else can never be deleted.
+    instrument = models.ForeignKey(Instrument, models.RESTRICT, related_name="responses")
     session = models.ForeignKey(
         KapSession, models.SET_NULL, null=True, blank=True, related_name="responses"
     )

@@ -358,9 +358,9 @@ def _responses(client, session: KapSession | None) -> QuerySet:
 
 def _with_free_text(rows: QuerySet) -> QuerySet:
     # PHQ-9, GAD-7 and the like hold choices and numbers only: nothing to search in them.
-    texty = [
-        i.pk for i in Instrument.objects.only("pk", "checksum", "spec") if i.parsed.has_free_text
-    ]
+    # Only the instruments these rows answer: never every person's imports.
+    used = Instrument.objects.filter(pk__in=rows.values("instrument_id"))
+    texty = [i.pk for i in used.only("pk", "checksum", "spec") if i.parsed.has_free_text]
     return rows.filter(instrument_id__in=texty)
 
 

@@ -28,7 +28,9 @@ class PracticeLog(models.Model):
     client = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.CASCADE, related_name="practice_logs"
     )
-    instrument = models.ForeignKey(Instrument, models.PROTECT, related_name="practice_logs")
+    # RESTRICT, not PROTECT: a personal instrument goes with its owner, and their answers
+    # with it; an instrument still answered by anyone else can never be deleted.
+    instrument = models.ForeignKey(Instrument, models.RESTRICT, related_name="practice_logs")
     started_at = models.DateTimeField()
     planned_seconds = models.PositiveIntegerField()
     elapsed_seconds = models.PositiveIntegerField()  # time practised, pauses left out

@@ -67,12 +67,18 @@ RULES = {
 }
 
 
-def practice_instrument(key: str, version: int | None = None) -> Instrument | None:
-    """The practice with this key (the newest version unless one is asked for), or None."""
+def practice_instrument(user, key: str, version: int | None = None) -> Instrument | None:
+    """The practice this key means for the person (the newest version unless one is asked for),
+    or None."""
     if version is None:
-        found = Instrument.objects.current().filter(key=key).first()
+        found = Instrument.objects.resolve(user, key)
     else:
-        found = Instrument.objects.filter(key=key, version=version).first()
+        found = (
+            Instrument.objects.visible_to(user)
+            .filter(key=key, version=version)
+            .order_by("-scope")
+            .first()
+        )
     return found if found is not None and found.kind == "practice" else None
 
 
@@ -115,7 +121,7 @@ def custom_label(*, inhale: Any, hold_in: Any, exhale: Any, hold_out: Any) -> st
     return f"Your own pace ({', '.join(parts)})"
 
 
-def check_payload(data: Any) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def check_payload(data: Any, *, user) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The fields of a new log from the browser's JSON, or each bad field with a message."""
     if not isinstance(data, dict):
         return None, {"body": "The body must be a JSON object."}
@@ -128,9 +134,13 @@ def check_payload(data: Any) -> tuple[dict[str, Any] | None, dict[str, str]]:
             errors.setdefault(field, f"{field} must be {RULES.get(field, 'left out')}.")
         return None, errors
 
-    instrument = practice_instrument(p.instrument, p.version)
+    instrument = practice_instrument(user, p.instrument, p.version)
     if instrument is None:
-        kinds = set(Instrument.objects.filter(key=p.instrument).values_list("kind", flat=True))
+        kinds = set(
+            Instrument.objects.visible_to(user)
+            .filter(key=p.instrument)
+            .values_list("kind", flat=True)
+        )
         if "practice" in kinds:
             return None, {"version": f"version: {p.instrument!r} has no version {p.version}."}
         if kinds:

@@ -33,11 +33,10 @@ def _get_log_for_user(request: HttpRequest, pk: int) -> PracticeLog:
     )
 
 
-def _practice(key: str) -> Instrument:
-    try:
-        instrument = Instrument.objects.current().get(key=key)
-    except Instrument.DoesNotExist:
-        raise Http404(f"The practice {key!r} is not in the guide that is loaded.") from None
+def _practice(request: HttpRequest, key: str) -> Instrument:
+    instrument = Instrument.objects.resolve(request.user, key)
+    if instrument is None:
+        raise Http404(f"The practice {key!r} is not in the guide that is loaded.")
     if instrument.kind != "practice":
         raise Http404(f"{key!r} is not a practice.")
     return instrument
@@ -49,7 +48,7 @@ def practice_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(logs, PER_PAGE).get_page(request.GET.get("page"))
     found = {
         i.key: i
-        for i in Instrument.objects.current()
+        for i in Instrument.objects.for_person(request.user)
         .filter(key__in=[GROUNDING, AWARENESS])
         .only("key", "title", "kind")
     }
@@ -78,12 +77,12 @@ def log_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def grounding(request: HttpRequest) -> HttpResponse:
-    return _practice_page(request, _practice(GROUNDING), "practices/grounding.html")
+    return _practice_page(request, _practice(request, GROUNDING), "practices/grounding.html")
 
 
 @require_http_methods(["GET", "POST"])
 def awareness(request: HttpRequest) -> HttpResponse:
-    return _practice_page(request, _practice(AWARENESS), "practices/awareness.html")
+    return _practice_page(request, _practice(request, AWARENESS), "practices/awareness.html")
 
 
 def _practice_page(request: HttpRequest, instrument: Instrument, template: str) -> HttpResponse:
@@ -154,7 +153,7 @@ def log(request: HttpRequest) -> JsonResponse:
         data = read_json(request)
     except BadJson as e:
         return _bad({"body": f"The body must be JSON, and this is {e.reason}."})
-    fields, errors = check_payload(data)
+    fields, errors = check_payload(data, user=request.user)
     if fields is None:
         return _bad(errors)
     try:

@@ -35,11 +35,11 @@ class Person:
     objects: dict = field(default_factory=dict)
 
 
-def imported_phq9():
-    """The NLM PHQ-9 as a questionnaire imported from FHIR (no pack), stored once."""
+def imported_phq9(owner):
+    """The NLM PHQ-9 as a questionnaire `owner` imported from FHIR (personal, no pack)."""
     from kap.exports import data
 
-    return data.import_questionnaire(raw=(FHIR_FIXTURES / NLM_PHQ9).read_bytes())[0]
+    return data.import_questionnaire(owner=owner, raw=(FHIR_FIXTURES / NLM_PHQ9).read_bytes())[0]
 
 
 def _current(key: str):
@@ -134,7 +134,7 @@ def build_person(user, phrase: str, *, therapist=None) -> Person:
     o["checklist"] = submit(
         "signs-you-might-benefit", {"stuck-despite-insight": True, "loss-of-meaning": False}
     )
-    fhir_phq9 = imported_phq9()
+    fhir_phq9 = imported_phq9(user)
     o["imported"] = submit(
         None,
         {item.key: "more-than-half-the-days" for item in fhir_phq9.parsed.items[:9]},

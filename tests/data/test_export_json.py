@@ -382,8 +382,11 @@ def test_an_export_imported_into_a_second_account_keeps_every_record(client, ale
 
     assert comparable(second, other_account=True) == comparable(first, other_account=True)
     assert second["profile"]["email"] == "alex.new@example.com"
-    # The questionnaire already here is used, not stored again; the practices got new uuids.
-    assert Instrument.objects.count() == before
+    # The imported questionnaire is Alex's own: the second account gets a copy of its own
+    # (issue 13), Alex's stays as it was. The practices got new uuids.
+    assert Instrument.objects.count() == before + 1
+    mine, theirs = (Instrument.objects.get(pack=None, owner=u) for u in (other, alex.user))
+    assert (mine.key, mine.version, mine.checksum) == (theirs.key, theirs.version, theirs.checksum)
     old = {p["uuid"] for p in first["practice_logs"]}
     assert old.isdisjoint(p["uuid"] for p in second["practice_logs"])
     # The imported records are real records of the new account: the app reads them back.
