@@ -69,3 +69,17 @@ def row_counts() -> dict[str, int]:
         for app in ("journal", "practices", "content", "accounts", "care")
         for model in apps.get_app_config(app).get_models()
     }
+
+
+@pytest.fixture
+def exported(client, alex) -> dict:
+    client.force_login(alex.user)
+    return json.loads(client.get(reverse("exports:json")).content)
+
+
+@pytest.fixture
+def newcomer(client, make_user, exported):
+    """A new, empty account, signed in, about to import Alex's file."""
+    user = make_user("newcomer@example.com")
+    client.force_login(user)
+    return user

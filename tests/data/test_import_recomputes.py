@@ -23,20 +23,6 @@ from tests.data.conftest import import_export_file, page_text, row_counts
 PHQ9_QUIET = {f"q{i}": "several-days" for i in range(1, 9)} | {"q9": "not-at-all"}
 
 
-@pytest.fixture
-def exported(client, alex) -> dict:
-    client.force_login(alex.user)
-    return json.loads(client.get(reverse("exports:json")).content)
-
-
-@pytest.fixture
-def newcomer(client, make_user, exported):
-    """A new, empty account, signed in, about to import Alex's file."""
-    user = make_user("newcomer@example.com")
-    client.force_login(user)
-    return user
-
-
 def indexed(export: dict, key: str) -> tuple[int, dict]:
     return next((n, r) for n, r in enumerate(export["responses"]) if r["instrument"]["key"] == key)
 

@@ -14,20 +14,6 @@ from tests.data.conftest import import_export_file, page_text, row_counts, uploa
 from tests.data.people import FHIR_FIXTURES, NLM_PHQ9
 
 
-@pytest.fixture
-def exported(client, alex) -> dict:
-    client.force_login(alex.user)
-    return json.loads(client.get(reverse("exports:json")).content)
-
-
-@pytest.fixture
-def newcomer(client, make_user, exported):
-    """A new, empty account, signed in, about to import Alex's file."""
-    user = make_user("newcomer@example.com")
-    client.force_login(user)
-    return user
-
-
 def _response_of(export: dict, key: str) -> dict:
     return next(r for r in export["responses"] if r["instrument"]["key"] == key)
 
