@@ -20,6 +20,13 @@ def pytest_configure(config):
     # The test SMTP servers' (aiosmtpd) connection chatter, logged from their own threads after
     # pytest has closed the stream a test captured, only clutters the output.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # The browser tests' live server answers one request at a time when its threads share the
+    # test database's one in-memory SQLite connection (tests/liveserver.py says why).
+    from django.test.testcases import LiveServerThread
+
+    from tests.liveserver import SerialWSGIServer
+
+    LiveServerThread.server_class = SerialWSGIServer
 
 
 def pytest_sessionfinish(session, exitstatus):

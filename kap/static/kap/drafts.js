@@ -36,7 +36,7 @@
   });
   var form = document.querySelector("form[data-draft-key]");
   if (!form) return;
-  var inFlight = false, submitting = false, submitAfter = null;
+  var inFlight = 0, submitting = false, submitAfter = null; // inFlight: autosaves on their way
   var storeKey = "kap-draft:" + form.dataset.draftKey;
   var refusedKey = null; // set once this page's save was refused: its own copy
   var status = document.getElementById("draft-status");
@@ -75,11 +75,12 @@
   function send() { if (window.htmx) htmx.trigger(form, "kap:save"); }
 
   form.addEventListener("input", keep);
-  // Leaving a text box to click Submit starts one last autosave: the submit waits for it (and
-  // then carries the version it made), and no autosave starts once the submit has gone.
+  // Leaving a text box to click Submit starts one last autosave: the submit waits for it, and for
+  // any autosave htmx had queued behind it (and then carries the version they made); no autosave
+  // starts once the submit has gone, so the server never sees the two at once.
   function settled() {
-    inFlight = false;
-    if (submitAfter) {
+    inFlight = Math.max(0, inFlight - 1);
+    if (submitAfter && !inFlight) {
       var button = submitAfter.button;
       submitAfter = null;
       if (form.requestSubmit) form.requestSubmit(button || undefined); else form.submit();
@@ -115,13 +116,12 @@
       say("Not saved yet (" + xhr.status + "). Your words are kept on this device and will be sent again.");
     }
   });
-  form.addEventListener("htmx:sendError", function () {
-    setTimeout(settled, 0);
+  form.addEventListener("htmx:sendError", function () { // (htmx:afterRequest has fired too)
     say("You seem to be offline. Your words are kept on this device and will be saved when you are back.");
   });
   form.addEventListener("htmx:beforeRequest", function (evt) {
     if (submitting) { evt.preventDefault(); return; }
-    inFlight = true; keep(); say("Saving…");
+    inFlight += 1; keep(); say("Saving…");
   });
   form.addEventListener("submit", function (evt) {
     keep();
