@@ -8,7 +8,9 @@ import yaml
 from kap.cli import main
 from kap.content.loader import PackInvalid, read_pack
 from kap.content.models import Instrument, Pack, Page
-from kap.content.sync import load_pack
+from kap.content.sync import default_pack_path, load_pack
+
+SHIPPED_VERSION = yaml.safe_load((default_pack_path("kap-guide") / "pack.yaml").read_text())["version"]
 
 
 def edit_yaml(path: Path, change) -> None:
@@ -81,7 +83,7 @@ def test_it_reports_a_duplicate_item_key(pack_copy):
 
 def test_it_reports_a_duplicate_yaml_key_with_its_line(pack_copy):
     path = pack_copy / "pack.yaml"
-    path.write_text(path.read_text().replace("version: 1\n", "version: 1\nversion: 2\n", 1))
+    path.write_text(path.read_text().replace("\ntitle: ", "\nversion: 9\ntitle: ", 1))
     (error,) = errors_of(pack_copy)
     assert error.startswith("pack.yaml: line 4")
     assert "duplicate key 'version'" in error
@@ -141,7 +143,7 @@ def test_check_exits_non_zero_and_names_the_problem(pack_copy, capsys):
 
 def test_check_passes_the_built_in_pack(pack_copy, capsys):
     assert main(["content", "check", str(pack_copy)]) == 0
-    assert "kap-guide v1: OK" in capsys.readouterr().out
+    assert f"kap-guide v{SHIPPED_VERSION}: OK" in capsys.readouterr().out
 
 
 @pytest.mark.django_db
@@ -170,7 +172,7 @@ def test_a_new_instrument_version_is_stored_beside_the_old(no_content, pack_copy
         pack_copy / "instruments" / "self-assessment.yaml",
         lambda d: d.update(version=2, title="Self-Assessment Reflection (revised)"),
     )
-    edit_yaml(pack_copy / "pack.yaml", lambda d: d.update(version=2))
+    edit_yaml(pack_copy / "pack.yaml", lambda d: d.update(version=d["version"] + 1))
     result = load_pack(pack_copy)
     assert result.new_instruments == ["self-assessment v2"]
     versions = Instrument.objects.filter(key="self-assessment").order_by("version")
@@ -179,18 +181,18 @@ def test_a_new_instrument_version_is_stored_beside_the_old(no_content, pack_copy
         (2, "Self-Assessment Reflection (revised)"),
     ]
     assert Instrument.objects.current().get(key="self-assessment").version == 2
-    assert Pack.objects.get().version == 2
+    assert Pack.objects.get().version == SHIPPED_VERSION + 1
 
 
 @pytest.mark.django_db
 def test_a_changed_instrument_must_carry_a_new_version(no_content, pack_copy):
     load_pack(pack_copy)
     edit_yaml(pack_copy / "instruments" / "gad7.yaml", lambda d: d.update(title="Changed"))
-    edit_yaml(pack_copy / "pack.yaml", lambda d: d.update(version=2))
+    edit_yaml(pack_copy / "pack.yaml", lambda d: d.update(version=d["version"] + 1))
     with pytest.raises(PackInvalid, match="gad7.*already stored with different content"):
         load_pack(pack_copy)
     assert Instrument.objects.get(key="gad7").title.startswith("Generalized")
-    assert Pack.objects.get().version == 1
+    assert Pack.objects.get().version == SHIPPED_VERSION
 
 
 @pytest.mark.django_db

@@ -237,6 +237,14 @@ def read_pack(folder: Path | str) -> PackBundle:
                 )
             )
 
+    for path, key in pack.named_keys():
+        if key in broken:
+            continue
+        if key not in specs:
+            errors.append(PackError("pack.yaml", path, f"unknown instrument {key!r}"))
+        elif path.startswith("measures.") and specs[key].scoring is None:
+            errors.append(PackError("pack.yaml", path, f"{key} has no scoring to follow"))
+
     if errors:
         raise PackInvalid(errors)
 

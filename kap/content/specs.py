@@ -210,6 +210,34 @@ class SafetyRule(Strict):
     message: str
 
 
+# What the app does with an instrument, named in a pack's `roles:` (kap.content.roles):
+# intention — set before a session (Today, the session page, shown above other check-ins);
+# worksheet — filled after a session (Today, the session page, the summary, the printed sheet);
+# outcomes — the changes a person hopes for, rated now and again (Progress, the brief);
+# preparation — done once before the first session (Today; its questions go to "Questions");
+# screening — the first look at whether KAP might help (Today, until it is done);
+# support — the longer reflection behind "Your support".
+Role = Literal["intention", "worksheet", "outcomes", "preparation", "screening", "support"]
+ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+# The sharing scopes that share answers to instruments (kap.accounts.sharing says what else each
+# scope shares, and whether it shares answers or only scores).
+ShareScope = Literal["scores", "intentions", "worksheets"]
+SHARE_SCOPES: tuple[str, ...] = ShareScope.__args__  # type: ignore[attr-defined]
+
+
+class Measure(Strict):
+    """A scored instrument followed over time: on Progress, Today, the roster and the brief."""
+
+    instrument: Slug
+    label: str = Field(max_length=30)  # its short name, e.g. "PHQ-9"
+    # Suggested again on Today (and in reminders) this many days after it was last filled in.
+    again_after_days: int | None = Field(default=None, ge=1, le=365)
+    # Where the instrument's authors publish them: a fall to this fraction of the first score or
+    # less is a "response"; a total below this from at or above it is a "remission".
+    response_fraction: float | None = Field(default=None, gt=0, lt=1)
+    remission_below: float | None = None
+
+
 class PageRef(Strict):
     slug: Slug
     title: str
@@ -230,6 +258,11 @@ class PackSpec(Strict):
     pages: list[PageRef] = Field(min_length=1)
     instruments: list[str] = []  # instrument files, relative to the pack folder
     safety_rules: list[SafetyRule] = []
+    # What the app does with the pack's instruments (see Role, Measure, ShareScope). The loader
+    # checks that every key named here is one of the pack's instruments.
+    roles: dict[Role, Slug] = {}
+    measures: list[Measure] = []
+    sharing: dict[ShareScope, list[Slug]] = {}
 
     @model_validator(mode="after")
     def _check(self) -> PackSpec:
@@ -238,4 +271,23 @@ class PackSpec(Strict):
         dupes = sorted(s for s, n in Counter(p.slug for p in self.pages).items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate page slug {dupes[0]!r}")
+        dupes = sorted(k for k, n in Counter(m.instrument for m in self.measures).items() if n > 1)
+        if dupes:
+            raise ValueError(f"measure {dupes[0]!r} is listed twice")
+        shared = Counter(k for keys in self.sharing.values() for k in keys)
+        dupes = sorted(k for k, n in shared.items() if n > 1)
+        if dupes:
+            raise ValueError(f"instrument {dupes[0]!r} is shared under two scopes")
         return self
+
+    def named_keys(self) -> list[tuple[str, str]]:
+        """(field path, instrument key) for every key the pack's roles, measures and sharing name:
+        each must be one of its instruments (the loader checks)."""
+        out = [(f"roles.{role}", key) for role, key in self.roles.items()]
+        out += [(f"measures.{n}.instrument", m.instrument) for n, m in enumerate(self.measures)]
+        out += [
+            (f"sharing.{scope}.{n}", key)
+            for scope, keys in self.sharing.items()
+            for n, key in enumerate(keys)
+        ]
+        return out

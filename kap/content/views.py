@@ -17,15 +17,13 @@ def _guide_pack():
     return pack
 
 
-# Practices without questions have pages of their own.
-PRACTICE_PAGES = {"grounding": "practices:grounding", "gentle-awareness": "practices:awareness"}
-
-
 def _start_url(spec) -> str | None:
+    """Where a person starts an instrument: its form, or (a practice without questions) the one
+    practice page, which the spec sets up (paces give it the breath pacer)."""
     try:
         if spec.items:
             return reverse("journal:instrument", args=[spec.key])
-        return reverse(PRACTICE_PAGES[spec.key]) if spec.key in PRACTICE_PAGES else None
+        return reverse("practices:practice", args=[spec.key]) if spec.kind == "practice" else None
     except NoReverseMatch:
         return None
 

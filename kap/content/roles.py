@@ -1,0 +1,142 @@
+"""What the packs a person can see say their instruments are for: the one place code asks.
+
+No instrument key is written in code. A pack's `roles:` names the instrument that plays each role
+(the intention, the worksheet, ...), its `measures:` the scored instruments followed over time
+(with their published response and remission rules), and its `sharing:` which sharing scope shares
+the answers to which instrument (kap.content.specs, PackSpec). Code asks here:
+
+    roles = roles_for(request.user)
+    roles.key("intention")          # "intention-setting", or None when no pack has one
+    roles.measures                  # the measures, in the pack's order
+    roles.shared_under("phq9")      # "scores"
+
+A person sees the server's packs and their clinic's. Where both name a role, the clinic's pack
+wins (as a narrower scope wins for an instrument key); among server packs, the default pack
+(settings.DEFAULT_PACK) comes first, then the others by key.
+
+A questionnaire a person imported (kap.exports.fhir_import) has no pack. One that carries the
+LOINC panel code of a measure the server knows (PHQ-9, 44249-1) is that measure too: it is
+followed on Progress beside it, under its own title (`measures_for`), and shared as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Q
+
+from kap.content.models import Instrument, Pack, Scope
+from kap.content.specs import Measure, PackSpec
+
+
+@dataclass(frozen=True)
+class Roles:
+    roles: dict[str, str] = field(default_factory=dict)  # role → instrument key
+    measures: tuple[Measure, ...] = ()
+    sharing: dict[str, str] = field(default_factory=dict)  # instrument key → sharing scope
+    # LOINC panel code → the measure with that code (for imported questionnaires).
+    coded: dict[str, Measure] = field(default_factory=dict)
+
+    def key(self, role: str) -> str | None:
+        return self.roles.get(role)
+
+    def keys(self, *roles: str) -> list[str]:
+        """The instrument keys of these roles that some pack fills, in the order asked."""
+        return [self.roles[r] for r in roles if r in self.roles]
+
+    def measure(self, key: str) -> Measure | None:
+        return next((m for m in self.measures if m.instrument == key), None)
+
+    @property
+    def measure_keys(self) -> list[str]:
+        return [m.instrument for m in self.measures]
+
+    def shared_under(self, key: str) -> str | None:
+        return self.sharing.get(key)
+
+    def shared_keys(self, scope: str) -> list[str]:
+        """Keys of the instruments whose answers this sharing scope shares."""
+        return [k for k, s in self.sharing.items() if s == scope]
+
+
+def _packs(person) -> list[Pack]:
+    """The packs whose roles count for this person, the one that wins first."""
+    where = Q(scope=Scope.SERVER)
+    clinic_id = getattr(person, "clinic_id", None)
+    if clinic_id:
+        where |= Q(scope=Scope.CLINIC, clinic_id=clinic_id)
+    packs = list(Pack.objects.filter(where).defer("spec"))
+    packs.sort(key=lambda p: (-p.scope, p.key != settings.DEFAULT_PACK, p.key))
+    return packs
+
+
+def _combine(specs: list[tuple[PackSpec, dict[str, str | None]]]) -> Roles:
+    roles: dict[str, str] = {}
+    measures: dict[str, Measure] = {}
+    sharing: dict[str, str] = {}
+    coded: dict[str, Measure] = {}
+    for spec, codes in specs:
+        for role, key in spec.roles.items():
+            roles.setdefault(role, key)
+        for m in spec.measures:
+            if m.instrument not in measures:
+                measures[m.instrument] = m
+                if codes.get(m.instrument):
+                    coded.setdefault(codes[m.instrument], m)
+        for scope, keys in spec.sharing.items():
+            for key in keys:
+                sharing.setdefault(key, scope)
+    return Roles(roles, tuple(measures.values()), sharing, coded)
+
+
+_CACHE: dict[tuple, Roles] = {}
+
+
+def roles_for(person) -> Roles:
+    """What the packs this person sees say (one query; parsed once per set of pack versions)."""
+    packs = _packs(person)
+    ident = tuple((p.pk, p.checksum) for p in packs)
+    found = _CACHE.get(ident)
+    if found is None:
+        specs = []
+        for pack in packs:
+            spec = pack.parsed
+            measured = [m.instrument for m in spec.measures]
+            codes = dict(
+                Instrument.objects.filter(pack=pack, key__in=measured)
+                .order_by("key", "version")
+                .values_list("key", "spec__code")
+            )
+            specs.append((spec, codes))
+        found = _CACHE[ident] = _combine(specs)
+    return found
+
+
+@dataclass(frozen=True)
+class Followed:
+    """A measure followed for one person: a pack's, or a questionnaire they imported that is the
+    same measure (by its LOINC panel code)."""
+
+    key: str  # the instrument key its responses are stored under
+    label: str  # "PHQ-9", or the imported questionnaire's title
+    measure: Measure
+
+
+def measures_for(person) -> list[Followed]:
+    """The measures followed on this person's Progress and brief: the packs', then their own
+    imports of the same measures."""
+    roles = roles_for(person)
+    out = [Followed(m.instrument, m.label, m) for m in roles.measures]
+    if roles.coded and getattr(person, "pk", None):
+        imported = (
+            Instrument.objects.current()
+            .filter(scope=Scope.PERSONAL, owner_id=person.pk)
+            .order_by("key")
+        )
+        for instrument in imported:
+            spec = instrument.parsed
+            measure = roles.coded.get(spec.code or "")
+            if measure is not None and spec.scoring is not None:
+                out.append(Followed(instrument.key, instrument.title, measure))
+    return out
