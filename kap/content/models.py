@@ -97,12 +97,27 @@ class Page(models.Model):
         return self.title
 
 
+def clinics_of(user):
+    """The clinics whose content this person sees, as something `clinic_id__in=` takes: a staff
+    member's own clinic; for a client, the clinics of the therapists they are linked to now."""
+    from kap.accounts.models import CareLink
+
+    if user is None or not user.pk:
+        return []
+    if getattr(user, "clinic_id", None):
+        return [user.clinic_id]
+    return (
+        CareLink.objects.active()
+        .filter(client_id=user.pk, therapist__clinic__isnull=False)
+        .values("therapist__clinic_id")
+    )
+
+
 def _visible(user) -> Q:
     q = Q(scope=Scope.SERVER)
     if user is None or not user.pk:
         return q
-    if getattr(user, "clinic_id", None):
-        q |= Q(scope=Scope.CLINIC, clinic_id=user.clinic_id)
+    q |= Q(scope=Scope.CLINIC, clinic_id__in=clinics_of(user))
     return q | Q(scope=Scope.PERSONAL, owner_id=user.pk)
 
 

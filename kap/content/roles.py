@@ -10,7 +10,7 @@ the answers to which instrument (kap.content.specs, PackSpec). Code asks here:
     roles.measures                  # the measures, in the pack's order
     roles.shared_under("phq9")      # "scores"
 
-A person sees the server's packs and their clinic's. Where both name a role, the clinic's pack
+A person sees the server's packs and their clinics' (kap.content.models.clinics_of). Where both name a role, the clinic's pack
 wins (as a narrower scope wins for an instrument key); among server packs, the default pack
 (settings.DEFAULT_PACK) comes first, then the others by key.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Q
 
-from kap.content.models import Instrument, Pack, Scope
+from kap.content.models import Instrument, Pack, Scope, clinics_of
 from kap.content.specs import Measure, PackSpec
 
 
@@ -62,10 +62,7 @@ class Roles:
 
 def _packs(person) -> list[Pack]:
     """The packs whose roles count for this person, the one that wins first."""
-    where = Q(scope=Scope.SERVER)
-    clinic_id = getattr(person, "clinic_id", None)
-    if clinic_id:
-        where |= Q(scope=Scope.CLINIC, clinic_id=clinic_id)
+    where = Q(scope=Scope.SERVER) | Q(scope=Scope.CLINIC, clinic_id__in=clinics_of(person))
     packs = list(Pack.objects.filter(where).defer("spec"))
     packs.sort(key=lambda p: (-p.scope, p.key != settings.DEFAULT_PACK, p.key))
     return packs
