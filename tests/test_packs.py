@@ -10,7 +10,9 @@ from kap.content.loader import PackInvalid, read_pack
 from kap.content.models import Instrument, Pack, Page
 from kap.content.sync import default_pack_path, load_pack
 
-SHIPPED_VERSION = yaml.safe_load((default_pack_path("kap-guide") / "pack.yaml").read_text())["version"]
+SHIPPED_VERSION = yaml.safe_load((default_pack_path("kap-guide") / "pack.yaml").read_text())[
+    "version"
+]
 
 
 def edit_yaml(path: Path, change) -> None:
@@ -202,3 +204,33 @@ def test_a_changed_pack_must_carry_a_new_version(no_content, pack_copy):
     page.write_text(page.read_text() + "\nMore words.\n")
     with pytest.raises(PackInvalid, match="give the changed pack a higher version"):
         load_pack(pack_copy)
+
+
+def test_every_key_the_roles_measures_and_sharing_name_must_be_an_instrument_of_the_pack(
+    pack_copy,
+):
+    def change(d):
+        d["roles"]["intention"] = "no-such-intention"
+        d["measures"].append({"instrument": "no-such-measure", "label": "X"})
+        d["measures"].append({"instrument": "self-assessment", "label": "Unscored"})
+        d["sharing"]["worksheets"].append("no-such-sheet")
+
+    edit_yaml(pack_copy / "pack.yaml", change)
+    errors = errors_of(pack_copy)
+    assert "pack.yaml: roles.intention: unknown instrument 'no-such-intention'" in errors
+    assert "pack.yaml: measures.2.instrument: unknown instrument 'no-such-measure'" in errors
+    assert "pack.yaml: measures.3.instrument: self-assessment has no scoring to follow" in errors
+    assert any(
+        e.startswith("pack.yaml: sharing.worksheets.") and "no-such-sheet" in e for e in errors
+    )
+    assert len(errors) == 4  # every problem, in one pass
+
+
+def test_an_instrument_is_shared_under_one_scope_and_a_role_is_a_known_one(pack_copy):
+    edit_yaml(pack_copy / "pack.yaml", lambda d: d["sharing"]["intentions"].append("phq9"))
+    (error,) = errors_of(pack_copy)
+    assert "'phq9' is shared under two scopes" in error
+    edit_yaml(pack_copy / "pack.yaml", lambda d: d["sharing"]["intentions"].remove("phq9"))
+    edit_yaml(pack_copy / "pack.yaml", lambda d: d["roles"].update(horoscope="phq9"))
+    (error,) = errors_of(pack_copy)
+    assert error.startswith("pack.yaml: roles.horoscope")

@@ -6,16 +6,16 @@ No instrument key is written in code. A pack's `roles:` names the instrument tha
 the answers to which instrument (kap.content.specs, PackSpec). Code asks here:
 
     roles = roles_for(request.user)
-    roles.key("intention")          # "intention-setting", or None when no pack has one
-    roles.measures                  # the measures, in the pack's order
-    roles.shared_under("phq9")      # "scores"
+    roles.key("intention")              # the intention's instrument key, or None
+    roles.measures                      # the measures, in the pack's order
+    roles.shared_under(instrument.key)  # "scores", "worksheets", ... or None
 
 A person sees the server's packs and their clinics' (kap.content.models.clinics_of). Where both name a role, the clinic's pack
 wins (as a narrower scope wins for an instrument key); among server packs, the default pack
 (settings.DEFAULT_PACK) comes first, then the others by key.
 
 A questionnaire a person imported (kap.exports.fhir_import) has no pack. One that carries the
-LOINC panel code of a measure the server knows (PHQ-9, 44249-1) is that measure too: it is
+LOINC panel code of a measure the server knows (the PHQ-9's is 44249-1) is that measure too: it is
 followed on Progress beside it, under its own title (`measures_for`), and shared as it is.
 """
 
