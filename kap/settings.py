@@ -78,7 +78,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "kap.accounts.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "kap.accounts.middleware.NoStoreMiddleware",
     # Last, so that it sees the outcome of the login view.
     "axes.middleware.AxesMiddleware",

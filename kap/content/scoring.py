@@ -31,14 +31,6 @@ class Score:
         return f"{value} of {self.max:g}" if self.max is not None else value
 
 
-def missing_answers(spec: InstrumentSpec, answers: dict) -> list[str]:
-    return [
-        item.key
-        for item in spec.items
-        if spec.is_required(item) and answers.get(item.key) in (None, "")
-    ]
-
-
 def score(spec: InstrumentSpec, answers: dict) -> Score | None:
     """The instrument's published score, or None when it has no scoring."""
     rule = spec.scoring

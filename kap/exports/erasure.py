@@ -3,16 +3,8 @@ compacted so that deleted pages (plain metadata such as a clinician's name or an
 do not linger on disk.
 
 `erase_client(user)` is the one entry point. Rows go by CASCADE from the user (tests/data checks
-every model with a foreign key to the user, including ones added later). A part of the app that
-keeps something else about a person (a file, a row without a foreign key) adds its own step:
-
-    from kap.exports.erasure import register_eraser
-
-    @register_eraser
-    def _erase_my_things(user) -> None: ...
-
-Steps run inside the deleting transaction, before the user row goes. Files in the person's own
-folder, `client_files_dir(user)`, are removed without any step.
+every model with a foreign key to the user, including ones added later). Files in the person's
+own folder, `client_files_dir(user)`, are removed with it.
 
 Rows without a foreign key that name the person are deleted here too: invitations sent to their
 address, django-axes sign-in records (by e-mail) and their database sessions.
@@ -25,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from django.apps import apps
@@ -37,16 +28,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
-
-Eraser = Callable[[object], None]
-_ERASERS: list[Eraser] = []
-
-
-def register_eraser(step: Eraser) -> Eraser:
-    if step not in _ERASERS:
-        _ERASERS.append(step)
-    return step
-
 
 def client_files_dir(user) -> Path:
     """Where files that belong to one person are kept (none yet), so erasure finds them all."""
@@ -67,8 +48,6 @@ def erase_client(user) -> None:
 def _delete_rows(user) -> None:
     from kap.accounts.models import Invite
 
-    for step in _ERASERS:
-        step(user)
     # Invitations addressed to the person keep their e-mail address: they go too.
     Invite.objects.filter(Q(used_by=user) | Q(email__iexact=user.email)).delete()
     _delete_sign_in_records(user)

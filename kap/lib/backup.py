@@ -168,20 +168,6 @@ def check_kap_sqlite(path: Path) -> None:
         raise BackupError(f"{path} is damaged: {'; '.join(problems[:5])}")
 
 
-def sqlite_tables(path: Path) -> list[str]:
-    conn = _connect(path, readonly=True)
-    try:
-        return [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                " ORDER BY name"
-            )
-        ]
-    finally:
-        conn.close()
-
-
 def sqlite_data_rows(path: Path, tables: list[str]) -> dict[str, int]:
     """Row counts of the given tables that exist and are not empty."""
     if not path.exists():

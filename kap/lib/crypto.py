@@ -120,13 +120,6 @@ def encrypt(text: str) -> str:
     return f"{PREFIX}:{ring.current}:{base64.b64encode(nonce + sealed).decode()}"
 
 
-def key_id_of(value: str) -> str:
-    prefix, key_id, _ = value.split(":", 2)
-    if prefix != PREFIX:
-        raise DecryptionError("not an encrypted value")
-    return key_id
-
-
 def decrypt(value: str) -> str:
     try:
         prefix, key_id, b64 = value.split(":", 2)
