@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from kap.care.models import AuditEntry
 
@@ -23,26 +24,43 @@ def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+# The chain has one writer at a time, on every database (a security invariant: kept here only).
+CHAIN_LOCK = 7266001
+
+
 @transaction.atomic
-def record(*, actor, subject, action: str, what: str, ip: str | None) -> AuditEntry:
-    """Append one row to the chain. Writers are serialised so the chain never forks."""
+def record_many(
+    *, actor, subjects: list, action: str, what: str, ip: str | None
+) -> list[AuditEntry]:
+    """Append one row per subject to the chain, in one INSERT. Writers are serialised so the
+    chain never forks."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(7266001)")
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
     # (SQLite: transactions are IMMEDIATE, so writers are already one at a time.)
-    last = AuditEntry.objects.order_by("-pk").values_list("hash", flat=True).first()
-    entry = AuditEntry(
-        actor=actor,
-        actor_email=actor.email,
-        subject=subject,
-        subject_label=str(subject.pk) if subject else "",
-        action=action,
-        what=what,
-        ip=ip,
-        prev_hash=last or GENESIS,
-    )
-    entry.hash = entry.compute_hash()
-    entry.save()
+    prev = AuditEntry.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+    now = timezone.now()
+    entries = []
+    for subject in subjects:
+        entry = AuditEntry(
+            actor=actor,
+            actor_email=actor.email,
+            subject=subject,
+            subject_label=str(subject.pk) if subject else "",
+            action=action,
+            what=what,
+            ip=ip,
+            created_at=now,
+            prev_hash=prev,
+        )
+        entry.hash = prev = entry.compute_hash()
+        entries.append(entry)
+    return AuditEntry.objects.bulk_create(entries)
+
+
+def record(*, actor, subject, action: str, what: str, ip: str | None) -> AuditEntry:
+    """Append one row to the chain."""
+    (entry,) = record_many(actor=actor, subjects=[subject], action=action, what=what, ip=ip)
     return entry
 
 
