@@ -26,6 +26,8 @@ from django.urls import reverse
 from django.utils import timezone
 from icalendar import Alarm, Calendar, Event
 
+from kap.content.roles import roles_for
+from kap.content.specs import Measure
 from kap.journal.models import (
     ActionStep,
     CalendarFeed,
@@ -34,14 +36,13 @@ from kap.journal.models import (
     ReminderSent,
     Response,
 )
-from kap.journal.today import INSIGHT_WINDOW, REPEAT_SCORES
+from kap.journal.today import INSIGHT_WINDOW, again_after, period
 from kap.lib.limits import in_date_range
 
 log = logging.getLogger(__name__)
 
 SESSION_LENGTH = timedelta(hours=1)
 STEP_CHECK_IN = timedelta(days=3)
-SCORED = (("phq9", "PHQ-9"), ("gad7", "GAD-7"))
 # The feed shows this much of the past, so it stays small however long someone uses the app.
 HISTORY = timedelta(days=90)
 # E-mail: a planned session is mentioned the day before; a completed one gets a nudge to capture
@@ -119,14 +120,21 @@ def _session_title(session: KapSession, include_clinician: bool) -> str:
     return "KAP session"
 
 
-def _last_submitted(client) -> dict[str, datetime]:
-    return dict(
+def _measures(client) -> tuple[list[Measure], dict[str, datetime]]:
+    """The measures this person's packs follow over time (kap.content.roles), and when each was
+    last filled in."""
+    measures = list(roles_for(client).measures)
+    if not measures:
+        return [], {}
+    last = dict(
         Response.objects.for_client(client)
         .submitted()
-        .filter(instrument__key__in=[k for k, _ in SCORED])
+        .filter(instrument__key__in=[m.instrument for m in measures])
         .values_list("instrument__key")
         .annotate(last=Max("submitted_at"))
+        .order_by()
     )
+    return measures, last
 
 
 def _step_check_in_dates(client, since: date) -> list[date]:
@@ -242,10 +250,13 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
             )
         )
 
-    last = _last_submitted(client)
-    for key, name in SCORED:
+    measures, last = _measures(client)
+    for m in measures:
+        key, wait = m.instrument, again_after(m)
+        if key in last and wait is None:
+            continue  # filled in once, and not asked for again
         try:
-            day = timezone.localdate(last[key]) + REPEAT_SCORES if key in last else today
+            day = timezone.localdate(last[key]) + wait if key in last else today
         except OverflowError:
             continue
         if not _fits(day, timedelta(days=1)):
@@ -253,8 +264,11 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
         cal.add_component(
             _event(
                 f"scores-{key}-{client.pk}",
-                f"{name} check-in",
-                "A few minutes about the last two weeks; repeating it shows change over time.",
+                f"{m.label} check-in",
+                f"A few minutes; repeating it every {period(m.again_after_days)} shows change "
+                "over time."
+                if wait
+                else "A few minutes, whenever suits you.",
                 _link(reverse("journal:instrument", args=[key])),
                 day,
                 day + timedelta(days=1),
@@ -327,11 +341,12 @@ def due_reminders(
                 _link(reverse("journal:steps")),
             )
         )
-    last = _last_submitted(client)
-    for key, name in SCORED:
+    measures, last = _measures(client)
+    for m in measures:
+        key, wait = m.instrument, again_after(m)
         if key not in last:
             since = "first"
-        elif now - last[key] >= REPEAT_SCORES:
+        elif wait is not None and now - last[key] >= wait:
             since = timezone.localdate(last[key]).isoformat()
         else:
             continue
@@ -339,8 +354,7 @@ def due_reminders(
             Due(
                 "scores",
                 f"{key}:{since}",
-                f"The {name} check-in is there when you are ready: a few minutes about the last "
-                "two weeks.",
+                f"The {m.label} check-in is there when you are ready: it takes a few minutes.",
                 _link(reverse("journal:instrument", args=[key])),
             )
         )

@@ -12,14 +12,16 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from kap.content.roles import Roles, roles_for
+from kap.content.specs import Measure
 from kap.journal.models import ActionStep, KapSession, Response
 from kap.journal.records import INSIGHT_WINDOW, open_questions
 
-REPEAT_SCORES = timedelta(days=14)
-SCORED = ("phq9", "gad7")
-WORKSHEET, INTENTION = "integration-worksheet", "intention-setting"
-# The only instruments whose last submission a suggestion depends on.
-LAST_KEYS = ["phq9", "gad7", "first-session-preparation", "signs-you-might-benefit"]
+# Which instrument is the intention, the worksheet, the preparation, the screening, and which are
+# the measures followed over time, is the packs' to say (kap.content.roles): a role no pack fills
+# simply has no suggestion.
+
+_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 @dataclass
@@ -35,14 +37,35 @@ def _url(name: str, *args, session: KapSession | None = None) -> str:
     return f"{url}?session={session.pk}" if session else url
 
 
-def intention_for(user, session: KapSession | None) -> list[tuple[str, str]] | None:
-    """The intention set for a session, as (prompt, words) pairs: shown again when it matters."""
+def again_after(measure: Measure) -> timedelta | None:
+    """How long after it was last filled in a measure is suggested again; None: never again."""
+    days = measure.again_after_days
+    return timedelta(days=days) if days else None
+
+
+def period(days: int) -> str:
+    """A measure's interval in plain words ("two weeks", "10 days"), for the reason it is
+    suggested again."""
+    weeks, unit = (days // 7, "week") if days % 7 == 0 else (days, "day")
+    word = _NUMBERS[weeks - 1] if weeks <= len(_NUMBERS) else str(weeks)
+    return f"{word} {unit}{'s' if weeks != 1 else ''}"
+
+
+def intention_for(
+    user, session: KapSession | None, *, filling: str | None = None, roles: Roles | None = None
+) -> list[tuple[str, str]] | None:
+    """The intention set for a session, as (prompt, words) pairs: shown again when it matters.
+    Not above the intention itself (`filling`: the key of the instrument being filled in), and
+    not at all when no pack names an intention."""
     if session is None:
+        return None
+    key = (roles or roles_for(user)).key("intention")
+    if key is None or key == filling:
         return None
     r = (
         Response.objects.for_client(user)
         .submitted()
-        .of("intention-setting")
+        .of(key)
         .filter(session=session)
         .select_related("instrument")
         .order_by("-submitted_at")
@@ -57,8 +80,13 @@ def intention_for(user, session: KapSession | None) -> list[tuple[str, str]] | N
 def context(user) -> dict:
     """Every query is bounded whatever the length of the history: the next planned session, the
     latest three completed (notes deferred, never decrypted here), and worksheet/intention flags
-    for those four sessions only."""
+    for those four sessions only; and what the packs say (one query, kap.content.roles)."""
     now = timezone.now()
+    roles = roles_for(user)
+    worksheet, intention = roles.key("worksheet"), roles.key("intention")
+    preparation, screening = roles.key("preparation"), roles.key("screening")
+    # The only instruments whose last submission a suggestion depends on.
+    last_keys = [*roles.measure_keys, *roles.keys("preparation", "screening")]
     mine = KapSession.objects.for_client(user).defer("notes")
     next_session = (
         mine.filter(status=KapSession.Status.PLANNED, starts_at__gte=now - timedelta(hours=12))
@@ -66,24 +94,29 @@ def context(user) -> dict:
         .first()
     )
     completed = list(mine.filter(status=KapSession.Status.COMPLETED).order_by("-starts_at")[:3])
-    last_submitted = dict(
-        Response.objects.for_client(user)
-        .submitted()
-        .filter(instrument__key__in=LAST_KEYS)
-        .values_list("instrument__key")
-        .annotate(last=Max("submitted_at"))
-        .order_by()
+    last_submitted = (
+        dict(
+            Response.objects.for_client(user)
+            .submitted()
+            .filter(instrument__key__in=last_keys)
+            .values_list("instrument__key")
+            .annotate(last=Max("submitted_at"))
+            .order_by()
+        )
+        if last_keys
+        else {}
     )
     ids = [s.pk for s in completed] + ([next_session.pk] if next_session else [])
+    flagged = roles.keys("worksheet", "intention")
     flags = (
         set(
             Response.objects.for_client(user)
             .submitted()
-            .filter(session_id__in=ids, instrument__key__in=[WORKSHEET, INTENTION])
+            .filter(session_id__in=ids, instrument__key__in=flagged)
             .values_list("instrument__key", "session_id")
             .order_by()
         )
-        if ids
+        if ids and flagged
         else set()
     )
     drafts = list(
@@ -107,32 +140,32 @@ def context(user) -> dict:
                 "Write an insight",
             )
         )
-    for s in completed:
-        if (WORKSHEET, s.pk) not in flags:
+    for s in completed if worksheet else []:
+        if (worksheet, s.pk) not in flags:
             items.append(
                 Suggestion(
                     "Integration worksheet",
                     f"For your session on {timezone.localtime(s.starts_at):%-d %B}. One field at a time is fine.",
-                    _url("journal:instrument", "integration-worksheet", session=s),
+                    _url("journal:instrument", worksheet, session=s),
                     "Open the worksheet",
                 )
             )
             break
-    if next_session and (INTENTION, next_session.pk) not in flags:
+    if intention and next_session and (intention, next_session.pk) not in flags:
         items.append(
             Suggestion(
                 "Set an intention for your next session",
                 "Two questions to carry into it: what you want to understand, and what you are open to.",
-                _url("journal:instrument", "intention-setting", session=next_session),
+                _url("journal:instrument", intention, session=next_session),
                 "Set an intention",
             )
         )
-    if not completed and "first-session-preparation" not in last_submitted:
+    if preparation and not completed and preparation not in last_submitted:
         items.append(
             Suggestion(
                 "Prepare for your first session",
                 "Your goals, the patterns you want to shift, how ready you feel, and any questions.",
-                reverse("journal:instrument", args=["first-session-preparation"]),
+                reverse("journal:instrument", args=[preparation]),
                 "Start preparing",
             )
         )
@@ -146,34 +179,26 @@ def context(user) -> dict:
                 "Check in",
             )
         )
-    for key, name in (("phq9", "PHQ-9"), ("gad7", "GAD-7")):
-        last = last_submitted.get(key)
-        if last is None or now - last >= REPEAT_SCORES:
-            items.append(
-                Suggestion(
-                    f"{name} check-in",
-                    "A few minutes about the last two weeks."
-                    if last is None
-                    else "Two weeks have passed since the last one; repeating it shows change over time.",
-                    reverse("journal:instrument", args=[key]),
-                    f"Take the {name}",
-                )
-            )
+    items += _measure_suggestions(roles, last_submitted, now)
     # "Any session at all" is only asked when it matters (a new person), and then cheaply.
-    if "signs-you-might-benefit" not in last_submitted and not (
-        next_session or completed or mine.exclude(status=KapSession.Status.CANCELLED).exists()
+    if (
+        screening
+        and screening not in last_submitted
+        and not (
+            next_session or completed or mine.exclude(status=KapSession.Status.CANCELLED).exists()
+        )
     ):
         items.append(
             Suggestion(
                 "Signs you might benefit",
                 "A short checklist from the guide to start a conversation with a clinician.",
-                reverse("journal:instrument", args=["signs-you-might-benefit"]),
+                reverse("journal:instrument", args=[screening]),
                 "Look at the signs",
             )
         )
     todays_intention = None
     if next_session and timezone.localdate(next_session.starts_at) == timezone.localdate(now):
-        todays_intention = intention_for(user, next_session)
+        todays_intention = intention_for(user, next_session, roles=roles)
     return {
         "todays_intention": todays_intention,
         "suggestions": items,
@@ -182,3 +207,30 @@ def context(user) -> dict:
         "drafts": drafts,
         "latest_completed": latest,
     }
+
+
+def _measure_suggestions(roles: Roles, last_submitted: dict, now) -> list[Suggestion]:
+    """Each measure never filled in, or filled in longer ago than its pack's again_after_days (a
+    measure without one is suggested once only)."""
+    out = []
+    for m in roles.measures:
+        last, wait = last_submitted.get(m.instrument), again_after(m)
+        if last is None:
+            why = "A few minutes, whenever suits you."
+        elif wait is not None and now - last >= wait:
+            why = (
+                f"{period(m.again_after_days).capitalize()} "
+                f"{'has' if m.again_after_days in (1, 7) else 'have'} passed since the last one; "
+                "repeating it shows change over time."
+            )
+        else:
+            continue
+        out.append(
+            Suggestion(
+                f"{m.label} check-in",
+                why,
+                reverse("journal:instrument", args=[m.instrument]),
+                f"Take the {m.label}",
+            )
+        )
+    return out

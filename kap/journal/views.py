@@ -89,6 +89,12 @@ def _get_response_for_user(request: HttpRequest, pk: int) -> Response:
     )
 
 
+def _safety_watched(instrument: Instrument) -> bool:
+    """Whether a safety rule watches one of this instrument's questions (kap.content.crisis): its
+    form then says where crisis support is, before anything is answered."""
+    return any(rule.instrument == instrument.key for rule in safety_rules_for(instrument))
+
+
 def _crisis(request: HttpRequest, instrument: Instrument):
     pack = pack_for_crisis(instrument)
     return regions_for(pack.parsed, request.user.region) if pack else []
@@ -170,7 +176,7 @@ def instrument(request: HttpRequest, key: str) -> HttpResponse:
         .filter(instrument__key=key)
         .order_by("-submitted_at")[:5]
     )
-    intention = intention_for(request.user, session) if key != "intention-setting" else None
+    intention = intention_for(request.user, session, filling=key)
     return render(
         request,
         "journal/instrument_form.html",
@@ -182,6 +188,7 @@ def instrument(request: HttpRequest, key: str) -> HttpResponse:
             "draft": draft,
             "previous": previous,
             "intention": intention,
+            "safety_watched": _safety_watched(instrument),
             "autosave_url": reverse("journal:autosave", args=[key]),
             "submission_token": new_submission_token(),
         },
@@ -362,6 +369,7 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "spec": spec,
             "form": form,
             "editing": response,
+            "safety_watched": _safety_watched(response.instrument),
             "session": response.session,
             "submission_token": new_submission_token(),
         },

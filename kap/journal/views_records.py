@@ -15,12 +15,14 @@ from itertools import groupby
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Prefetch
+from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Value
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from kap.content.models import Instrument
+from kap.content.roles import roles_for
 from kap.journal import records
 from kap.journal.forms import (
     ActionStepForm,
@@ -41,8 +43,6 @@ from kap.journal.models import (
 from kap.lib.limits import SHORT_TEXT, limit_length
 
 PER_PAGE = 50
-INTENTION = "intention-setting"
-WORKSHEET = "integration-worksheet"
 
 
 # --- Forms: the journal's own forms, with wording fit for this page -----------------------------
@@ -170,9 +170,14 @@ def _next_or(request: HttpRequest, fallback: str) -> str:
 
 
 def session_list(request: HttpRequest) -> HttpResponse:
-    intention = Response.objects.submitted().of(INTENTION).filter(session=OuterRef("pk"))
+    key = roles_for(request.user).key("intention")
+    has_intention = (
+        Exists(Response.objects.submitted().of(key).filter(session=OuterRef("pk")))
+        if key
+        else Value(False, output_field=BooleanField())
+    )
     sessions = list(
-        KapSession.objects.for_client(request.user).annotate(has_intention=Exists(intention))
+        KapSession.objects.for_client(request.user).annotate(has_intention=has_intention)
     )
     upcoming = sorted((s for s in sessions if records.is_upcoming(s)), key=lambda s: s.starts_at)
     ids = {s.pk for s in upcoming}
@@ -219,17 +224,39 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_session(request, _get_session_for_user(request, pk))
 
 
+def _instrument_url(key: str | None, **query) -> str:
+    """The form of a role's instrument (with `?session=`), or "" when no pack fills the role: the
+    page then leaves the link out."""
+    if not key:
+        return ""
+    url = reverse("journal:instrument", args=[key])
+    return f"{url}?session={query['session']}" if query.get("session") else url
+
+
+def _role_link(user, role: str) -> tuple[str, str] | None:
+    """(URL, title) of the instrument that plays `role` for this person, or None when no pack
+    fills the role: the page then leaves the link out. The title is the instrument's own, so a
+    clinic's pack that names another instrument reads right."""
+    key = roles_for(user).key(role)
+    instrument = Instrument.objects.resolve(user, key) if key else None
+    if instrument is None:
+        return None
+    return _instrument_url(key), instrument.title
+
+
 def _render_session(
     request: HttpRequest, session: KapSession, insight_form: InsightForm | None = None
 ) -> HttpResponse:
+    roles = roles_for(request.user)
+    intention_key, worksheet_key = roles.key("intention"), roles.key("worksheet")
     responses = list(
         Response.objects.for_client(request.user)
-        .filter(session=session, instrument__key__in=[INTENTION, WORKSHEET])
+        .filter(session=session, instrument__key__in=roles.keys("intention", "worksheet"))
         .select_related("instrument")
         .order_by("-submitted_at", "-updated_at")
     )
     submitted = [r for r in responses if not r.is_draft]
-    intention = next((r for r in submitted if r.instrument.key == INTENTION), None)
+    intention = next((r for r in submitted if r.instrument.key == intention_key), None)
     intention_answers = []
     if intention is not None:
         items = intention.instrument.parsed.items_by_key
@@ -246,11 +273,15 @@ def _render_session(
             "session": session,
             "intention": intention,
             "intention_answers": intention_answers,
-            "intention_draft": any(r.is_draft and r.instrument.key == INTENTION for r in responses),
-            "worksheets": [r for r in submitted if r.instrument.key == WORKSHEET],
-            "worksheet_draft": next(
-                (r for r in responses if r.is_draft and r.instrument.key == WORKSHEET), None
+            "intention_draft": any(
+                r.is_draft and r.instrument.key == intention_key for r in responses
             ),
+            "intention_url": _instrument_url(intention_key, session=session.pk),
+            "worksheets": [r for r in submitted if r.instrument.key == worksheet_key],
+            "worksheet_draft": next(
+                (r for r in responses if r.is_draft and r.instrument.key == worksheet_key), None
+            ),
+            "worksheet_url": _instrument_url(worksheet_key, session=session.pk),
             "hours_since": records.hours_since_session(session),
             "insight_form": insight_form or InsightForm(),
             "insights": list(Insight.objects.for_client(request.user).filter(session=session)),
@@ -408,6 +439,7 @@ def _render_questions(request: HttpRequest, form: QuestionForm) -> HttpResponse:
             "questions": [q for q in questions if not q.asked_at],
             "asked": asked,
             "form": form,
+            "preparation": _role_link(request.user, "preparation"),
         },
     )
 
@@ -455,7 +487,11 @@ def support(request: HttpRequest) -> HttpResponse:
         (value, label, [i for i in items if i.category == value])
         for value, label in SupportItem.Category.choices
     ]
-    return render(request, "journal/records/support.html", {"groups": groups, "form": form})
+    return render(
+        request,
+        "journal/records/support.html",
+        {"groups": groups, "form": form, "reflection": _role_link(request.user, "support")},
+    )
 
 
 def support_delete(request: HttpRequest, pk: int) -> HttpResponse:

@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 @pytest.fixture
-def due(client_user, make_session):
+def due(guide, client_user, make_session):
+    # The PHQ-9 and GAD-7 are the guide's measures: a transactional test before this one may
+    # have emptied the database of it.
     opt_in(client_user)
     make_session(client_user, hours_from_now=20)
 
