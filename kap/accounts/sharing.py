@@ -2,11 +2,16 @@
 side loads by.
 
 A client chooses scopes (kap.accounts.models.Scope) for each therapist. What a scope lets the
-therapist see is written here once: the instruments whose submitted answers it shares (and
-whether their words or only their scores), and the other kinds of record it shares. The consent
-screen and the sharing settings list exactly these lines under each scope (`shared_lines`), and
-kap.care.brief and kap.care.views load a kind only when `shares(scopes, kind)` says so, so that
-what a client is told and what a therapist sees cannot drift apart.
+therapist see is written here once: whether it shows the words of the answers it shares or only
+their scores, and the other kinds of record it shares. Which instruments' answers it shares is
+said by the client's packs (`sharing:` in pack.yaml, read through kap.content.roles): a
+questionnaire the client imported that is one of the packs' measures (by its LOINC panel code)
+is shared under the scope its measure is shared under; their other imports under none.
+
+The consent screen and the sharing settings list exactly these lines under each scope
+(`shared_lines`), and kap.care.brief and kap.care.views load a kind only when
+`shares(scopes, kind)` says so and answers only to `response_scopes(client)`, so that what a
+client is told and what a therapist sees cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kap.accounts.models import Scope
+from kap.content.roles import Followed, Roles, measures_for, roles_for
 
 
 class Record(StrEnum):
@@ -45,29 +51,19 @@ RECORD_LABELS: dict[Record, str] = {
 
 @dataclass(frozen=True)
 class Shares:
-    """What one scope shares."""
+    """What one scope shares, besides the answers to the instruments the packs put under it."""
 
-    # Keys of the instruments whose submitted responses it shares (every version).
-    instruments: tuple[str, ...] = ()
     # True: the answers in full; False: only each response's score and band.
     answers: bool = True
     records: tuple[Record, ...] = ()
 
 
 SHARES: dict[str, Shares] = {
-    Scope.SCORES: Shares(instruments=("phq9", "gad7", "closing-outcomes"), answers=False),
+    Scope.SCORES: Shares(answers=False),
     Scope.SAFETY: Shares(records=(Record.SAFETY_EVENTS,)),
-    Scope.INTENTIONS: Shares(instruments=("intention-setting",)),
+    Scope.INTENTIONS: Shares(),
     Scope.INSIGHTS: Shares(records=(Record.INSIGHTS,)),
     Scope.WORKSHEETS: Shares(
-        instruments=(
-            "integration-worksheet",
-            "self-assessment",
-            "first-session-preparation",
-            "capture-insights",
-            "insight-into-action",
-            "build-support",
-        ),
         # "What questions would you like to bring?" becomes questions to bring.
         records=(Record.QUESTIONS,),
     ),
@@ -87,9 +83,27 @@ def shares(scopes: Iterable[str], record: Record) -> bool:
     return scope_of(record) in set(scopes)
 
 
-def response_scopes() -> dict[str, tuple[str, ...]]:
-    """Scope → keys of the instruments whose responses it shares, for scopes that share any."""
-    return {scope: s.instruments for scope, s in SHARES.items() if s.instruments}
+def response_scopes(client) -> dict[str, list[str]]:
+    """Scope → keys of the instruments whose responses it shares, for this client (or, with None,
+    for someone who has no account yet: the server's packs), for scopes that share any."""
+    roles = roles_for(client)
+    return scopes_from(roles, measures_for(client, roles))
+
+
+def scopes_from(roles: Roles, followed: list[Followed]) -> dict[str, list[str]]:
+    """response_scopes, from the client's roles and measures at hand: each scope's instruments
+    as the packs share them, then the client's imports of a measure under its measure's scope."""
+    out: dict[str, list[str]] = {}
+    for scope in Scope.values:
+        keys = list(roles.shared_keys(scope))
+        keys += [
+            f.key
+            for f in followed
+            if f.key != f.measure.instrument and roles.shared_under(f.measure.instrument) == scope
+        ]
+        if keys:
+            out[scope] = keys
+    return out
 
 
 @dataclass(frozen=True)
@@ -100,21 +114,23 @@ class Line:
     label: str
 
 
-def shared_lines() -> dict[str, list[Line]]:
-    """Scope → the lines naming exactly what it shares, in Scope order.
+def shared_lines(client=None) -> dict[str, list[Line]]:
+    """Scope → the lines naming exactly what it shares with this client's therapists, in Scope
+    order. Without a client (a screen shown before one exists), the server's packs say.
 
-    Instruments are named by their titles in the loaded content (every title a key has, should
-    a clinic's pack use the same key); one that is not loaded has no answers to share.
+    Instruments are named by their titles in the content this client sees (every title a key
+    has, should a clinic's pack use the same key); one that is not loaded has no answers to
+    share. Their own imports are named only to them.
     """
     from kap.content.models import Instrument
-    from kap.content.models import Scope as ContentScope
 
-    keys = {key for s in SHARES.values() for key in s.instruments}
+    by_scope = response_scopes(client)
+    keys = {key for keys in by_scope.values() for key in keys}
     titles: dict[str, list[str]] = {}
     for key, title in (
-        # The server's and clinics' content only: a person's own import is no one else's business.
-        Instrument.objects.current()
-        .filter(key__in=keys, scope__lt=ContentScope.PERSONAL)
+        Instrument.objects.visible_to(client)
+        .current()
+        .filter(key__in=keys)
         .order_by("key", "title")
         .values_list("key", "title")
     ):
@@ -125,7 +141,9 @@ def shared_lines() -> dict[str, list[Line]]:
         s = SHARES[scope]
         how = "your answers in full" if s.answers else "its score and band, not your answers"
         lines = [
-            Line(key, f"{title} — {how}") for key in s.instruments for title in titles.get(key, [])
+            Line(key, f"{title} — {how}")
+            for key in by_scope.get(scope, [])
+            for title in titles.get(key, [])
         ]
         lines += [Line(record.value, RECORD_LABELS[record]) for record in s.records]
         out[scope] = lines

@@ -183,7 +183,8 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
         return redirect("sharing")
 
     # Not `request.POST or None`: a POST with every box unticked is a real answer ("nothing").
-    form = ScopesForm(request.POST if request.method == "POST" else None)
+    # What each kind shares is what this client's packs say (and their own imports of a measure).
+    form = ScopesForm(request.POST if request.method == "POST" else None, lines=shared_lines(user))
     if form.is_bound and form.is_valid():
         scopes = form.cleaned_data["scopes"]
         try:
@@ -309,7 +310,7 @@ def _render_sharing(
     request: HttpRequest, bound: dict[int, ScopesForm] | None = None, status: int = 200
 ) -> HttpResponse:
     bound = bound or {}
-    lines = shared_lines()
+    lines = shared_lines(request.user)
     links = list(
         CareLink.objects.for_client(request.user)
         .select_related("therapist__clinic")
@@ -356,7 +357,7 @@ def sharing_update(request: HttpRequest, pk: int) -> HttpResponse:
     if link.ended_at is not None:
         messages.info(request, f"Your link with {link.therapist} has ended; nothing is shared.")
         return redirect("sharing")
-    form = ScopesForm(request.POST, prefix=_prefix(link))
+    form = ScopesForm(request.POST, prefix=_prefix(link), lines=shared_lines(request.user))
     if not form.is_valid():
         return _render_sharing(request, bound={link.pk: form}, status=400)
     scopes = form.cleaned_data["scopes"]

@@ -15,8 +15,9 @@ from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
-from kap.accounts.sharing import SHARES, Record, response_scopes, scope_of, shares
+from kap.accounts.sharing import SHARES, Record, response_scopes, scope_of, scopes_from, shares
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed
+from kap.content.roles import measures_for, roles_for
 from kap.journal.models import (
     ActionStep,
     CheckIn,
@@ -29,15 +30,9 @@ from kap.journal.models import (
 from kap.journal.records import UPCOMING_GRACE
 from kap.practices.models import PracticeLog
 
-PHQ9, GAD7, OUTCOMES = "phq9", "gad7", "closing-outcomes"
-SCORE_NAMES = {PHQ9: "PHQ-9", GAD7: "GAD-7", OUTCOMES: "Closing outcomes (average, 0–10)"}
-WORKSHEET = "integration-worksheet"
-# Which instruments' responses each scope shares: kap.accounts.sharing.SHARES, the table the
-# client's consent screen lists, is the only place this is written.
-RESPONSE_KEYS = response_scopes()
-SCORE_KEYS = SHARES[Scope.SCORES].instruments
-INTENTION_KEYS = SHARES[Scope.INTENTIONS].instruments
-WORKSHEET_KEYS = SHARES[Scope.WORKSHEETS].instruments
+# Which instruments' responses each scope shares is what the client's packs say, as
+# kap.accounts.sharing.response_scopes reads it: the same table the client's consent screen
+# lists. Which of them are measures (and their short names) is kap.content.roles.measures_for.
 # Without shared sessions there is no "last session" to count from; the brief looks back this far.
 DEFAULT_LOOKBACK = timedelta(days=28)
 # The brief shows at most this many of each kind of entry (the newest); the rest are counted.
@@ -137,10 +132,11 @@ class Item:
 
 
 def _response_items(link, scopes) -> list[Item]:
-    keys = [k for scope, ks in RESPONSE_KEYS.items() if scope in scopes for k in ks]
+    shared = response_scopes(link.client)
+    keys = [k for scope, ks in shared.items() if scope in scopes for k in ks]
     if not keys:
         return []
-    scope_for = {k: scope for scope, ks in RESPONSE_KEYS.items() for k in ks}
+    scope_for = {k: scope for scope, ks in shared.items() for k in ks}
     items = []
     for r in _responses(link, keys, scopes):
         scope = scope_for[r.instrument.key]
@@ -406,26 +402,35 @@ class Brief:
                 setattr(self, name, entries[-BRIEF_ENTRIES:])
 
 
-def _score_lines(link) -> list[ScoreLine]:
+def _score_lines(link, keys: list[str], names: dict[str, str], average: str | None):
+    """The scores of the instruments `keys` (what "scores" shares), each named by its measure's
+    short name (`names`), else by its title; the `average` (the packs' outcomes) says so."""
     rows = (
         Response.objects.for_client(link.client_id)
         .submitted()
-        .filter(instrument__key__in=SCORE_KEYS, score_total__isnull=False)
+        .filter(instrument__key__in=keys, score_total__isnull=False)
         .order_by("submitted_at", "pk")
-        .values_list("instrument__key", "submitted_at", "score_total", "score_band")
+        .values_list(
+            "instrument__key", "submitted_at", "score_total", "score_band", "instrument__title"
+        )
     )
-    found: dict[str, list] = {k: [] for k in SCORE_KEYS}
-    for key, when, total, band in rows:
+    found: dict[str, list] = {k: [] for k in keys}
+    titles: dict[str, str] = {}
+    for key, when, total, band, title in rows:
         found[key].append((when, total, band))
+        titles[key] = title
     lines = []
-    for key in SCORE_KEYS:
+    for key in keys:
         points = found[key]
         if not points:
             continue
+        name = names.get(key) or titles[key]
+        if key == average:
+            name = f"{titles[key]} (average, 0–10)"
         lines.append(
             ScoreLine(
                 key=key,
-                name=SCORE_NAMES.get(key, key),
+                name=name,
                 first=points[0][1],
                 previous=points[-2][1] if len(points) > 1 else None,
                 latest=points[-1][1],
@@ -515,18 +520,22 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
         last_session=last_session,
     )
     with_session = shares_sessions
+    roles = roles_for(client)
+    followed = measures_for(client, roles)
+    shared = scopes_from(roles, followed)
     if Scope.INTENTIONS in scopes:
         for_next = Q(session=next_session) if next_session else None
+        keys = shared.get(Scope.INTENTIONS, [])
         brief.intentions = [
             answered(r, with_answers=True, with_session=with_session)
-            for r in _responses(link, INTENTION_KEYS, scopes, since=since, extra=for_next)
+            for r in _responses(link, keys, scopes, since=since, extra=for_next)
         ]
     if shares(scopes, Record.QUESTIONS):
         brief.questions = open_questions(link, therapist)
     if Scope.WORKSHEETS in scopes:
         brief.worksheets = [
             answered(r, with_answers=True, with_session=with_session)
-            for r in _responses(link, WORKSHEET_KEYS, scopes, since=since)
+            for r in _responses(link, shared.get(Scope.WORKSHEETS, []), scopes, since=since)
         ]
     if shares(scopes, Record.INSIGHTS):
         insights = Insight.objects.for_client(link.client_id).order_by("created_at", "pk")
@@ -534,7 +543,12 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
     if shares(scopes, Record.ACTION_STEPS):
         brief.steps = _step_lines(link, since)
     if Scope.SCORES in scopes:
-        brief.scores = _score_lines(link)
+        brief.scores = _score_lines(
+            link,
+            shared.get(Scope.SCORES, []),
+            {f.key: f.label for f in followed},
+            roles.key("outcomes"),
+        )
     if shares(scopes, Record.SAFETY_EVENTS):
         brief.safety = safety_events(link, therapist, since=since)
     if shares(scopes, Record.PRACTICES):

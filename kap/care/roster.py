@@ -4,6 +4,9 @@ Everything a row shows comes from correlated subqueries on the link itself, and 
 wrapped in "only if this link shares that scope" *in SQL*: a value the client did not share is
 NULL before it reaches Python, so it can neither be shown nor used to sort the list (sorting by
 PHQ-9 must not reveal the order of scores that were never shared).
+
+Its score columns are the measures of the packs the therapist sees (kap.content.roles: the
+server's and their clinic's), in the packs' order; each can be sorted by its instrument key.
 """
 
 from __future__ import annotations
@@ -37,20 +40,31 @@ from kap.care.alerts import undelivered_notifications
 from kap.care.audit import GENESIS, _client_ip
 from kap.care.models import AlertAcknowledgement, AlertNotification, AuditEntry
 from kap.content.models import Instrument
+from kap.content.specs import Measure
 from kap.journal.models import KapSession, Response, SafetyEvent
 from kap.journal.records import UPCOMING_GRACE
 
 PER_PAGE = 25
-SCORED = {"phq9": "PHQ-9", "gad7": "GAD-7"}
-# (value, label); the first is the default.
+# (value, label); the first is the default. Then one per measure (`sorts_for`).
 SORTS = [
     ("alerts", "Open safety alerts"),
     ("name", "Name"),
     ("next", "Next session"),
-    ("phq9", "Latest PHQ-9"),
-    ("gad7", "Latest GAD-7"),
 ]
-SORT_KEYS = [key for key, _ in SORTS]
+
+
+def sorts_for(measures: tuple[Measure, ...] | list[Measure]) -> list[tuple[str, str]]:
+    """(value, label) of every way the roster can be sorted: SORTS, then by each measure's
+    latest score (its instrument key is the value)."""
+    fixed = {key for key, _ in SORTS}
+    return SORTS + [
+        (m.instrument, f"Latest {m.label}") for m in measures if m.instrument not in fixed
+    ]
+
+
+def _column(n: int) -> str:
+    """The annotation prefix of the n-th measure's column (keys may hold hyphens)."""
+    return f"measure{n}"
 
 
 def shares(scope: str) -> Q:
@@ -120,7 +134,14 @@ def open_events(therapist) -> QuerySet[SafetyEvent]:
     return SafetyEvent.objects.filter(~Exists(mine))
 
 
-def roster_links(therapist, sort: str = "alerts", now: datetime | None = None) -> QuerySet:
+def roster_links(
+    therapist,
+    sort: str = "alerts",
+    now: datetime | None = None,
+    measures: tuple[Measure, ...] | list[Measure] = (),
+) -> QuerySet:
+    """The therapist's active links, one page's worth of work per row whatever their number,
+    with a latest/first/count column for each of `measures` (roles_for(therapist).measures)."""
     now = now or timezone.now()
     upcoming = (
         KapSession.objects.filter(
@@ -187,12 +208,12 @@ def roster_links(therapist, sort: str = "alerts", now: datetime | None = None) -
                 for status in (AlertNotification.Status.FAILED, AlertNotification.Status.UNSENT)
             },
             **{
-                f"{key}_{part}": _only_if(Scope.SCORES, expression)
-                for key in SCORED
+                f"{_column(n)}_{part}": _only_if(Scope.SCORES, expression)
+                for n, m in enumerate(measures)
                 for part, expression in (
-                    ("latest", Subquery(_scores(key, newest_first=True))),
-                    ("first", Subquery(_scores(key, newest_first=False))),
-                    ("count", _score_count(key)),
+                    ("latest", Subquery(_scores(m.instrument, newest_first=True))),
+                    ("first", Subquery(_scores(m.instrument, newest_first=False))),
+                    ("count", _score_count(m.instrument)),
                 )
             },
         )
@@ -211,13 +232,14 @@ def roster_links(therapist, sort: str = "alerts", now: datetime | None = None) -
         default=Value(0),
         output_field=IntegerField(),
     )
-    order = {
+    orders = {
         "alerts": [F("alert_count").desc()],
         "name": [],
         "next": [F("next_session").asc(nulls_last=True)],
-        "phq9": [F("phq9_latest").desc(nulls_last=True)],
-        "gad7": [F("gad7_latest").desc(nulls_last=True)],
-    }[sort if sort in SORT_KEYS else "alerts"]
+    }
+    for n, m in enumerate(measures):
+        orders.setdefault(m.instrument, [F(f"{_column(n)}_latest").desc(nulls_last=True)])
+    order = orders.get(sort, orders["alerts"])
     # Open safety alerts come first whatever the sort; then the chosen order, then the name.
     return links.alias(has_alerts=has_alerts, alert_count=alert_count).order_by(
         F("has_alerts").desc(), *order, "sort_name", "pk"
@@ -243,8 +265,7 @@ class Row:
     shares_scores: bool
     shares_safety: bool
     next_session: datetime | None
-    phq9: Score | None
-    gad7: Score | None
+    scores: list[Score | None]  # one per measure, in the order of the columns
     open_alerts: int
     # An open alert's e-mail was not delivered / not sent because e-mail is not set up.
     email_not_delivered: bool = False
@@ -255,14 +276,16 @@ class Row:
         return self.link.client
 
 
-def _score(link, key: str) -> Score | None:
-    latest = getattr(link, f"{key}_latest")
+def _score(link, n: int) -> Score | None:
+    column = _column(n)
+    latest = getattr(link, f"{column}_latest")
     if latest is None:
         return None
-    return Score(latest, getattr(link, f"{key}_first"), getattr(link, f"{key}_count") or 0)
+    return Score(latest, getattr(link, f"{column}_first"), getattr(link, f"{column}_count") or 0)
 
 
-def rows(links) -> list[Row]:
+def rows(links, measures: tuple[Measure, ...] | list[Measure] = ()) -> list[Row]:
+    """The page's rows, with a score (or None) for each of the `measures` roster_links used."""
     return [
         Row(
             link=link,
@@ -270,8 +293,7 @@ def rows(links) -> list[Row]:
             shares_scores=link.shares(Scope.SCORES),
             shares_safety=link.shares(Scope.SAFETY),
             next_session=link.next_session,
-            phq9=_score(link, "phq9"),
-            gad7=_score(link, "gad7"),
+            scores=[_score(link, n) for n in range(len(measures))],
             open_alerts=link.open_alerts or 0,
             email_not_delivered=bool(link.email_failed),
             email_not_set_up=bool(link.email_unsent),

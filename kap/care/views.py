@@ -38,6 +38,7 @@ from kap.care.alerts import with_undelivered_alert_emails
 from kap.care.audit import record_request
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
 from kap.care.tasks import mail_is_set_up
+from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
 from kap.lib.limits import THERAPIST_NOTE, too_long
 from kap.lib.widgets import Textarea
@@ -168,17 +169,20 @@ def invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
 @therapist_required
 @never_cache
 def roster(request: HttpRequest) -> HttpResponse:
+    # The score columns are the measures of the packs this therapist sees.
+    measures = roles_for(request.user).measures
+    sorts = rosters.sorts_for(measures)
     sort = request.GET.get("sort", "alerts")
-    if sort not in rosters.SORT_KEYS:
+    if sort not in {key for key, _ in sorts}:
         sort = "alerts"
-    links = rosters.roster_links(request.user, sort)
+    links = rosters.roster_links(request.user, sort, measures=measures)
     page = Paginator(links, rosters.PER_PAGE).get_page(request.GET.get("page"))
-    rows = rosters.rows(page.object_list)
+    rows = rosters.rows(page.object_list, measures)
     rosters.audit_roster(request, [r.client for r in rows])
     return render(
         request,
         "care/roster.html",
-        {"page": page, "rows": rows, "sort": sort, "sorts": rosters.SORTS},
+        {"page": page, "rows": rows, "sort": sort, "sorts": sorts, "measures": measures},
     )
 
 

@@ -120,10 +120,11 @@ class Followed:
     measure: Measure
 
 
-def measures_for(person) -> list[Followed]:
+def measures_for(person, roles: Roles | None = None) -> list[Followed]:
     """The measures followed on this person's Progress and brief: the packs', then their own
-    imports of the same measures."""
-    roles = roles_for(person)
+    imports of the same measures. Pass `roles` (roles_for(person)) when it is at hand already,
+    to save its query."""
+    roles = roles_for(person) if roles is None else roles
     out = [Followed(m.instrument, m.label, m) for m in roles.measures]
     if roles.coded and getattr(person, "pk", None):
         imported = (
@@ -131,9 +132,20 @@ def measures_for(person) -> list[Followed]:
             .filter(scope=Scope.PERSONAL, owner_id=person.pk)
             .order_by("key")
         )
-        for instrument in imported:
-            spec = instrument.parsed
-            measure = roles.coded.get(spec.code or "")
-            if measure is not None and spec.scoring is not None:
-                out.append(Followed(instrument.key, instrument.title, measure))
+        out += imported_measures(roles, imported)
+    return out
+
+
+def imported_measures(roles: Roles, instruments) -> list[Followed]:
+    """Of these instruments, the personal imports that are one of these measures (they carry its
+    LOINC panel code and are scored), as measures_for finds them: for a page that loads a
+    person's instruments in a query of its own anyway (kap.exports.progress)."""
+    out = []
+    for instrument in instruments:
+        if instrument.scope != Scope.PERSONAL:
+            continue
+        spec = instrument.parsed
+        measure = roles.coded.get(spec.code or "")
+        if measure is not None and spec.scoring is not None:
+            out.append(Followed(instrument.key, instrument.title, measure))
     return out

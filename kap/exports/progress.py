@@ -13,23 +13,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from kap.content.models import Instrument
-from kap.content.specs import Band, InstrumentSpec
+from kap.accounts.models import Scope as Sharing
+from kap.content.models import Instrument, Scope
+from kap.content.roles import Followed, Roles, imported_measures, roles_for
+from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
 from kap.practices.models import PracticeLog
 
-PHQ9, GAD7, OUTCOMES = "phq9", "gad7", "closing-outcomes"
-WORKSHEET, INTENTION = "integration-worksheet", "intention-setting"
-SCORED = (PHQ9, GAD7)
-SHORT_NAMES = {PHQ9: "PHQ-9", GAD7: "GAD-7", OUTCOMES: "closing outcomes"}
-# A fall to half the first score or less is what studies of these questionnaires call a
-# "response"; a PHQ-9 total under 5 is what they call "remission". Neither is a diagnosis.
-RESPONSE_FRACTION = 0.5
-REMISSION_BELOW = {PHQ9: 5.0}
+# Which instruments are which (the measures followed over time, the outcomes, the worksheet) is
+# said by the packs (kap.content.roles), and so are the published rules for the words
+# "response" and "remission" (each measure's response_fraction and remission_below). Neither
+# word is a diagnosis.
 # Trends draw and list about the last three months entry by entry, and what came before as
 # averages over periods (months, quarters or years: at most OLDER_PERIODS of them), so that the
 # page stays about the same size whether a person has recorded for a year or for ten.
@@ -66,6 +64,8 @@ class Change:
     first: float
     latest: float
     remission_below: float | None = None
+    # A fall to this fraction of the first score or less is a "response" (None: not named).
+    response_fraction: float | None = None
 
     @property
     def difference(self) -> float:
@@ -79,7 +79,16 @@ class Change:
 
     @property
     def is_response(self) -> bool:
-        return self.first > 0 and self.latest <= self.first * RESPONSE_FRACTION
+        fraction = self.response_fraction
+        return fraction is not None and self.first > 0 and self.latest <= self.first * fraction
+
+    @property
+    def drop_words(self) -> str:
+        """The drop that counts as a response, in words: "a drop of half or more"."""
+        fraction = self.response_fraction or 0
+        if fraction == 0.5:
+            return "a drop of half or more"
+        return f"a drop of {round((1 - fraction) * 100)}% or more"
 
     @property
     def is_remission(self) -> bool:
@@ -102,7 +111,7 @@ class Change:
                 "Scores go up and down; this may be worth talking through with your clinician."
             ]
         if self.is_response:
-            words.append("Researchers call a drop of half or more a ‘response’.")
+            words.append(f"Researchers call {self.drop_words} a ‘response’.")
         if self.is_remission:
             words.append(
                 f"It is also below {number(self.remission_below or 0)}, "
@@ -116,11 +125,20 @@ class Change:
         return words
 
 
-def change_between(key: str, first: float, latest: float, count: int) -> Change | None:
-    """Words about change need two scores at least; one score is a starting point, not a trend."""
+def change_between(
+    name: str, measure: Measure | None, first: float, latest: float, count: int
+) -> Change | None:
+    """Words about change need two scores at least; one score is a starting point, not a trend.
+    The research words (response, remission) are the measure's own, as its pack publishes them."""
     if count < 2:
         return None
-    return Change(SHORT_NAMES.get(key, key), first, latest, REMISSION_BELOW.get(key))
+    return Change(
+        name,
+        first,
+        latest,
+        remission_below=measure.remission_below if measure else None,
+        response_fraction=measure.response_fraction if measure else None,
+    )
 
 
 # --- Older entries as averages ---------------------------------------------------------------
@@ -209,19 +227,20 @@ class ScorePoint:
 
 @dataclass(frozen=True)
 class ScoreTrend:
-    key: str
-    name: str  # "PHQ-9"
+    key: str  # the instrument key its responses are stored under
+    name: str  # "PHQ-9", or an imported questionnaire's title
     title: str  # the instrument's title
     y_max: float
     bands: list[Band]
     points: list[ScorePoint]
+    measure: Measure | None = None
 
     @property
     def change(self) -> Change | None:
         if not self.points:
             return None
         return change_between(
-            self.key, self.points[0].total, self.points[-1].total, len(self.points)
+            self.name, self.measure, self.points[0].total, self.points[-1].total, len(self.points)
         )
 
 
@@ -234,6 +253,7 @@ class OutcomeRow:
 
 @dataclass(frozen=True)
 class OutcomesTrend:
+    key: str  # the outcomes instrument (the packs' role "outcomes"), to link to its form
     title: str
     items: list[tuple[str, str]]  # (key, text)
     rows: list[OutcomeRow]
@@ -290,7 +310,7 @@ class SessionCounts:
 
 @dataclass(frozen=True)
 class TrendsData:
-    scores: dict[str, ScoreTrend]  # PHQ9, GAD7 (when the pack has them)
+    scores: dict[str, ScoreTrend]  # by instrument key: the measures followed (measures_for)
     outcomes: OutcomesTrend | None
     practices: list[PracticeRow]
     sessions: list[SessionCounts]  # the latest SHOWN_SESSIONS completed, oldest first
@@ -328,23 +348,58 @@ class TrendsData:
         )
 
 
-# Worksheets and sheets of the guide that can be printed blank (see views_progress.blank).
-BLANK_SHEETS = (
-    "first-session-preparation",
-    "self-assessment",
-    "intention-setting",
-    "integration-worksheet",
-)
+# Sheets that can be printed blank (see views_progress.blank): the instruments of these roles,
+# then the other written reflections the packs share under "worksheets".
+BLANK_ROLES = ("preparation", "intention", "worksheet")
+
+
+def blank_sheet_keys(roles: Roles) -> list[str]:
+    """Keys of the instruments that can be printed blank to write on by hand, in this order:
+    the preparation, the intention and the worksheet, then the packs' other reflections (what
+    they share under "worksheets"). Whether each has something to write is checked against its
+    spec (`blank_sheets`)."""
+    keys = roles.keys(*BLANK_ROLES) + roles.shared_keys(Sharing.WORKSHEETS)
+    return list(dict.fromkeys(keys))
+
+
+def blank_sheets(roles: Roles, specs) -> list[tuple[str, str]]:
+    """(key, title) of the blank sheets this person can print: those loaded, with free text."""
+    return [
+        (key, specs[key][0].title)
+        for key in blank_sheet_keys(roles)
+        if key in specs and specs[key][1].has_free_text
+    ]
 
 
 def current_specs(
-    client, keys: tuple[str, ...] | list[str]
+    client, keys: tuple[str, ...] | list[str], *, with_imports: bool = False
 ) -> dict[str, tuple[Instrument, InstrumentSpec]]:
     """What each key asked for means for this person (Instrument.objects.for_person), in one
-    query."""
-    return {
-        i.key: (i, i.parsed) for i in Instrument.objects.for_person(client).filter(key__in=keys)
-    }
+    query; `with_imports` adds the questionnaires they imported themselves (personal), so that
+    those that are a known measure can be found (kap.content.roles.imported_measures)."""
+    wanted = Q(key__in=keys)
+    if with_imports:
+        wanted |= Q(scope=Scope.PERSONAL)
+    return {i.key: (i, i.parsed) for i in Instrument.objects.for_person(client).filter(wanted)}
+
+
+def followed_in(roles: Roles, specs) -> list[Followed]:
+    """The measures followed for this person (as kap.content.roles.measures_for finds them),
+    from instruments already loaded with `current_specs(..., with_imports=True)`: the packs'
+    measures that are loaded, then the person's imports that are one of them."""
+    packs = [Followed(m.instrument, m.label, m) for m in roles.measures if m.instrument in specs]
+    return packs + imported_measures(roles, [i for i, _ in specs.values()])
+
+
+def bands_of(followed: Followed, specs) -> tuple[float | None, list[Band], object]:
+    """(scale maximum, bands, scoring that names a total's band) of a followed measure: its own,
+    or, for an import that has none, those of the pack's instrument for the same measure."""
+    own = specs[followed.key][1].scoring
+    pack = specs.get(followed.measure.instrument)
+    borrowed = pack[1].scoring if pack else None
+    rule = own if own and own.bands else (borrowed or own)
+    top = own.max if own and own.max is not None else (rule.max if rule else None)
+    return top, list(rule.bands) if rule else [], rule
 
 
 def _per_session(model, **match) -> Coalesce:
@@ -362,19 +417,25 @@ def _per_session(model, **match) -> Coalesce:
     return Coalesce(Subquery(rows), 0)
 
 
-def session_counts(client, latest: int | None = None) -> list[SessionCounts]:
+def session_counts(
+    client, latest: int | None = None, *, worksheet: str | None = None
+) -> list[SessionCounts]:
     """Completed sessions, oldest first, numbered from the first, with what was written about
     each: one query. With `latest`, only the newest `latest` of them (still numbered from the
-    first), so that the work stays the same however many sessions there were."""
+    first), so that the work stays the same however many sessions there were. `worksheet` is the
+    key of the packs' worksheet (roles "worksheet"); without one, none is counted."""
+    worksheets = (
+        _per_session(Response, status=Response.Status.SUBMITTED, instrument__key=worksheet)
+        if worksheet
+        else Value(0)
+    )
     rows = (
         KapSession.objects.for_client(client)
         .filter(status=KapSession.Status.COMPLETED)
         .annotate(
             number=Window(RowNumber(), order_by=[F("starts_at").asc(), F("pk").asc()]),
             n_insights=_per_session(Insight),
-            n_worksheets=_per_session(
-                Response, status=Response.Status.SUBMITTED, instrument__key=WORKSHEET
-            ),
+            n_worksheets=worksheets,
             n_steps=_per_session(ActionStep),
             n_done=_per_session(ActionStep, status=ActionStep.Status.DONE),
         )
@@ -394,14 +455,19 @@ def _rating(value: object) -> float | None:
 
 
 def trends(client) -> TrendsData:
-    """Everything the Trends page draws, for this person only, in five queries."""
-    specs = current_specs(client, [PHQ9, GAD7, OUTCOMES, *BLANK_SHEETS])
+    """Everything the Trends page draws, for this person only, in six queries: the packs' roles,
+    the instruments, scores, outcomes, practices and sessions."""
+    roles = roles_for(client)
+    outcomes_key = roles.key("outcomes")
+    keys = [*roles.measure_keys, *roles.keys("outcomes"), *blank_sheet_keys(roles)]
+    specs = current_specs(client, keys, with_imports=True)
+    followed = followed_in(roles, specs)
 
-    points: dict[str, list[ScorePoint]] = {key: [] for key in SCORED}
+    points: dict[str, list[ScorePoint]] = {f.key: [] for f in followed}
     rows = (
         Response.objects.for_client(client)
         .submitted()
-        .filter(instrument__key__in=SCORED, score_total__isnull=False)
+        .filter(instrument__key__in=list(points), score_total__isnull=False)
         .order_by("submitted_at", "pk")
         .values_list("instrument__key", "submitted_at", "score_total", "score_band")
     )
@@ -409,33 +475,39 @@ def trends(client) -> TrendsData:
         points[key].append(ScorePoint(when, total, band))
 
     scores = {}
-    for key in SCORED:
-        if key not in specs:
+    for f in followed:
+        # A pack's measure is shown (with an invitation) before it is filled in; an import only
+        # once there is something to show.
+        if f.key not in roles.measure_keys and not points[f.key]:
             continue
-        instrument, spec = specs[key]
-        rule = spec.scoring
-        highest = max([p.total for p in points[key]] or [1])
-        scores[key] = ScoreTrend(
-            key=key,
-            name=SHORT_NAMES[key],
-            title=instrument.title,
-            y_max=rule.max if rule and rule.max is not None else highest,
-            bands=list(rule.bands) if rule else [],
-            points=points[key],
+        top, bands, rule = bands_of(f, specs)
+        shown = [
+            p if p.band or rule is None else ScorePoint(p.when, p.total, _band(rule, p.total))
+            for p in points[f.key]
+        ]
+        scores[f.key] = ScoreTrend(
+            key=f.key,
+            name=f.label,
+            title=specs[f.key][0].title,
+            y_max=top if top is not None else max([p.total for p in shown] or [1]),
+            bands=bands,
+            points=shown,
+            measure=f.measure,
         )
 
     outcomes = None
-    if OUTCOMES in specs:
-        instrument, spec = specs[OUTCOMES]
+    if outcomes_key in specs:
+        instrument, spec = specs[outcomes_key]
         items = [(i.key, i.text) for i in spec.items]
         responses = (
             Response.objects.for_client(client)
             .submitted()
-            .of(OUTCOMES)
+            .of(outcomes_key)
             .order_by("submitted_at", "pk")
             .only("submitted_at", "answers", "score_total")
         )
         outcomes = OutcomesTrend(
+            key=outcomes_key,
             title=instrument.title,
             items=items,
             rows=[
@@ -460,6 +532,12 @@ def trends(client) -> TrendsData:
         scores=scores,
         outcomes=outcomes,
         practices=practices,
-        sessions=session_counts(client, latest=SHOWN_SESSIONS),
-        blank_sheets=[(key, specs[key][0].title) for key in BLANK_SHEETS if key in specs],
+        sessions=session_counts(client, latest=SHOWN_SESSIONS, worksheet=roles.key("worksheet")),
+        blank_sheets=blank_sheets(roles, specs),
     )
+
+
+def _band(rule, total: float) -> str:
+    """The band a total falls in by a borrowed scoring rule (an import without bands of its own)."""
+    band = rule.band_for(total)
+    return band.label if band else ""

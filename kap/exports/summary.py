@@ -16,19 +16,16 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from kap.content.roles import Followed, roles_for
 from kap.content.specs import InstrumentSpec
 from kap.exports.progress import (
-    GAD7,
-    INTENTION,
-    OUTCOMES,
-    PHQ9,
-    SHORT_NAMES,
-    WORKSHEET,
     Change,
     ScorePoint,
     and_join,
+    bands_of,
     change_between,
     current_specs,
+    followed_in,
     number,
 )
 from kap.journal.models import ActionStep, CheckIn, Insight, KapSession, QuestionToBring, Response
@@ -285,11 +282,14 @@ def _newest(rows, shown: int) -> tuple[list, int]:
     return found[::-1], (found[0].n_all - len(found) if found else 0)
 
 
-def _intentions(client, start: datetime | None) -> tuple[list[Answered], int]:
+def _intentions(client, key: str | None, start: datetime | None) -> tuple[list[Answered], int]:
+    """The intentions (answers to the packs' intention, `key`) of the period."""
+    if key is None:
+        return [], 0
     rows = (
         Response.objects.for_client(client)
         .submitted()
-        .of(INTENTION)
+        .of(key)
         .select_related("instrument", "session")
         .defer("session__notes")
         .order_by("-submitted_at", "-pk")
@@ -334,8 +334,13 @@ def _steps(client, start: datetime | None) -> tuple[list[StepRow], int]:
     ], more
 
 
-def _scores(client, start: datetime | None, specs) -> list[ScoreLine]:
-    keys = [k for k in (PHQ9, GAD7, OUTCOMES) if k in specs]
+def _scores(
+    client, start: datetime | None, specs, followed: list[Followed], outcomes: str | None
+) -> list[ScoreLine]:
+    """The measures followed (the packs' and the person's imports of them), then the outcomes."""
+    names = {f.key: f.label for f in followed}
+    measures = {f.key: f for f in followed}
+    keys = [*names, *([outcomes] if outcomes in specs else [])]
     found: dict[str, list[ScorePoint]] = {k: [] for k in keys}
     rows = (
         Response.objects.for_client(client)
@@ -352,27 +357,41 @@ def _scores(client, start: datetime | None, specs) -> list[ScoreLine]:
         if not points:
             continue
         instrument, spec = specs[key]
-        name = SHORT_NAMES[key]
-        if key == OUTCOMES:
-            name = "Closing outcomes (average of five, 0–10)"
+        scale_max = spec.scoring.max if spec.scoring else None
+        change = None
+        if key in measures:
+            name = names[key]
+            scale_max, _, rule = bands_of(measures[key], specs)
+            points = [_banded(p, rule) for p in points]
+            change = change_between(
+                name, measures[key].measure, points[0].total, points[-1].total, len(points)
+            )
+        else:
+            # The outcomes average goes up when things improve, so "response" words (made for
+            # falling symptom scores) are kept for the questionnaires.
+            name = f"{instrument.title} (average of {len(spec.items)}, 0–10)"
         lines.append(
             ScoreLine(
                 key=key,
                 name=name,
                 title=instrument.title,
-                scale_max=spec.scoring.max if spec.scoring else None,
+                scale_max=scale_max,
                 first=points[0],
                 latest=points[-1],
                 count=len(points),
                 count_since=sum(1 for p in points if start is None or p.when >= start),
-                # The outcomes average goes up when things improve, so "response" words
-                # (made for falling symptom scores) are kept for the questionnaires.
-                change=change_between(key, points[0].total, points[-1].total, len(points))
-                if key != OUTCOMES
-                else None,
+                change=change,
             )
         )
     return lines
+
+
+def _banded(point: ScorePoint, rule) -> ScorePoint:
+    """A score with its band: an import without bands of its own takes its measure's."""
+    if point.band or rule is None:
+        return point
+    band = rule.band_for(point.total)
+    return ScorePoint(point.when, point.total, band.label if band else "")
 
 
 def _practices(client, start: datetime | None) -> PracticeTotals:
@@ -396,30 +415,36 @@ def _practices(client, start: datetime | None) -> PracticeTotals:
     )
 
 
-def _attributions(specs) -> list[tuple[str, str]]:
+def _attributions(specs, followed: list[Followed]) -> list[tuple[str, str]]:
     """The questionnaires' published attributions, one line per distinct text."""
     by_text: dict[str, list[str]] = {}
-    for key in (PHQ9, GAD7):
-        if key in specs and specs[key][1].attribution:
-            by_text.setdefault(specs[key][1].attribution.text, []).append(SHORT_NAMES[key])
+    for f in followed:
+        attribution = specs[f.key][1].attribution
+        if attribution and f.label not in by_text.get(attribution.text, []):
+            by_text.setdefault(attribution.text, []).append(f.label)
     return [(and_join(names), text) for text, names in by_text.items()]
 
 
 def build_summary(
     client, *, period: Period, sections: list[str], today: date | None = None
 ) -> Summary:
-    """The chosen sections for this person over this period (at most ten queries)."""
+    """The chosen sections for this person over this period (at most eleven queries: the packs'
+    roles, the instruments, then one or two per section)."""
     start = period.start
-    specs = current_specs(client, [PHQ9, GAD7, OUTCOMES])
+    roles = roles_for(client)
+    specs = current_specs(client, [*roles.measure_keys, *roles.keys("outcomes")], with_imports=True)
+    followed = followed_in(roles, specs)
     summary = Summary(
         name=str(client),
         made_on=today or timezone.localdate(),
         period=period,
         sections=[key for key in SECTION_KEYS if key in sections],
-        attributions=_attributions(specs),
+        attributions=_attributions(specs, followed),
     )
     if "intentions" in sections:
-        summary.intentions, summary.more_intentions = _intentions(client, start)
+        summary.intentions, summary.more_intentions = _intentions(
+            client, roles.key("intention"), start
+        )
     if "questions" in sections:
         questions = open_questions(client)
         summary.questions = questions[:QUESTIONS_SHOWN]
@@ -428,13 +453,14 @@ def build_summary(
         insights = Insight.objects.for_client(client).order_by("-created_at", "-pk")
         insights = insights.filter(created_at__gte=start) if start else insights
         summary.insights, summary.more_insights = _newest(insights, INSIGHTS_SHOWN)
-    if "worksheet" in sections:
-        latest = _responses(client, WORKSHEET, start).order_by("-submitted_at", "-pk").first()
+    worksheet = roles.key("worksheet")
+    if "worksheet" in sections and worksheet:
+        latest = _responses(client, worksheet, start).order_by("-submitted_at", "-pk").first()
         summary.worksheet = answered(latest) if latest else None
     if "steps" in sections:
         summary.steps, summary.more_steps = _steps(client, start)
     if "scores" in sections:
-        summary.scores = _scores(client, start, specs)
+        summary.scores = _scores(client, start, specs, followed, roles.key("outcomes"))
     if "practices" in sections:
         summary.practices = _practices(client, start)
     return summary

@@ -21,13 +21,15 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from kap.content.models import Instrument
+from kap.content.roles import roles_for
 from kap.exports import progress, summary
 from kap.lib import charts
 
 STATIC_DIR = (Path(settings.BASE_DIR) / "static").resolve()
 PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "progress" / "pdf.css"
-# Lines of writing space under each item of a blank sheet.
-LINES = {"integration-worksheet": 7}
+# Lines of writing space under each item of a blank sheet, by the role its instrument plays
+# (kap.content.roles): the worksheet asks for more writing than the others.
+LINES = {"worksheet": 7}
 DEFAULT_LINES = 5
 
 
@@ -222,16 +224,25 @@ def summary_pdf(request: HttpRequest) -> HttpResponse:
 # --- Blank sheets -----------------------------------------------------------------------------
 
 
+def _lines_for(roles, key: str) -> int:
+    """Lines of writing space for the sheet `key`: by the role it plays, if it plays one."""
+    role = next((r for r in LINES if roles.key(r) == key), None)
+    return LINES[role] if role else DEFAULT_LINES
+
+
 def _blank_context(request: HttpRequest, key: str) -> dict:
-    if key not in progress.BLANK_SHEETS:
+    roles = roles_for(request.user)
+    if key not in progress.blank_sheet_keys(roles):
         raise Http404("There is no blank version of that sheet.")
     instrument = Instrument.objects.resolve(request.user, key)
     if instrument is None:
         raise Http404("The guide has not been loaded yet.")
+    if not instrument.parsed.has_free_text:
+        raise Http404("There is no blank version of that sheet.")
     return {
         "instrument": instrument,
         "spec": instrument.parsed,
-        "lines": range(LINES.get(key, DEFAULT_LINES)),
+        "lines": range(_lines_for(roles, key)),
     }
 
 

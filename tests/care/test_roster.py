@@ -9,13 +9,15 @@ from django.utils import timezone
 from kap.accounts.models import CareLink, User
 from kap.care.models import AlertAcknowledgement, AuditEntry
 from kap.content.models import Instrument
+from kap.content.roles import roles_for
 from kap.journal.models import KapSession, Response, SafetyEvent
 from tests.care.conftest import ALL_SCOPES, gad7_answers, phq9_answers
 
-# Measured: session, user, OTP device, count, one page of links, and the audit rows (savepoint,
-# last hash, one INSERT, release; on PostgreSQL also the advisory lock that keeps the chain
-# straight) — whatever the number of clients.
-ROSTER_QUERIES = 9 + (connection.vendor == "postgresql")
+# Measured: session, user, OTP device, the packs (whose measures are the score columns), count,
+# one page of links, and the audit rows (savepoint, last hash, one INSERT, release; on
+# PostgreSQL also the advisory lock that keeps the chain straight) — whatever the number of
+# clients.
+ROSTER_QUERIES = 10 + (connection.vendor == "postgresql")
 
 
 def add_clients(therapist, count: int, start: int = 0) -> list[User]:
@@ -76,8 +78,10 @@ def add_clients(therapist, count: int, start: int = 0) -> list[User]:
 
 
 def roster_queries(client, url="/care/") -> tuple[int, str]:
-    # A first request stamps the session's activity (once a minute); measure the page alone.
+    # A first request stamps the session's activity (once a minute), and the packs are parsed
+    # once per process (kap.content.roles); measure the page alone.
     client.get("/care/invite/")
+    roles_for(None)
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     assert response.status_code == 200
@@ -223,3 +227,18 @@ def test_it_is_not_there_for_anyone_but_a_therapist(client, make_user, clinic, r
     verify(client, make_user(f"{role}@example.org", role=role, clinic=clinic))
 
     assert client.get("/care/").status_code == 404
+
+
+def test_the_score_columns_and_sorts_are_the_packs_measures(as_therapist, therapist, linked):
+    from kap.content.roles import roles_for
+
+    measures = roles_for(therapist).measures
+    html = as_therapist.get("/care/?sort=gad7").content.decode()
+
+    for m in measures:
+        assert f"{m.label} (change from first)</a></th>" in html
+        assert f"Latest {m.label}" in html
+    assert '<strong aria-current="true">Latest GAD-7</strong>' in html
+    # A sort that is no measure (nor one of the fixed ones) is the default.
+    html = as_therapist.get("/care/?sort=not-a-measure").content.decode()
+    assert '<strong aria-current="true">Open safety alerts</strong>' in html

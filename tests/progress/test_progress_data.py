@@ -3,12 +3,22 @@
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 
+from kap.content.specs import Measure, PackSpec
 from kap.exports.progress import Change, SessionCounts, change_between
+from tests.conftest import PACK_DIR
+
+# The measures as the guide's pack publishes them (response_fraction, remission_below).
+MEASURES = {
+    m.instrument: m
+    for m in PackSpec.model_validate(yaml.safe_load((PACK_DIR / "pack.yaml").read_text())).measures
+}
 
 
 def words(first, latest, key="phq9", count=2) -> str:
-    change = change_between(key, first, latest, count)
+    measure = MEASURES[key]
+    change = change_between(measure.label, measure, first, latest, count)
     return " ".join(change.sentences()) if change else ""
 
 
@@ -35,17 +45,17 @@ def test_a_smaller_drop_is_described_without_research_words():
 
 
 def test_one_score_gets_no_words_about_change():
-    assert change_between("phq9", 14, 14, 1) is None
+    assert change_between("PHQ-9", MEASURES["phq9"], 14, 14, 1) is None
 
 
 def test_a_score_that_was_always_low_is_not_called_remission():
-    change = Change("PHQ-9", 4, 2, remission_below=5)
+    change = Change("PHQ-9", 4, 2, remission_below=5, response_fraction=0.5)
     assert change.is_response
     assert not change.is_remission
 
 
 def test_remission_is_only_for_the_phq9():
-    assert not Change("GAD-7", 14, 4).is_remission
+    assert not Change("GAD-7", 14, 4, response_fraction=0.5).is_remission
     assert "remission" not in words(14, 4, key="gad7")
     assert "‘response’" in words(14, 4, key="gad7")
 
@@ -61,8 +71,21 @@ def test_the_same_score_is_said_plainly():
 
 
 def test_exactly_half_counts_as_a_response():
-    assert Change("PHQ-9", 10, 5).is_response
-    assert not Change("PHQ-9", 10, 5.5).is_response
+    assert Change("PHQ-9", 10, 5, response_fraction=0.5).is_response
+    assert not Change("PHQ-9", 10, 5.5, response_fraction=0.5).is_response
+
+
+def test_a_measure_without_a_published_response_rule_gets_no_research_words():
+    text = " ".join(Change("Mood scale", 14, 2).sentences())
+    assert "86% lower" in text
+    assert "response" not in text
+    assert "remission" not in text
+
+
+def test_another_response_fraction_is_said_as_a_percentage():
+    measure = Measure(instrument="other", label="Other", response_fraction=0.6)
+    text = " ".join(change_between("Other", measure, 10, 6, 2).sentences())
+    assert "Researchers call a drop of 40% or more a ‘response’." in text
 
 
 WHEN = datetime(2026, 3, 3, 10, tzinfo=UTC)

@@ -17,8 +17,7 @@ import pytest
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
-from kap.accounts.sharing import SHARES
-from kap.care.roster import SCORED
+from kap.accounts.sharing import response_scopes
 from kap.content.crisis import default_pack, safety_rules_for
 from kap.content.models import Instrument
 from kap.journal.models import (
@@ -211,7 +210,12 @@ def test_each_instrument_is_named_by_its_title_and_says_whether_its_words_are_sh
     assert 'aria-describedby="id_scopes-worksheets-help id_scopes-worksheets-shares"' in page
 
 
-def test_the_roster_shows_scores_only_of_instruments_the_scores_kind_shares():
-    """The roster reads its two score columns under "scores" (kap.care.roster); they must be
-    among the instruments the consent screen lists there."""
-    assert set(SCORED) <= set(SHARES[Scope.SCORES].instruments)
+def test_the_roster_shows_scores_only_of_instruments_the_scores_kind_shares(guide, therapist):
+    """The roster reads its score columns (the measures of the therapist's packs) under
+    "scores" (kap.care.roster); they must be among the instruments the consent screen lists
+    there."""
+    from kap.content.roles import roles_for
+
+    measures = [m.instrument for m in roles_for(therapist).measures]
+    assert measures
+    assert set(measures) <= set(response_scopes(None)[Scope.SCORES])
