@@ -12,7 +12,7 @@ from kap.care.models import AuditEntry
 GENESIS = "0" * 64
 
 
-def _client_ip(request) -> str | None:
+def client_ip(request) -> str | None:
     # REMOTE_ADDR only: X-Forwarded-For is set by whoever sends the request. Behind a trusted
     # proxy, set KAP_TRUSTED_PROXY so the proxy's header is used (see README).
     from django.conf import settings
@@ -66,7 +66,7 @@ def record(*, actor, subject, action: str, what: str, ip: str | None) -> AuditEn
 
 def record_request(request, *, subject, what: str, action: str = "view") -> AuditEntry:
     return record(
-        actor=request.user, subject=subject, action=action, what=what, ip=_client_ip(request)
+        actor=request.user, subject=subject, action=action, what=what, ip=client_ip(request)
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
@@ -37,8 +37,8 @@ from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.alerts import undelivered_notifications
-from kap.care.audit import GENESIS, _client_ip
-from kap.care.models import AlertAcknowledgement, AlertNotification, AuditEntry
+from kap.care.audit import client_ip, record_many
+from kap.care.models import AlertAcknowledgement, AlertNotification
 from kap.content.models import Instrument
 from kap.content.specs import Measure
 from kap.journal.models import KapSession, Response, SafetyEvent
@@ -302,33 +302,14 @@ def rows(links, measures: tuple[Measure, ...] | list[Measure] = ()) -> list[Row]
     ]
 
 
-@transaction.atomic
 def audit_roster(request, clients: list) -> None:
-    """One audit row per client whose row was shown, appended in one INSERT.
-
-    Follows kap.care.audit.record (same lock, same hash chain) so that a page of 25 clients
-    costs a fixed number of queries rather than three per client.
-    """
-    if not clients:
-        return
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(7266001)")
-    prev = AuditEntry.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
-    actor, ip, now = request.user, _client_ip(request), timezone.now()
-    entries = []
-    for client in clients:
-        entry = AuditEntry(
-            actor=actor,
-            actor_email=actor.email,
-            subject=client,
-            subject_label=str(client.pk),
+    """One audit row per client whose row was shown, appended in one INSERT (a page of 25 clients
+    costs a fixed number of queries rather than three per client)."""
+    if clients:
+        record_many(
+            actor=request.user,
+            subjects=clients,
             action="view",
             what="roster",
-            ip=ip,
-            created_at=now,
-            prev_hash=prev,
+            ip=client_ip(request),
         )
-        entry.hash = prev = entry.compute_hash()
-        entries.append(entry)
-    AuditEntry.objects.bulk_create(entries)
