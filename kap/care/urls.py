@@ -1,6 +1,7 @@
 from django.urls import path
 
 from kap.care import views
+from kap.content import views_clinic
 
 app_name = "care"
 urlpatterns = [
@@ -26,5 +27,19 @@ urlpatterns = [
     ),
     path(
         "clinic/therapists/<int:user_id>/active/", views.therapist_active, name="therapist-active"
+    ),
+    # The clinic's own content packs (kap.content.views_clinic).
+    path("clinic/packs/", views_clinic.packs, name="clinic-packs"),
+    path("clinic/packs/upload/", views_clinic.pack_upload, name="clinic-pack-upload"),
+    path("clinic/packs/<int:upload_id>/", views_clinic.pack_report, name="clinic-pack"),
+    path(
+        "clinic/packs/<int:upload_id>/i/<slug:key>/",
+        views_clinic.pack_preview,
+        name="clinic-pack-preview",
+    ),
+    path(
+        "clinic/packs/<int:upload_id>/publish/",
+        views_clinic.pack_publish,
+        name="clinic-pack-publish",
     ),
 ]

@@ -219,3 +219,50 @@ def parsed_spec(pk: int, checksum: str, data: dict) -> InstrumentSpec:
     if spec is None:
         spec = _SPEC_CACHE[key] = InstrumentSpec.model_validate(data)
     return spec
+
+
+class PackUpload(models.Model):
+    """A pack a clinic admin uploaded (a zip), kept aside until one of the clinic's admins
+    publishes it: nobody else sees it, and no client sees any of it before then.
+
+    The zip is kept as uploaded so that publishing reads exactly what was checked; the report
+    (problems, or the instruments for the preview) is kept so that the pages showing it do not
+    unpack it again. Erased with its clinic."""
+
+    clinic = models.ForeignKey("accounts.Clinic", models.CASCADE, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    filename = models.CharField(max_length=200)
+    archive = models.BinaryField()
+    # [file, field path, reason] for each problem, as `kap content check` prints them.
+    problems = models.JSONField(default=list)
+    pack_key = models.CharField(max_length=60, blank=True)
+    pack_title = models.CharField(max_length=200, blank=True)
+    pack_version = models.PositiveIntegerField(null=True, blank=True)
+    instruments = models.JSONField(default=list)  # the validated specs, in the pack's order
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    published_pack = models.ForeignKey(
+        Pack, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    published_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-pk"]
+        indexes = [models.Index(fields=["clinic", "uploaded_at"], name="packupload_clinic")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.problems
+
+    def instrument_spec(self, key: str) -> InstrumentSpec | None:
+        """The uploaded instrument `key`, parsed, for its preview (None if the pack has none)."""
+        data = next((d for d in self.instruments if d.get("key") == key), None)
+        return InstrumentSpec.model_validate(data) if data is not None else None

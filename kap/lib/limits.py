@@ -56,3 +56,18 @@ def check_date_range(value: date | datetime | None) -> None:
     """A ValidationError for a date outside EARLIEST_DATE..LATEST_DATE (None passes)."""
     if not in_date_range(value):
         raise forms.ValidationError(DATE_RANGE_MESSAGE, code="date_range")
+
+
+# A clinic's content pack uploaded through the web (kap.content.uploads): a zip of YAML and
+# Markdown. Sized for dozens of instruments with room to spare; anything larger is refused before
+# it is unpacked or validated, so checking a pack takes time in proportion to these at most.
+PACK_ZIP_BYTES = 2 * 1024 * 1024  # the zip as uploaded
+PACK_UNPACKED_BYTES = 10 * 1024 * 1024  # everything in it, unpacked
+PACK_FILES = 200  # files and folders in the zip
+PACK_INSTRUMENTS = 100  # instruments listed in pack.yaml
+PACK_PAGES = 200  # Markdown pages listed in pack.yaml
+PACK_ITEMS = 500  # items (or steps) of one instrument
+PACK_OPTIONS = 50  # answer options of one item, or an instrument's shared options
+# Values in one YAML file once its anchors and aliases (`&name`, `*name`) are expanded: a few
+# lines of aliases can otherwise stand for billions of values.
+PACK_YAML_VALUES = 200_000
