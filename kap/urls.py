@@ -16,6 +16,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("guide/", content.guide_index, name="guide-index"),
     path("guide/<slug:slug>/", content.guide_page, name="guide-page"),
+    path("guide/<slug:pack>/<slug:slug>/", content.guide_pack_page, name="guide-pack-page"),
     path("crisis/", content.crisis, name="crisis"),
     path("signup/", accounts.signup, name="signup"),
     path(

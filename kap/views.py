@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.template import loader
 
 from kap.accounts.models import User
-from kap.content.crisis import default_pack
+from kap.content.views import guides_for
 
 
 @login_not_required
@@ -21,9 +21,10 @@ def home(request: HttpRequest) -> HttpResponse:
         from kap.journal.views import today
 
         return today(request)
-    pack = default_pack()
-    pages = list(pack.pages.only("slug", "title", "order")) if pack else []
-    return render(request, "home/today.html", {"pages": pages})
+    default, others = guides_for(request.user)
+    return render(
+        request, "home/today.html", {"pages": default.pages if default else [], "others": others}
+    )
 
 
 log = logging.getLogger(__name__)

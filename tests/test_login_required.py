@@ -9,6 +9,7 @@ PUBLIC = {
     "home",
     "guide-index",
     "guide-page",
+    "guide-pack-page",
     "crisis",
     "signup",
     "login",

@@ -40,11 +40,11 @@ from kap.accounts.models import CareLink, User
 from kap.care.alerts import on_safety_event
 from kap.content.crisis import safety_rules_for
 from kap.content.loader import _checksum
-from kap.content.models import Instrument, Scope
+from kap.content.models import Instrument, Scope, clinics_of
 from kap.content.scoring import IncompleteAnswers, Score, score, triggered
 from kap.content.specs import InstrumentSpec, Item, Pace, SafetyRule
 from kap.exports import fhir
-from kap.exports.fhir_import import instrument_from_questionnaire
+from kap.exports.fhir_import import instrument_from_questionnaire, with_known_scoring
 from kap.journal.models import (
     ActionStep,
     CheckIn,
@@ -94,6 +94,7 @@ NOT_EXPORTED = {
     "otp_totp.TOTPDevice": "a two-factor secret: set it up again on the new instance",
     "otp_static.StaticDevice": "two-factor backup codes: made again on the new instance",
     "content.Pack": "a personal pack (none can be made yet): load it again with its files",
+    "content.PackUpload": "a clinic admin's upload of the clinic's pack: the clinic's, not theirs",
 }
 
 
@@ -1617,6 +1618,28 @@ def store_instrument(spec: InstrumentSpec, *, owner) -> tuple[Instrument, bool]:
     return instrument, True
 
 
+def _known_measures(owner, code: str | None) -> list[InstrumentSpec]:
+    """The scored pack instruments `owner` sees under this LOINC panel code, their clinic's before
+    the server's (a narrower scope wins), for `with_known_scoring`. One query."""
+    if not code:
+        return []
+    found = (
+        Instrument.objects.current()
+        .filter(
+            models.Q(scope=Scope.SERVER)
+            | models.Q(scope=Scope.CLINIC, clinic_id__in=clinics_of(owner)),
+            pack__isnull=False,
+            spec__code=code,
+        )
+        .order_by("-scope", "key")
+    )
+    return [i.parsed for i in found]
+
+
 def import_questionnaire(*, owner, raw: bytes) -> tuple[Instrument, bool]:
-    """A FHIR Questionnaire uploaded by `owner`: a personal instrument of theirs."""
-    return store_instrument(parse_questionnaire(raw), owner=owner)
+    """A FHIR Questionnaire uploaded by `owner`: a personal instrument of theirs. One that is a
+    measure a pack already has (the PHQ-9 by its LOINC code) gets that measure's score bands."""
+    spec = parse_questionnaire(raw)
+    return store_instrument(
+        with_known_scoring(spec, _known_measures(owner, spec.code)), owner=owner
+    )

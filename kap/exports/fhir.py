@@ -9,7 +9,9 @@ only clock read is `bundle()`'s default timestamp. What each instrument becomes:
   maxValue. The prompt and a practice's steps are display items; an item's help is a display child
   with itemControl "help"; a rating's end labels are display children with itemControl "lower" and
   "upper". A LOINC-coded sum of weighted choices also gets a read-only calculated total item, as in
-  the HL7 SDC examples, so that other systems score it the same way.
+  the HL7 SDC examples, so that other systems score it the same way. A questionnaire imported
+  from FHIR keeps its publisher's canonical url and version (`InstrumentSpec.source`), here and in
+  QuestionnaireResponse.questionnaire (`canonical_url`).
 - `questionnaire_response(spec, answers)`: the answers, typed as the Questionnaire asks.
 - `score_observation(spec, total)`: the total as a LOINC-coded survey Observation.
 - `bundle(resources)`: a collection Bundle of any of the above.
@@ -58,8 +60,21 @@ def item_link_id(item: Item) -> str:
 
 
 def canonical_url(spec: InstrumentSpec, *, base_url: str) -> str:
-    """The versioned canonical URL to put in QuestionnaireResponse.questionnaire."""
+    """The versioned canonical URL to put in QuestionnaireResponse.questionnaire: an imported
+    Questionnaire's own (url|version, as its publisher gave it), so that the answers still name the
+    questionnaire they answer; otherwise this server's URL for the instrument."""
+    if spec.source:
+        return spec.source
     return f"{_base(base_url)}/fhir/Questionnaire/{spec.key}|{spec.version}"
+
+
+def _identity(spec: InstrumentSpec, base: str) -> dict:
+    """Questionnaire.url and .version: the publisher's for an import (the linkIds, answers and
+    weights are theirs), this server's for a pack's instrument."""
+    if spec.source:
+        url, _, version = spec.source.partition("|")
+        return {"url": url, "version": version} if version else {"url": url}
+    return {"url": f"{base}/fhir/Questionnaire/{spec.key}", "version": str(spec.version)}
 
 
 def local_code_system(spec: InstrumentSpec, *, base_url: str) -> str:
@@ -87,15 +102,12 @@ def questionnaire(spec: InstrumentSpec, *, base_url: str) -> dict:
     out: dict = {
         "resourceType": "Questionnaire",
         "id": _fhir_id(spec.key),
-        "url": f"{base}/fhir/Questionnaire/{spec.key}",
-        "version": str(spec.version),
+        **_identity(spec, base),
     }
     name = _pascal(spec.key)
     if name:
         out["name"] = name
     out["title"] = spec.title
-    if spec.source:
-        out["derivedFrom"] = [spec.source]
     out["status"] = "active"
     out["subjectType"] = ["Patient"]
     if spec.intro:
@@ -253,7 +265,8 @@ def questionnaire_response(
     base_url: str | None = None,
 ) -> dict:
     """Answers as FHIR. `base_url` names the local CodeSystem of options without a LOINC code;
-    when left out it is read from `questionnaire_url` (`{base_url}/fhir/Questionnaire/{key}`)."""
+    when left out it is read from `questionnaire_url` (`{base_url}/fhir/Questionnaire/{key}`),
+    which an imported questionnaire's canonical URL is not: pass it for those."""
     if status not in RESPONSE_STATUSES:
         raise ValueError(f"status {status!r} is not a QuestionnaireResponse status")
     if base_url is None:
@@ -435,8 +448,8 @@ def _pascal(key: str) -> str | None:
 
 def slug(text: str, *, max_length: int = 60) -> str:
     """A key from a FHIR name, linkId or code: "PHQ-9 panel" → "phq-9-panel",
-    "/44250-9" → "44250-9", "H1/T1/Q1" → "h1-t1-q1", "SignsYouMightBenefit" →
-    "signs-you-might-benefit". Empty when nothing usable is left."""
+    "/44250-9" → "44250-9", "H1/T1/Q1" → "h1-t1-q1", "SleepDiaryWeekly" → "sleep-diary-weekly".
+    Empty when nothing usable is left."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", text)
     text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1-\2", text)

@@ -19,11 +19,17 @@ What an import becomes:
   becomes scoring.code. Hidden items are dropped.
 - keys are slugs of Questionnaire.name (else id) and of each linkId; the linkId is kept in
   `Item.link_id`, the canonical url|version in `InstrumentSpec.source`. LOINC codes are kept.
+
+Score bands: FHIR R4 and SDC have no element or standard extension that states a Questionnaire's
+score bands (the NLM PHQ-9 writes them only as prose in a displayCategory; the HL7 SDC PHQ-9 not at
+all), so none are read from the resource. Instead `with_known_scoring` lends an import the bands of
+the instrument the server already knows under the same LOINC panel code, when they score alike.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from pydantic import ValidationError
 
@@ -152,6 +158,33 @@ def _instrument(data: dict) -> InstrumentSpec:
         attribution=_attribution(data.get("copyright")),
         source=source,
     )
+
+
+def with_known_scoring(spec: InstrumentSpec, known: Iterable[InstrumentSpec]) -> InstrumentSpec:
+    """The import with the bands, label and total code of a known instrument that is the same
+    measure: the same LOINC panel code (PHQ-9: 44249-1), scored the same way over the same range
+    (a "PHQ-9" whose totals run over another range would be put in the wrong bands). `known` is
+    tried in order, the first that fits wins; an import that already has bands, or no panel code,
+    is left as it is.
+
+    Only the wording of the result changes: the items, their weights and so the total do not.
+    """
+    own = spec.scoring
+    if own is None or own.bands or not spec.code:
+        return spec
+    for other in known:
+        rule = other.scoring
+        if other.code != spec.code or rule is None or not rule.bands:
+            continue
+        if (rule.method, rule.min, rule.max) != (own.method, own.min, own.max):
+            continue
+        if own.code and rule.code and own.code != rule.code:
+            continue  # the import says its total is another measure's
+        scoring = own.model_copy(
+            update={"bands": list(rule.bands), "label": rule.label, "code": rule.code or own.code}
+        )
+        return spec.model_copy(update={"scoring": scoring})
+    return spec
 
 
 class _Reader:

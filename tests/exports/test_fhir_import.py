@@ -558,6 +558,8 @@ def test_an_imported_phq9_exports_again_as_valid_fhir(name):
         questionnaire_url=canonical_url(spec, base_url=BASE_URL),
         authored=datetime(2026, 1, 1, tzinfo=UTC),
         subject_ref="Patient/p",
+        # An import's canonical URL is its publisher's, so the local code system is named here.
+        base_url=BASE_URL,
     )
     QuestionnaireResponse.model_validate(qr)
     assert qr["item"][-1]["answer"] == [{"valueDecimal": 15}]
