@@ -121,6 +121,8 @@ BY_NAME = {
     "key": "key",
     "slug": "slug",
     "uuid": "practice-uuid",
+    "upload_id": "pack-upload",
+    "pack": "pack",
 }
 BY_SEGMENT = {
     "sessions": "session",
@@ -136,7 +138,7 @@ BY_SEGMENT = {
     "therapists": "user",
     "invite": "invite",
 }
-CONTENT_KINDS = {"key", "slug"}  # the same guide and instruments for everybody
+CONTENT_KINDS = {"key", "slug", "pack"}  # the same guide and instruments for everybody
 CAPABILITY_KINDS = {"feed", "code"}  # an unguessable token stands in for a login
 # A query parameter that names a session: another client's session must be a 404 there too.
 SESSION_QUERY = {
@@ -223,7 +225,7 @@ def build_world() -> World:
     from kap.accounts.models import CareLink, Clinic, Invite, Role, User
     from kap.care.models import AlertAcknowledgement, TherapistNote
     from kap.content.crisis import default_pack
-    from kap.content.models import Instrument
+    from kap.content.models import Instrument, PackUpload
     from kap.content.sync import ensure_default_pack
     from kap.journal import records
     from kap.journal.models import (
@@ -398,7 +400,25 @@ def build_world() -> World:
         )
         objects["code"].append(Obj("code", code, creator=key, clinic=clinic, invite_kind=kind))
 
+    # A clinic admin's pack upload (kap.content.views_clinic): theirs and their clinic's only.
+    phq9 = Instrument.objects.server().get(key="phq9")
+    for key, user in users.items():
+        if personas[key].role != Role.ADMIN:
+            continue
+        upload = PackUpload.objects.create(
+            clinic=user.clinic,
+            uploaded_by=user,
+            filename="pack.zip",
+            archive=b"",
+            problems=[["pack.yaml", "", "not checked (a test's upload)"]],
+            instruments=[phq9.spec],
+        )
+        objects["pack-upload"].append(
+            Obj("pack-upload", str(upload.pk), creator=key, clinic=personas[key].clinic)
+        )
+
     objects["key"] = [Obj("key", k) for k in KEY_VALUES]
+    objects["pack"] = [Obj("pack", default_pack().key)]
     objects["slug"] = [Obj("slug", p.slug) for p in default_pack().pages.order_by("order")[:1]]
 
     world = World(personas, dict(objects), canaries, active, users, links)
@@ -541,6 +561,8 @@ def may_use(p: Persona, gate: str | None, o: Obj, objs: tuple[Obj, ...], world: 
             return o.role == "therapist" and o.clinic == p.clinic
         if o.kind == "invite":
             return o.invite_kind == "therapist" and o.clinic == p.clinic
+        if o.kind == "pack-upload":
+            return o.clinic == p.clinic
         return False
     if gate == "therapist":
         if o.kind == "invite":

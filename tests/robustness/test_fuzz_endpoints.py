@@ -48,6 +48,7 @@ from kap.journal.models import (
     SupportItem,
 )
 from tests.conftest import PASSWORD
+from tests.content.test_clinic_packs import make_zip, pack_files
 from tests.test_login_required import walk
 
 pytestmark = pytest.mark.django_db
@@ -323,7 +324,7 @@ class Endpoint:
     persona: str
     base: Callable[[World, dict], dict]  # an accepted request, for these URL kwargs
     kwargs: Callable[[World], dict] = lambda w: {}
-    kind: str = "form"  # form | json | upload | query
+    kind: str = "form"  # form | json | upload (a JSON file) | zip | query
     accepted: Callable = redirected
     # Tables written on purpose even when the request is refused, with the reason.
     may_write: frozenset[str] = frozenset()
@@ -334,6 +335,27 @@ class Endpoint:
     @property
     def id(self) -> str:
         return self.route + (f"[{self.label}]" if self.label else "")
+
+
+PACK_ZIP = make_zip(pack_files())
+
+
+def _checked_upload(w):
+    """A clinic pack upload that passed its checks, waiting to be published by the admin."""
+    from kap.content import uploads
+    from kap.content.models import PackUpload
+
+    bundle = uploads.check(PACK_ZIP).bundle
+    return PackUpload.objects.create(
+        clinic=w.admin.clinic,
+        uploaded_by=w.admin,
+        filename="pack.zip",
+        archive=PACK_ZIP,
+        pack_key=bundle.spec.key,
+        pack_title=bundle.spec.title,
+        pack_version=bundle.spec.version,
+        instruments=[spec.model_dump(mode="json") for spec in bundle.instruments],
+    )
 
 
 def _fresh_uuid_log(w, kw):
@@ -682,6 +704,23 @@ ENDPOINTS = [
         lambda w, kw: {"active": "1"},
         kwargs=lambda w: {"user_id": w.colleague.pk},
     ),
+    # An upload that is a zip at all is kept with its report (even one listing problems): a zip
+    # that cannot be opened, is unsafe or too large is refused and nothing is kept.
+    Endpoint(
+        "care:clinic-pack-upload",
+        "admin",
+        lambda w, kw: {"pack-file": PACK_ZIP},
+        kind="zip",
+        upload_field="pack-file",
+        examples=4,
+    ),
+    Endpoint(
+        "care:clinic-pack-publish",
+        "admin",
+        lambda w, kw: {},
+        kwargs=lambda w: {"upload_id": _checked_upload(w).pk},
+        examples=4,
+    ),
 ]
 
 # Routes that take no input but their address (and a session). Each still gets one request
@@ -690,6 +729,10 @@ NO_INPUT = {
     "home": "the start page",
     "guide-index": "a guide page",
     "guide-page": "a guide page",
+    "guide-pack-page": "a guide page",
+    "care:clinic-packs": "a page (its form posts to clinic-pack-upload)",
+    "care:clinic-pack": "an upload's report",
+    "care:clinic-pack-preview": "an uploaded instrument shown read-only",
     "crisis": "the crisis page",
     "logout": "logs out; no fields",
     "password_change_done": "a page",
@@ -764,6 +807,11 @@ def send(browser, endpoint: Endpoint, url: str, data):
         return browser.post(url, body, content_type="application/json")
     if endpoint.kind == "query":
         return browser.get(url, data)
+    if endpoint.kind == "zip":
+        content = data.get(endpoint.upload_field, b"")
+        if not isinstance(content, bytes):
+            content = str(content).encode("utf-8", "surrogatepass")
+        data = {**data, endpoint.upload_field: SimpleUploadedFile("p.zip", content)}
     if endpoint.kind == "upload":
         content = data.get(endpoint.upload_field, b"")
         if not isinstance(content, bytes):
@@ -777,6 +825,21 @@ def send(browser, endpoint: Endpoint, url: str, data):
 def strategy(endpoint: Endpoint, base: dict) -> st.SearchStrategy:
     if endpoint.kind == "json":
         return st.one_of(mutated(base, json_values), raw_bodies, json_values)
+    if endpoint.kind == "zip":
+        whole = base[endpoint.upload_field]
+        names = st.sampled_from(
+            ["pack.yaml", "instruments/sleep-diary.yaml", "pages/welcome.md", "../x", "/etc/x"]
+        )
+        files = st.one_of(
+            st.just(whole),
+            st.integers(0, len(whole) - 1).map(lambda n: whole[:n]),  # cut short
+            st.binary(max_size=200),
+            raw_bodies,
+            st.dictionaries(names, st.one_of(st.text(max_size=80), st.binary(max_size=80)))
+            .filter(bool)
+            .map(make_zip),
+        )
+        return st.fixed_dictionaries({endpoint.upload_field: files})
     if endpoint.kind == "upload":
         original = json.loads(base[endpoint.upload_field])
         files = st.one_of(
@@ -836,8 +899,16 @@ def test_routes_without_input_shrug_off_junk(client, world, route):
         pytest.skip("posting to logout logs out; nothing else to check")
     tables = _tables()
     pattern = dict(walk(get_resolver().url_patterns))[route]
-    args = {"slug": "first-session", "key": "integration-worksheet", "token": "x" * 32}
+    args = {
+        "slug": "first-session",
+        "key": "integration-worksheet",
+        "token": "x" * 32,
+        "pack": "kap-guide",
+    }
+    upload = _checked_upload(world) if route.startswith("care:clinic-pack") else None
     needed = {
+        "care:clinic-pack": {"upload_id": upload and upload.pk},
+        "care:clinic-pack-preview": {"upload_id": upload and upload.pk, "key": "sleep-diary"},
         "journal:response": {"pk": world.response.pk},
         "journal:session": {"pk": world.session.pk},
         "care:brief": {"client_id": world.client_user.pk},
@@ -849,9 +920,9 @@ def test_routes_without_input_shrug_off_junk(client, world, route):
     names = re.findall(r"<(?:\w+:)?(\w+)>", pattern)
     kwargs = needed or {n: args[n] for n in names}
     persona = (
-        "therapist"
-        if route.startswith("care:") and route != "care:clinic"
-        else ("admin" if route == "care:clinic" else "client")
+        "admin"
+        if route.startswith("care:clinic")
+        else ("therapist" if route.startswith("care:") else "client")
     )
     login(client, world, persona)
     url = reverse(route, kwargs=kwargs)

@@ -430,6 +430,7 @@ class World:
         pack = default_pack()
         return {
             "slug": [p.slug for p in pack.pages.order_by("order")] if pack else [],
+            "pack": [pack.key] if pack else [],
             "key": sorted({i.key for i in Instrument.objects.current()}),
             "token": [self.calendar_token],
             "code": list(self.invite_codes.values()),
