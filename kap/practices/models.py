@@ -1,4 +1,4 @@
-"""A log of each guided practice a person does: grounding, gentle awareness."""
+"""A log of each guided practice a person does, with the breath pacer, the quiet timer or by hand."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ class LogPayload(BaseModel):
 # Each field's rule in words, for the message of a 400 answer.
 RULES = {
     "uuid": "a UUID made by the browser",
-    "instrument": 'the key of a practice, such as "grounding"',
+    "instrument": "the key of a practice you can see",
     "version": "a version number of that practice",
     "started_at": "a date and time with a time zone (ISO 8601)",
     "planned_seconds": "a whole number of seconds, more than 0",
@@ -80,6 +80,12 @@ def practice_instrument(user, key: str, version: int | None = None) -> Instrumen
             .first()
         )
     return found if found is not None and found.kind == "practice" else None
+
+
+def has_page(spec: InstrumentSpec) -> bool:
+    """Whether a practice is done on the practice page (timer or breath pacer). One with questions
+    to answer, such as an intention to write, is filled in on its form instead."""
+    return spec.kind == "practice" and not spec.items
 
 
 def planned_limits(spec: InstrumentSpec) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kap.content.models import Instrument
+from kap.content.specs import Duration
 from kap.lib.jsonbody import BadJson, read_json
 from kap.practices.forms import ManualLogForm, RatingForm
 from kap.practices.models import PracticeLog
@@ -19,12 +20,14 @@ from kap.practices.services import (
     CUSTOM_PACE,
     UuidTaken,
     check_payload,
+    has_page,
+    practice_instrument,
     record_practice,
 )
 
-GROUNDING = "grounding"
-AWARENESS = "gentle-awareness"
 PER_PAGE = 50
+# The length offered when a practice's spec says none (the log endpoint then allows up to 4 h).
+DEFAULT_DURATION = Duration(min_minutes=1, max_minutes=60, default_minutes=5)
 
 
 def _get_log_for_user(request: HttpRequest, pk: int) -> PracticeLog:
@@ -34,28 +37,29 @@ def _get_log_for_user(request: HttpRequest, pk: int) -> PracticeLog:
 
 
 def _practice(request: HttpRequest, key: str) -> Instrument:
-    instrument = Instrument.objects.resolve(request.user, key)
-    if instrument is None:
-        raise Http404(f"The practice {key!r} is not in the guide that is loaded.")
-    if instrument.kind != "practice":
-        raise Http404(f"{key!r} is not a practice.")
+    """The practice this key means for the person; 404 for anything else, including a key only
+    someone else has (another person's import, a clinic they are not with)."""
+    instrument = practice_instrument(request.user, key)
+    if instrument is None or not has_page(instrument.parsed):
+        raise Http404(f"There is no practice called {key!r} for this person.")
     return instrument
 
 
 @require_GET
 def practice_list(request: HttpRequest) -> HttpResponse:
+    """A person's past practices, and a start for every practice they can see: the guide's, their
+    clinic's and their own, whatever the pack calls them."""
     logs = PracticeLog.objects.for_client(request.user).select_related("instrument")
     page = Paginator(logs, PER_PAGE).get_page(request.GET.get("page"))
-    found = {
-        i.key: i
-        for i in Instrument.objects.for_person(request.user)
-        .filter(key__in=[GROUNDING, AWARENESS])
-        .only("key", "title", "kind")
-    }
+    practices = (
+        Instrument.objects.for_person(request.user)
+        .filter(kind="practice")
+        .order_by("scope", "title", "key")
+    )
     starts = [
-        (reverse(f"practices:{name}"), found[key].title)
-        for key, name in ((GROUNDING, "grounding"), (AWARENESS, "awareness"))
-        if key in found and found[key].kind == "practice"
+        (reverse("practices:practice", args=[i.key]), i.title)
+        for i in practices
+        if has_page(i.parsed)
     ]
     return render(
         request,
@@ -76,17 +80,15 @@ def log_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def grounding(request: HttpRequest) -> HttpResponse:
-    return _practice_page(request, _practice(request, GROUNDING), "practices/grounding.html")
+def practice(request: HttpRequest, key: str) -> HttpResponse:
+    """The one practice page, set up by the spec: paces give it the breath pacer, no paces the
+    quiet timer with the steps to keep in mind."""
+    return _practice_page(request, _practice(request, key))
 
 
-@require_http_methods(["GET", "POST"])
-def awareness(request: HttpRequest) -> HttpResponse:
-    return _practice_page(request, _practice(request, AWARENESS), "practices/awareness.html")
-
-
-def _practice_page(request: HttpRequest, instrument: Instrument, template: str) -> HttpResponse:
+def _practice_page(request: HttpRequest, instrument: Instrument) -> HttpResponse:
     spec = instrument.parsed
+    duration = spec.duration or DEFAULT_DURATION
     if request.method == "POST":
         form = ManualLogForm(request.POST, spec=spec)
         if form.is_valid():
@@ -122,7 +124,7 @@ def _practice_page(request: HttpRequest, instrument: Instrument, template: str) 
         "logUrl": reverse("practices:log"),
         "listUrl": reverse("practices:list"),
         "outbox": _outbox_data(request)["outbox"],
-        "duration": spec.duration.model_dump() if spec.duration else None,
+        "duration": duration.model_dump(),
         "steps": [s.model_dump() for s in spec.steps],
         "paces": [p.model_dump() for p in spec.paces],
         "customPace": CUSTOM_PACE,
@@ -131,6 +133,7 @@ def _practice_page(request: HttpRequest, instrument: Instrument, template: str) 
     context = {
         "instrument": instrument,
         "spec": spec,
+        "duration": duration,
         "form": form,
         "spec_data": spec_data,
         "breath_step": spec.steps[0] if spec.paces else None,
@@ -138,7 +141,7 @@ def _practice_page(request: HttpRequest, instrument: Instrument, template: str) 
         "before": RatingForm(prefix="before", label="Before you begin: how settled do you feel?"),
         "after": RatingForm(prefix="after", label="Now: how settled do you feel?"),
     }
-    return render(request, template, context, status=400 if form.errors else 200)
+    return render(request, "practices/practice.html", context, status=400 if form.errors else 200)
 
 
 def _outbox_data(request: HttpRequest) -> dict:

@@ -51,7 +51,7 @@ def test_it_invites_a_first_practice_when_there_is_none(logged_in):
     html = logged_in.get("/practices/").content.decode()
     assert "Nothing here yet" in html
     assert 'href="/practices/grounding/"' in html
-    assert 'href="/practices/awareness/"' in html
+    assert 'href="/practices/gentle-awareness/"' in html
 
 
 def test_the_list_takes_the_same_number_of_queries_for_1_or_20_practices(

@@ -302,7 +302,7 @@ def test_leaving_in_the_middle_keeps_what_was_done(new_tab):
 
 def test_gentle_awareness_keeps_quiet_time_and_counts_notings(new_tab, live_server):
     tab = new_tab()
-    start(tab, path="/practices/awareness/", minutes=3, before=4)
+    start(tab, path="/practices/gentle-awareness/", minutes=3, before=4)
     assert read(tab, "#practice-live") == "Quiet time has begun: 3 minutes."
     assert read(tab, "#practice-left") == "3:00 left"
     for step in (
@@ -377,7 +377,7 @@ def describe(violations) -> str:
 
 def test_the_practice_pages_have_no_axe_violations(new_tab, live_server):
     tab = new_tab(clock=False)
-    for path in ("/practices/grounding/", "/practices/awareness/"):
+    for path in ("/practices/grounding/", "/practices/gentle-awareness/"):
         tab.goto(path)
         assert not (v := axe_violations(tab)), f"{path} setup\n{describe(v)}"
         tab.get_by_role("button", name="Start").click()

@@ -43,7 +43,7 @@ def test_the_grounding_page_explains_the_practice_and_its_steps(logged_in):
 
 
 def test_the_awareness_page_explains_the_practice_and_offers_notings(logged_in):
-    html = logged_in.get("/practices/awareness/").content.decode()
+    html = logged_in.get("/practices/gentle-awareness/").content.decode()
     for words in [
         "Gentle Awareness Practice",
         "Notice thoughts without reacting",
@@ -57,7 +57,7 @@ def test_the_awareness_page_explains_the_practice_and_offers_notings(logged_in):
     assert "pacer.js" not in html
 
 
-@pytest.mark.parametrize("url", ["/practices/grounding/", "/practices/awareness/"])
+@pytest.mark.parametrize("url", ["/practices/grounding/", "/practices/gentle-awareness/"])
 def test_the_pages_have_no_inline_script_or_style(logged_in, url):
     html = logged_in.get(url).content.decode()
     assert " style=" not in html and "<style" not in html
@@ -114,7 +114,7 @@ def test_the_no_javascript_form_sent_twice_is_stored_once(logged_in):
 
 def test_the_no_javascript_form_takes_no_ratings_and_a_stop(logged_in):
     data = manual(settled_before="", settled_after="", stopped_early="on", pace="")
-    assert logged_in.post("/practices/awareness/", data).status_code == 302
+    assert logged_in.post("/practices/gentle-awareness/", data).status_code == 302
     log = PracticeLog.objects.get()
     assert log.instrument.key == "gentle-awareness"
     assert log.settled_before is None and log.settled_after is None
@@ -157,11 +157,11 @@ def test_a_form_whose_id_is_someone_elses_is_refused_and_offered_again(
 
 def test_a_page_for_a_missing_practice_is_404(logged_in, guide):
     Instrument.objects.filter(key="gentle-awareness").delete()
-    assert logged_in.get("/practices/awareness/").status_code == 404
+    assert logged_in.get("/practices/gentle-awareness/").status_code == 404
 
 
 @pytest.mark.parametrize(
-    "url", ["/practices/", "/practices/grounding/", "/practices/awareness/", "/practices/1/"]
+    "url", ["/practices/", "/practices/grounding/", "/practices/gentle-awareness/", "/practices/1/"]
 )
 def test_anonymous_visitors_are_asked_to_log_in(client, guide, url):
     response = client.get(url)
