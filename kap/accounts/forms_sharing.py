@@ -22,7 +22,7 @@ SCOPE_HELP: dict[str, str] = {
     Scope.WORKSHEETS: "Your integration worksheets and reflections, and the questions you want "
     "to bring to your sessions.",
     Scope.STEPS: "The action steps you choose and how your check-ins on them went.",
-    Scope.PRACTICES: "Which practices you did (grounding, breathing, awareness) and how they felt.",
+    Scope.PRACTICES: "Which practices you did and how they felt.",
     Scope.SESSIONS: "The KAP sessions you log: when they were, with whom and where. Never your "
     "notes on them.",
 }

@@ -586,8 +586,20 @@ ENDPOINTS = [
         accepted=never,
     ),
     # Practices
-    Endpoint("practices:grounding", "client", _manual_log("calm")),
-    Endpoint("practices:awareness", "client", _manual_log("")),
+    Endpoint(
+        "practices:practice",
+        "client",
+        _manual_log("calm"),
+        kwargs=lambda w: {"key": "grounding"},
+        label="paced",
+    ),
+    Endpoint(
+        "practices:practice",
+        "client",
+        _manual_log(""),
+        kwargs=lambda w: {"key": "gentle-awareness"},
+        label="timed",
+    ),
     Endpoint("practices:log", "client", _fresh_uuid_log, kind="json", accepted=json_ok),
     Endpoint("practices:list", "client", lambda w, kw: {"page": "1"}, kind="query", accepted=never),
     # Your data

@@ -422,6 +422,7 @@ class World:
     invite_codes: dict
     invites: list
     other_clients: list = field(default_factory=list)
+    pack_upload: object = None  # the clinic admin's pack upload, checked and not yet published
 
     def by_param(self) -> dict[str, list]:
         from kap.content.crisis import default_pack
@@ -440,6 +441,7 @@ class World:
             "invite_id": [i.pk for i in self.invites],
             "question_id": [q.pk for q in self.questions[:1]],
             "event_id": [e.pk for e in self.events[:1]],
+            "upload_id": [self.pack_upload.pk] if self.pack_upload else [],
         }
 
     def by_segment(self) -> dict[str, list]:
@@ -683,6 +685,19 @@ def build_world(
         ),
     ]
     feed = reset_feed(client=client)
+    from kap.content.models import Instrument, PackUpload
+
+    phq9 = Instrument.objects.server().get(key="phq9")
+    pack_upload = PackUpload.objects.create(
+        clinic=clinic,
+        uploaded_by=admin,
+        filename="clinic-pack.zip",
+        archive=b"",
+        pack_key="clinic-pack",
+        pack_title="The clinic's pack",
+        pack_version=1,
+        instruments=[phq9.spec],
+    )
     return World(
         client=client,
         therapist=therapist,
@@ -705,6 +720,7 @@ def build_world(
         invite_codes=codes,
         invites=invites,
         other_clients=others,
+        pack_upload=pack_upload,
     )
 
 

@@ -577,7 +577,7 @@ def test_pack_content_is_shown_as_text(browser, live_server, tmp_path):
         "/check-ins/",
         "/practices/",
         "/practices/grounding/",
-        "/practices/awareness/",
+        "/practices/gentle-awareness/",
         "/progress/",
         *[f"/r/{r.pk}/" for r in responses],
     ]:
