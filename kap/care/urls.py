@@ -1,7 +1,7 @@
 from django.urls import path
 
 from kap.care import views
-from kap.content import views_clinic
+from kap.care import views_packs
 
 app_name = "care"
 urlpatterns = [
@@ -28,18 +28,18 @@ urlpatterns = [
     path(
         "clinic/therapists/<int:user_id>/active/", views.therapist_active, name="therapist-active"
     ),
-    # The clinic's own content packs (kap.content.views_clinic).
-    path("clinic/packs/", views_clinic.packs, name="clinic-packs"),
-    path("clinic/packs/upload/", views_clinic.pack_upload, name="clinic-pack-upload"),
-    path("clinic/packs/<int:upload_id>/", views_clinic.pack_report, name="clinic-pack"),
+    # The clinic's own content packs (kap.care.views_packs).
+    path("clinic/packs/", views_packs.packs, name="clinic-packs"),
+    path("clinic/packs/upload/", views_packs.pack_upload, name="clinic-pack-upload"),
+    path("clinic/packs/<int:upload_id>/", views_packs.pack_report, name="clinic-pack"),
     path(
         "clinic/packs/<int:upload_id>/i/<slug:key>/",
-        views_clinic.pack_preview,
+        views_packs.pack_preview,
         name="clinic-pack-preview",
     ),
     path(
         "clinic/packs/<int:upload_id>/publish/",
-        views_clinic.pack_publish,
+        views_packs.pack_publish,
         name="clinic-pack-publish",
     ),
 ]

@@ -100,16 +100,13 @@ class Page(models.Model):
 def clinics_of(user):
     """The clinics whose content this person sees, as something `clinic_id__in=` takes: a staff
     member's own clinic; for a client, the clinics of the therapists they are linked to now."""
-    from kap.accounts.models import CareLink
-
     if user is None or not user.pk:
         return []
     if getattr(user, "clinic_id", None):
         return [user.clinic_id]
-    return (
-        CareLink.objects.active()
-        .filter(client_id=user.pk, therapist__clinic__isnull=False)
-        .values("therapist__clinic_id")
+    # (Through the person's own links: content sits below accounts and imports none of it.)
+    return user.care_links.filter(ended_at=None, therapist__clinic__isnull=False).values(
+        "therapist__clinic_id"
     )
 
 

@@ -1,5 +1,5 @@
 """Storing a validated pack in the database (the `sync_to_db` step of the import pipeline): the
-server's packs (`kap content load`) and a clinic's (published from the web, kap.content.views_clinic)."""
+server's packs (`kap content load`) and a clinic's (published from the web, kap.care.views_packs)."""
 
 from __future__ import annotations
 

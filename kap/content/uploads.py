@@ -4,7 +4,7 @@ checked by the same `read_pack` as `kap content check`, with the limits of an un
 Unpacking refuses what could reach outside a temporary folder or fill the disk: absolute paths,
 `..`, links, encrypted members, more than PACK_FILES members, and more than PACK_UNPACKED_BYTES
 unpacked (counted while unpacking, not taken from the zip's own word). Nothing is stored here;
-kap.content.views_clinic keeps the upload and publishes it.
+kap.care.views_packs keeps the upload and publishes it.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from pydantic import (
 from kap.accounts.models import CareLink, User
 from kap.care.alerts import on_safety_event
 from kap.content.crisis import safety_rules_for
-from kap.content.loader import _checksum
+from kap.content.loader import instrument_checksum
 from kap.content.models import Instrument, Scope, clinics_of
 from kap.content.scoring import IncompleteAnswers, Score, score, triggered
 from kap.content.specs import InstrumentSpec, Item, Pace, SafetyRule
@@ -1613,7 +1613,7 @@ def store_instrument(spec: InstrumentSpec, *, owner) -> tuple[Instrument, bool]:
         kind=spec.kind,
         title=spec.title,
         spec=dumped,
-        checksum=_checksum(dumped),
+        checksum=instrument_checksum(spec),
     )
     return instrument, True
 

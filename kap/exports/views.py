@@ -7,76 +7,22 @@ here) get a 404. Downloads are never cached: they hold what the person wrote, in
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable
 from functools import wraps
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, logout
-from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from kap.content.crisis import safety_rules_for
 from kap.exports import data
 from kap.exports.erasure import erase_client
-
-
-class MemoryOnlyUpload(FileUploadHandler):
-    """Keeps an upload in memory, never in a temporary file: an export is what the person wrote,
-    in plain text, and a temporary file's bytes stay on the disk after it is removed."""
-
-    def __init__(self, request, limit: int):
-        super().__init__(request)
-        self.limit = limit
-
-    def new_file(self, *args, **kwargs):
-        super().new_file(*args, **kwargs)
-        self.file = io.BytesIO()
-
-    def receive_data_chunk(self, raw_data, start):
-        if start + len(raw_data) > self.limit:
-            self.request.upload_too_large = True
-            raise StopUpload(connection_reset=False)
-        self.file.write(raw_data)
-
-    def file_complete(self, file_size):
-        self.file.seek(0)
-        return InMemoryUploadedFile(
-            self.file,
-            self.field_name,
-            self.file_name,
-            self.content_type,
-            file_size,
-            self.charset,
-            self.content_type_extra,
-        )
-
-
-def memory_upload(limit: Callable[[], int]):
-    """Read uploads with MemoryOnlyUpload. The CSRF check would read the body before the handler
-    is set, so it is made here, after, as Django's documentation on upload handlers says."""
-
-    def decorator(view):
-        protected = csrf_protect(view)
-
-        @csrf_exempt
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            request.upload_handlers = [MemoryOnlyUpload(request, limit())]
-            request.upload_too_large = False
-            return protected(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
+from kap.lib.uploads import UploadForm, memory_upload
 
 
 def _too_large(request: HttpRequest, form: UploadForm, limit: int) -> bool:
@@ -99,22 +45,6 @@ def client_only(view):
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-class UploadForm(forms.Form):
-    file = forms.FileField(
-        error_messages={"required": "Choose a file first.", "empty": "That file is empty."}
-    )
-
-    def __init__(self, *args, label: str, help_text: str, accept: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["file"].label = label
-        self.fields["file"].help_text = help_text
-        self.fields["file"].widget.attrs["accept"] = accept
-
-    def read(self, limit: int) -> bytes:
-        # One byte over the limit is enough to refuse the file without reading all of it.
-        return self.cleaned_data["file"].read(limit + 1)
 
 
 def _export_form(*args) -> UploadForm:

@@ -400,7 +400,7 @@ def build_world() -> World:
         )
         objects["code"].append(Obj("code", code, creator=key, clinic=clinic, invite_kind=kind))
 
-    # A clinic admin's pack upload (kap.content.views_clinic): theirs and their clinic's only.
+    # A clinic admin's pack upload (kap.care.views_packs): theirs and their clinic's only.
     phq9 = Instrument.objects.server().get(key="phq9")
     for key, user in users.items():
         if personas[key].role != Role.ADMIN:

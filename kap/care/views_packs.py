@@ -28,7 +28,6 @@ from kap.content.loader import PackError, PackInvalid
 from kap.content.models import Pack, PackUpload, Scope
 from kap.content.specs import InstrumentSpec
 from kap.content.sync import plan_clinic_pack, store_clinic_pack
-from kap.exports.views import UploadForm, memory_upload
 from kap.journal.forms import InstrumentForm
 from kap.lib.limits import (
     PACK_FILES,
@@ -37,6 +36,7 @@ from kap.lib.limits import (
     PACK_UNPACKED_BYTES,
     PACK_ZIP_BYTES,
 )
+from kap.lib.uploads import UploadForm, memory_upload
 
 # Uploads kept per clinic (the newest); older ones are deleted when another arrives. What was
 # published stays in the clinic's pack either way.
