@@ -6,7 +6,7 @@ between the generated-section markers; what is written around them (analysis, be
 kept. Prints figures; never fails for being slow (exit 1 only when it could not measure at all).
 
 Environment: KAP_BENCH_SECONDS (each load run, default 10), KAP_BENCH_ONLY (comma-separated
-sections: sqlite, inprocess, pdf, proposals, clinic, servers, browser), KAP_BENCH_DIR, KAP_BENCH_PG.
+sections: sqlite, inprocess, pdf, clinic, servers, browser), KAP_BENCH_DIR, KAP_BENCH_PG.
 """
 
 from __future__ import annotations
@@ -369,11 +369,6 @@ def autosave_section(report: Report, srv: Server, sessions: dict) -> None:
     log_before = len(srv.log_text())
     base = bench_run(srv.base, inserts, latency=False)
     save = bench_run(srv.base, saves, latency=False)
-    proposed = [
-        Req("/bench/proposed/autosave/integration-worksheet/", "POST", headers(sid), body(s))
-        for sid, s in pairs
-    ]
-    prop = bench_run(srv.base, proposed, latency=False)
     log = srv.log_text()[log_before:]
     locked = len(re.findall(r"database is locked", log, re.I))
     errors = len(re.findall(r"^\S.* ERROR ", log, re.M))
@@ -381,10 +376,6 @@ def autosave_section(report: Report, srv: Server, sessions: dict) -> None:
     report.detail(
         f"worksheet autosave ({len(pairs)} drafts of 3 people, rotating): {run_line(save)}; "
         f"'database is locked' in the server log: {locked}; ERROR lines: {errors}"
-    )
-    report.detail(
-        f"proposed autosave (bench/proposals/autosave.py, same drafts): {run_line(prop)} "
-        f"= {prop.rps / base.rps:.2f}× the bare insert"
     )
     r = save.rps / base.rps
     report.add(
@@ -394,7 +385,6 @@ def autosave_section(report: Report, srv: Server, sessions: dict) -> None:
         f"{r:.2f}×",
         "≥ 0.5×, zero 'database is locked'",
         verdict(r >= 0.5 and locked == 0 and save.status["5xx"] == 0 and save.ok),
-        f"proposed fix: {prop.rps:,.1f}/s = {prop.rps / base.rps:.2f}×",
     )
 
 
@@ -572,29 +562,6 @@ def pdf_section(report: Report, manifest: dict) -> None:
             verdict(ok and t <= 11 and rss <= 1.5),
             "memory verdict on whole-process peak RSS; Python peak shown for the growth itself",
         )
-
-
-def proposals_section(report: Report) -> None:
-    """The prototypes in bench/proposals/ against the app's current code (in-process CPU)."""
-    section("Proposed fixes, prototyped in bench/proposals/, in-process")
-    data_dir = fresh_sqlite("one-person-proposals")
-    proc = subprocess.run(
-        [common.PYTHON, "-m", "bench.proposals.measure"],
-        cwd=common.ROOT,
-        env=common.env_for("one-person", data_dir_override=data_dir),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode:
-        report.detail(
-            f"proposals could not be measured (the app code changed?): {proc.stderr[-500:]}"
-        )
-        return
-    report.detail(
-        "Prototypes of the proposed fixes (bench/proposals/) against the app code (Today, timeline and search applied), CPU per "
-        "call in-process (the data part of the page only):\n\n" + proc.stdout.strip() + "\n"
-    )
 
 
 # --- PostgreSQL: the clinic ---------------------------------------------------------------------
@@ -870,7 +837,6 @@ def main() -> int:
         ("sqlite", one, lambda: sqlite_section(report, one)),
         ("inprocess", one, lambda: queries_section(report, one)),
         ("pdf", one, lambda: pdf_section(report, one)),
-        ("proposals", one, lambda: proposals_section(report)),
         ("clinic", big and small, lambda: clinic_section(report, big, small)),
         ("servers", big, lambda: servers_section(report, big)),
     ]
