@@ -150,21 +150,11 @@ class Source:
     parts: tuple[Part, ...] = ()
 
 
-# Every kind the timeline knows, in the order the filter lists them. Other parts add theirs with
-# `register_source("practice", "Practices")(load_practices)`; a loader must use a constant
-# number of queries (select_related / prefetch_related), filter by the client it is given, and
-# honour the session when it is not None (returning nothing if its kind has no session). A source
-# registered with `register_parts` instead is paged and searched in SQL-bounded work; one
-# registered with a plain loader makes the timeline load everything (still correct, not bounded).
+# Every kind the timeline knows, in the order the filter lists them, each added with
+# `register_parts`: its parts are paged and searched in SQL-bounded work. A part's rows must use a
+# constant number of queries (select_related / prefetch_related), filter by the client it is
+# given, and honour the session when it is not None (returning nothing if its kind has none).
 SOURCES: dict[str, Source] = {}
-
-
-def register_source(kind: str, label: str) -> Callable[[Loader], Loader]:
-    def add(load: Loader) -> Loader:
-        SOURCES[kind] = Source(kind, label, load)
-        return load
-
-    return add
 
 
 def register_parts(kind: str, label: str, *parts: Part) -> None:
