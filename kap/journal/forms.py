@@ -7,7 +7,8 @@ from django.utils import timezone
 from django.utils.text import normalize_newlines
 
 from kap.content.specs import InstrumentSpec, Item
-from kap.journal.models import ActionStep, CheckIn, KapSession, SupportItem
+from kap.journal import records
+from kap.journal.models import ActionStep, CheckIn, KapSession, QuestionToBring, SupportItem
 from kap.lib.limits import (
     EARLIEST_DATE,
     LATEST_DATE,
@@ -196,3 +197,91 @@ class SupportItemForm(_Limited, forms.ModelForm):
         fields = ["category", "text"]
         labels = {"category": "Kind of support", "text": "Who or what"}
         widgets = {"category": forms.RadioSelect, "text": forms.TextInput}
+
+
+# --- The records pages' forms, with wording fit for each page -----------------------------
+
+
+class SessionForm(KapSessionForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        status = self.fields["status"]
+        status.error_messages["invalid_choice"] = "Please choose planned, completed or cancelled."
+        status.error_messages["required"] = "Please choose planned, completed or cancelled."
+        setting = self.fields["setting"]
+        # A blank radio option would read "---------" aloud.
+        setting.choices = [("", "Prefer not to say"), *KapSession.Setting.choices]
+        setting.error_messages["invalid_choice"] = "Please choose one of the settings shown."
+        self.fields["clinician_name"].error_messages["max_length"] = (
+            "Please shorten the name to 120 characters or fewer."
+        )
+
+
+class StepForm(ActionStepForm):
+    session = forms.ModelChoiceField(
+        queryset=KapSession.objects.none(),
+        required=False,
+        label="From which session? (optional)",
+        empty_label="Not linked to a session",
+        error_messages={"invalid_choice": "Please choose one of your sessions."},
+    )
+
+    class Meta(ActionStepForm.Meta):
+        fields = ["text", "session"]
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["session"].queryset = KapSession.objects.for_client(client)
+        self.fields["text"].error_messages["required"] = "Write the step in a few words first."
+
+
+class StepCheckInForm(CheckInForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # No "- Select an option -" radio: the person picks one of the three, nothing is preset.
+        self.fields["status"].choices = CheckIn.Status.choices
+        self.fields["status"].error_messages["required"] = "Please choose how it is going."
+        self.fields["status"].error_messages["invalid_choice"] = "Please choose one of the answers."
+
+
+class QuestionForm(forms.ModelForm):
+    class Meta:
+        model = QuestionToBring
+        fields = ["text"]
+        labels = {"text": "A question to bring"}
+        widgets = {"text": forms.TextInput}
+        error_messages = {"text": {"required": "Write the question first, even a few words."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit_length(self.fields["text"], SHORT_TEXT, "the question")
+
+
+class SupportForm(SupportItemForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].error_messages["required"] = "Please choose a kind of support."
+        self.fields["category"].error_messages["invalid_choice"] = (
+            "Please choose one of the kinds of support shown."
+        )
+        self.fields["text"].error_messages["required"] = "Write who or what helps, in a few words."
+
+
+class TimelineFilter(forms.Form):
+    q = forms.CharField(label="Search your words", required=False, max_length=200)
+    kind = forms.ChoiceField(label="Show", required=False)
+    session = forms.ModelChoiceField(
+        queryset=KapSession.objects.none(),
+        required=False,
+        label="About the session",
+        empty_label="Any session",
+        error_messages={"invalid_choice": "Please choose one of your sessions."},
+    )
+
+    def __init__(self, *args, client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", "Everything")] + [
+            (s.kind, s.label) for s in records.SOURCES.values()
+        ]
+        self.fields["kind"].error_messages["invalid_choice"] = "Please choose one of the kinds."
+        self.fields["session"].queryset = KapSession.objects.for_client(client)

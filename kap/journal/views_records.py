@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Value
@@ -21,15 +20,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from kap.content.answers import answer_words
 from kap.content.models import Instrument
 from kap.content.roles import roles_for
 from kap.journal import records
 from kap.journal.forms import (
-    ActionStepForm,
-    CheckInForm,
     InsightForm,
-    KapSessionForm,
-    SupportItemForm,
+    QuestionForm,
+    SessionForm,
+    StepCheckInForm,
+    StepForm,
+    SupportForm,
+    TimelineFilter,
 )
 from kap.journal.models import (
     ActionStep,
@@ -40,97 +42,8 @@ from kap.journal.models import (
     Response,
     SupportItem,
 )
-from kap.lib.limits import SHORT_TEXT, limit_length
 
 PER_PAGE = 50
-
-
-# --- Forms: the journal's own forms, with wording fit for this page -----------------------------
-
-
-class SessionForm(KapSessionForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        status = self.fields["status"]
-        status.error_messages["invalid_choice"] = "Please choose planned, completed or cancelled."
-        status.error_messages["required"] = "Please choose planned, completed or cancelled."
-        setting = self.fields["setting"]
-        # A blank radio option would read "---------" aloud.
-        setting.choices = [("", "Prefer not to say"), *KapSession.Setting.choices]
-        setting.error_messages["invalid_choice"] = "Please choose one of the settings shown."
-        self.fields["clinician_name"].error_messages["max_length"] = (
-            "Please shorten the name to 120 characters or fewer."
-        )
-
-
-class StepForm(ActionStepForm):
-    session = forms.ModelChoiceField(
-        queryset=KapSession.objects.none(),
-        required=False,
-        label="From which session? (optional)",
-        empty_label="Not linked to a session",
-        error_messages={"invalid_choice": "Please choose one of your sessions."},
-    )
-
-    class Meta(ActionStepForm.Meta):
-        fields = ["text", "session"]
-
-    def __init__(self, *args, client, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["session"].queryset = KapSession.objects.for_client(client)
-        self.fields["text"].error_messages["required"] = "Write the step in a few words first."
-
-
-class StepCheckInForm(CheckInForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # No "- Select an option -" radio: the person picks one of the three, nothing is preset.
-        self.fields["status"].choices = CheckIn.Status.choices
-        self.fields["status"].error_messages["required"] = "Please choose how it is going."
-        self.fields["status"].error_messages["invalid_choice"] = "Please choose one of the answers."
-
-
-class QuestionForm(forms.ModelForm):
-    class Meta:
-        model = QuestionToBring
-        fields = ["text"]
-        labels = {"text": "A question to bring"}
-        widgets = {"text": forms.TextInput}
-        error_messages = {"text": {"required": "Write the question first, even a few words."}}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        limit_length(self.fields["text"], SHORT_TEXT, "the question")
-
-
-class SupportForm(SupportItemForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["category"].error_messages["required"] = "Please choose a kind of support."
-        self.fields["category"].error_messages["invalid_choice"] = (
-            "Please choose one of the kinds of support shown."
-        )
-        self.fields["text"].error_messages["required"] = "Write who or what helps, in a few words."
-
-
-class TimelineFilter(forms.Form):
-    q = forms.CharField(label="Search your words", required=False, max_length=200)
-    kind = forms.ChoiceField(label="Show", required=False)
-    session = forms.ModelChoiceField(
-        queryset=KapSession.objects.none(),
-        required=False,
-        label="About the session",
-        empty_label="Any session",
-        error_messages={"invalid_choice": "Please choose one of your sessions."},
-    )
-
-    def __init__(self, *args, client, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [("", "Everything")] + [
-            (s.kind, s.label) for s in records.SOURCES.values()
-        ]
-        self.fields["kind"].error_messages["invalid_choice"] = "Please choose one of the kinds."
-        self.fields["session"].queryset = KapSession.objects.for_client(client)
 
 
 # --- Access: one helper per kind, each limited to the person logged in --------------------------
@@ -259,11 +172,11 @@ def _render_session(
     intention = next((r for r in submitted if r.instrument.key == intention_key), None)
     intention_answers = []
     if intention is not None:
-        items = intention.instrument.parsed.items_by_key
+        spec = intention.instrument.parsed
         intention_answers = [
-            (items[key].text, value)
-            for key, value in intention.answers.items()
-            if key in items and value not in (None, "", False)
+            (item.text, words)
+            for item in spec.items
+            if (words := answer_words(spec, item, intention.answers.get(item.key)))
         ]
     upcoming = records.is_upcoming(session)
     return render(
