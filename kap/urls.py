@@ -49,6 +49,6 @@ urlpatterns = [
     path("practices/", include("kap.practices.urls")),
     path("data/", include("kap.exports.urls")),
     path("care/", include("kap.care.urls")),
-    path("progress/", include(("kap.exports.urls_progress", "progress"))),
-    path("", include("kap.accounts.urls_sharing")),
+    path("progress/", include("kap.progress.urls")),
+    path("", include("kap.care.urls_sharing")),
 ]

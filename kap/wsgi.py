@@ -7,6 +7,6 @@ application = get_wsgi_application()
 
 # Refuse to serve with a missing or wrong encryption key: a clear error at start-up, never
 # garbled text or plaintext on a page later.
-from kap.journal.keys import verify_keys  # noqa: E402
+from kap.ops.keys import verify_keys  # noqa: E402
 
 verify_keys()

@@ -45,7 +45,9 @@ def run_python(data_dir: Path, script: str, timeout: float = 300) -> subprocess.
     return result
 
 
-def kap(data_dir: Path, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+def kap(
+    data_dir: Path, *args: str, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(KAP), *args],
         env=child_env(data_dir, **env),

@@ -9,6 +9,7 @@ be delivered). The e-mail says only that there is something to look at: never a 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -18,6 +19,7 @@ from django.db.models.functions import Coalesce
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.models import AlertAcknowledgement, AlertNotification
+from kap.journal.models import SafetyEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,11 @@ def on_safety_event(event) -> None:
         )
         if created:
             transaction.on_commit(partial(_enqueue, notification.pk))
+
+
+def alert_therapists(sender, *, event, **kwargs) -> None:
+    """Receiver of kap.journal.signals.safety_event_recorded (connected in kap.care.apps)."""
+    on_safety_event(event)
 
 
 def _enqueue(notification_id: int) -> None:
@@ -65,6 +72,27 @@ def acknowledgements_for_client(client) -> dict[int, tuple[str, datetime]]:
     for ack in rows:
         found.setdefault(ack.event_id, (str(ack.therapist), ack.created_at))
     return found
+
+
+@dataclass
+class ClientAlert:
+    """One of a client's safety alerts, as the client is shown it."""
+
+    when: datetime
+    title: str  # the instrument whose answers matched a safety rule
+    seen: tuple[str, datetime] | None  # (therapist's name, when they marked it seen)
+
+
+def alerts_for_client(client, limit: int) -> list[ClientAlert]:
+    """The client's latest `limit` safety alerts, and whether a therapist has seen each."""
+    events = SafetyEvent.objects.for_client(client).values(
+        "id", "created_at", "response__instrument__title"
+    )[:limit]
+    seen = acknowledgements_for_client(client)
+    return [
+        ClientAlert(e["created_at"], e["response__instrument__title"], seen.get(e["id"]))
+        for e in events
+    ]
 
 
 # Notifications whose e-mail did not reach the therapist: given up on, or never sent because

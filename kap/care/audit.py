@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from kap.care.models import AuditEntry
@@ -67,6 +68,17 @@ def record(*, actor, subject, action: str, what: str, ip: str | None) -> AuditEn
 def record_request(request, *, subject, what: str, action: str = "view") -> AuditEntry:
     return record(
         actor=request.user, subject=subject, action=action, what=what, ip=client_ip(request)
+    )
+
+
+def views_by_others(client) -> QuerySet[AuditEntry]:
+    """What other people read or exported of the client's data, newest first. The client's own
+    consent changes are in the same trail; they are left out."""
+    return (
+        AuditEntry.objects.filter(subject=client)
+        .exclude(actor=client)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
     )
 
 

@@ -15,8 +15,9 @@ from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
-from kap.accounts.sharing import SHARES, Record, response_scopes, scope_of, scopes_from, shares
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed
+from kap.care.sharing import SHARES, Record, response_scopes, scope_of, scopes_from, shares
+from kap.content.answers import answer_words
 from kap.content.roles import measures_for, roles_for
 from kap.journal.models import (
     ActionStep,
@@ -28,10 +29,11 @@ from kap.journal.models import (
     SafetyEvent,
 )
 from kap.journal.records import UPCOMING_GRACE
+from kap.journal.scores import score_series
 from kap.practices.models import PracticeLog
 
 # Which instruments' responses each scope shares is what the client's packs say, as
-# kap.accounts.sharing.response_scopes reads it: the same table the client's consent screen
+# kap.care.sharing.response_scopes reads it: the same table the client's consent screen
 # lists. Which of them are measures (and their short names) is kap.content.roles.measures_for.
 # Without shared sessions there is no "last session" to count from; the brief looks back this far.
 DEFAULT_LOOKBACK = timedelta(days=28)
@@ -57,25 +59,14 @@ class Answered:
     answers: list[tuple[str, str]]
 
 
-def _words(spec, key: str, value) -> str:
-    item = spec.items_by_key.get(key)
-    if item is None or value in (None, "", False):
-        return ""
-    kind = spec.item_type(item)
-    if kind == "check":
-        return "Yes"
-    if kind == "choice":
-        labels = {o.value: o.label for o in spec.options_for(item)}
-        return labels.get(str(value), str(value))
-    return str(value).strip()
-
-
 def answered(response: Response, *, with_answers: bool, with_session: bool) -> Answered:
     spec = response.instrument.parsed
     answers: list[tuple[str, str]] = []
     if with_answers:
         given = response.answers or {}
-        answers = [(i.text, w) for i in spec.items if (w := _words(spec, i.key, given.get(i.key)))]
+        answers = [
+            (i.text, w) for i in spec.items if (w := answer_words(spec, i, given.get(i.key)))
+        ]
     score = ""
     if response.score_total is not None:
         score = f"{response.score_total:g}" + (
@@ -405,39 +396,25 @@ class Brief:
 def _score_lines(link, keys: list[str], names: dict[str, str], average: str | None):
     """The scores of the instruments `keys` (what "scores" shares), each named by its measure's
     short name (`names`), else by its title; the `average` (the packs' outcomes) says so."""
-    rows = (
-        Response.objects.for_client(link.client_id)
-        .submitted()
-        .filter(instrument__key__in=keys, score_total__isnull=False)
-        .order_by("submitted_at", "pk")
-        .values_list(
-            "instrument__key", "submitted_at", "score_total", "score_band", "instrument__title"
-        )
-    )
-    found: dict[str, list] = {k: [] for k in keys}
-    titles: dict[str, str] = {}
-    for key, when, total, band, title in rows:
-        found[key].append((when, total, band))
-        titles[key] = title
     lines = []
-    for key in keys:
-        points = found[key]
+    for key, series in score_series(link.client_id, keys).items():
+        points = series.points
         if not points:
             continue
-        name = names.get(key) or titles[key]
+        name = names.get(key) or series.title
         if key == average:
-            name = f"{titles[key]} (average, 0–10)"
+            name = f"{series.title} (average, 0–10)"
         lines.append(
             ScoreLine(
                 key=key,
                 name=name,
-                first=points[0][1],
-                previous=points[-2][1] if len(points) > 1 else None,
-                latest=points[-1][1],
-                latest_band=points[-1][2],
+                first=points[0].total,
+                previous=points[-2].total if len(points) > 1 else None,
+                latest=points[-1].total,
+                latest_band=points[-1].band,
                 count=len(points),
-                first_when=points[0][0],
-                latest_when=points[-1][0],
+                first_when=points[0].when,
+                latest_when=points[-1].when,
             )
         )
     return lines

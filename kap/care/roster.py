@@ -93,7 +93,7 @@ class _AnyOf(Lookup):
 def _of_instrument(key: str) -> Q | Lookup:
     """Responses to any version of the instrument `key`, without joining the instruments."""
     # Any scope: the responses are the roster client's own, and sharing goes by key
-    # (kap.accounts.sharing); a person's import never takes a key they see from a pack.
+    # (kap.care.sharing); a person's import never takes a key they see from a pack.
     versions = Instrument.objects.filter(key=key).values("pk")
     if connection.vendor == "postgresql":
         return _AnyOf(F("instrument_id"), Subquery(versions))

@@ -1,7 +1,6 @@
 from django.urls import path
 
-from kap.care import views
-from kap.care import views_packs
+from kap.care import views, views_packs
 
 app_name = "care"
 urlpatterns = [

@@ -7,13 +7,7 @@ Every page that shows client data writes an audit row before it renders.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import timedelta
-from functools import wraps
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from django import forms
 from django.conf import settings
@@ -29,33 +23,26 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from kap.accounts.decorators import clinic_admin_required, therapist_required
 from kap.accounts.models import CareLink, Invite, Role, Scope, User
-from kap.accounts.sharing import Record, scope_of, shares
 from kap.care import brief as briefs
 from kap.care import roster as rosters
-from kap.care.access import SCOPE_LABELS, get_link_for_therapist, staff_required, therapist_required
+from kap.care.access import SCOPE_LABELS, get_link_for_therapist
 from kap.care.alerts import with_undelivered_alert_emails
 from kap.care.audit import record_request
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
+from kap.care.services import create_invite, withdraw_invite
+from kap.care.sharing import Record, scope_of, shares
 from kap.care.tasks import mail_is_set_up
 from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
 from kap.lib.limits import THERAPIST_NOTE, too_long
+from kap.lib.pdf import pdf_response
 from kap.lib.widgets import Textarea
 
 INVITE_DAYS = 7
 TIMELINE_PER_PAGE = 50
 PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "care" / "brief_pdf.css"
-
-
-def clinic_admin_required(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if request.user.role != Role.ADMIN:
-            raise Http404
-        return staff_required(view)(request, *args, **kwargs)
-
-    return wrapped
 
 
 # --- Forms -------------------------------------------------------------------------------------
@@ -105,16 +92,11 @@ class AcknowledgeForm(forms.Form):
 
 def _new_invite(request, *, kind: str, form: InviteForm) -> dict:
     """Create an invite and return what to show once: the link and the code."""
-    code = secrets.token_urlsafe(16)
-    now = timezone.now()
-    Invite.objects.create(
+    code = create_invite(
+        sender=request.user,
         kind=kind,
-        created_by=request.user,
-        clinic=request.user.clinic,
-        code_hash=hashlib.sha256(code.encode()).hexdigest(),
         email=form.cleaned_data["email"] or "",
-        created_at=now,
-        expires_at=now + timedelta(days=form.cleaned_data["days"]),
+        days=form.cleaned_data["days"],
     )
     return {"code": code, "link": f"{settings.BASE_URL}/invite/{code}/"}
 
@@ -157,8 +139,7 @@ def invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
         _pending(Invite.objects.filter(created_by=request.user, kind=Invite.Kind.CLIENT)),
         pk=invite_id,
     )
-    found.expires_at = timezone.now()
-    found.save(update_fields=["expires_at"])
+    withdraw_invite(found)
     messages.success(request, "The invitation was withdrawn; its link no longer works.")
     return redirect("care:invite")
 
@@ -286,37 +267,7 @@ def brief_pdf(request: HttpRequest, client_id: int) -> HttpResponse:
     made = briefs.build_brief(link, request.user)
     record_request(request, subject=link.client, what="pre-session brief (PDF)", action="export")
     html = render_to_string("care/brief_pdf.html", {"brief": made}, request=request)
-    return _pdf(html, briefs.pdf_filename(made))
-
-
-def _local_fetcher():
-    """A WeasyPrint URL fetcher for data: URLs and this app's own PDF stylesheet only, so that no
-    PDF ever makes a network request or reads another file (the template links to nothing)."""
-    from weasyprint.urls import URLFetcher
-
-    class LocalOnly(URLFetcher):
-        def fetch(self, url, headers=None):
-            parts = urlsplit(url)
-            scheme = parts.scheme.lower()
-            if scheme == "file":
-                if Path(url2pathname(parts.path)).resolve() != PDF_CSS:
-                    raise ValueError(f"not fetched (not the brief's stylesheet): {url}")
-            elif scheme != "data":
-                raise ValueError(f"not fetched (only file: and data: URLs are): {url}")
-            return super().fetch(url, headers)
-
-    return LocalOnly(allowed_protocols={"file", "data"})
-
-
-def _pdf(html: str, name: str) -> HttpResponse:
-    from weasyprint import CSS, HTML
-
-    fetcher = _local_fetcher()
-    document = HTML(string=html, base_url=PDF_CSS.parent.as_uri() + "/", url_fetcher=fetcher)
-    pdf = document.write_pdf(stylesheets=[CSS(filename=str(PDF_CSS), url_fetcher=fetcher)])
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return pdf_response(html, briefs.pdf_filename(made), PDF_CSS)
 
 
 # --- Clinic admin -------------------------------------------------------------------------------
@@ -374,8 +325,7 @@ def clinic_invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
     if request.user.clinic_id is None:
         raise Http404
     found = get_object_or_404(_pending(invites), pk=invite_id)
-    found.expires_at = timezone.now()
-    found.save(update_fields=["expires_at"])
+    withdraw_invite(found)
     messages.success(request, "The invitation was withdrawn; its link no longer works.")
     return redirect("care:clinic")
 

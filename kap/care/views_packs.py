@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from kap.accounts.decorators import clinic_admin_required
 from kap.care.audit import record_request
-from kap.care.views import clinic_admin_required
 from kap.content import uploads
 from kap.content.loader import PackError, PackInvalid
 from kap.content.models import Pack, PackUpload, Scope

@@ -139,7 +139,7 @@ def measures_for(person, roles: Roles | None = None) -> list[Followed]:
 def imported_measures(roles: Roles, instruments) -> list[Followed]:
     """Of these instruments, the personal imports that are one of these measures (they carry its
     LOINC panel code and are scored), as measures_for finds them: for a page that loads a
-    person's instruments in a query of its own anyway (kap.exports.progress)."""
+    person's instruments in a query of its own anyway (kap.progress.trends)."""
     out = []
     for instrument in instruments:
         if instrument.scope != Scope.PERSONAL:

@@ -219,7 +219,7 @@ class SafetyRule(Strict):
 # support — the longer reflection behind "Your support".
 Role = Literal["intention", "worksheet", "outcomes", "preparation", "screening", "support"]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
-# The sharing scopes that share answers to instruments (kap.accounts.sharing says what else each
+# The sharing scopes that share answers to instruments (kap.care.sharing says what else each
 # scope shares, and whether it shares answers or only scores).
 ShareScope = Literal["scores", "intentions", "worksheets"]
 SHARE_SCOPES: tuple[str, ...] = ShareScope.__args__  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from pydantic import (
 
 from kap.accounts.models import CareLink, User
 from kap.care.alerts import on_safety_event
+from kap.content.answers import answer_words
 from kap.content.crisis import safety_rules_for
 from kap.content.loader import instrument_checksum
 from kap.content.models import Instrument, Scope, clinics_of
@@ -629,7 +630,9 @@ sessions.csv       one row per KAP session: session_id, starts_at, status (plann
 responses.csv      one row per answer (long form): response_id, instrument (key), version
                    (of the instrument), item_key, item_text (the question), value (as stored:
                    true/false for a tick, the option's value for a choice, a number for a rating,
-                   the words for text), value_label (the option's words for a choice), then the
+                   the words for text), value_label (the answer in words, as the response page
+                   shows it: Yes or No for a tick, the option's words for a choice, the number
+                   for a rating, the words for text), then the
                    response's status (draft, submitted), session_id, created_at, submitted_at,
                    score_total and score_band, repeated on each of its rows. A response with no
                    answers has one row with empty item columns.
@@ -683,9 +686,7 @@ def _answer_rows(data: dict, specs: dict[tuple[str, int], InstrumentSpec | None]
         for key in keys:
             value = r["answers"][key]
             item = spec.items_by_key.get(key) if spec else None
-            label = ""
-            if item is not None and spec is not None and spec.item_type(item) == "choice":
-                label = next((o.label for o in spec.options_for(item) if o.value == value), "")
+            label = answer_words(spec, item, value) if spec and item else ""
             yield [*head, key, item.text if item else "", value, label, *meta]
 
 

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
+
 def client_files_dir(user) -> Path:
     """Where files that belong to one person are kept (none yet), so erasure finds them all."""
     return Path(settings.DATA_DIR) / "clients" / str(user.pk)

@@ -8,17 +8,17 @@ here) get a 404. Downloads are never cached: they hold what the person wrote, in
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, logout
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from kap.accounts.decorators import client_required
 from kap.content.crisis import safety_rules_for
 from kap.exports import data
 from kap.exports.erasure import erase_client
@@ -35,16 +35,6 @@ def _too_large(request: HttpRequest, form: UploadForm, limit: int) -> bool:
         )
         return True
     return False
-
-
-def client_only(view):
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_client:
-            raise Http404("Only a client's own data is here.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _export_form(*args) -> UploadForm:
@@ -83,7 +73,7 @@ def _index(request: HttpRequest, *, export_form=None, questionnaire_form=None, s
     )
 
 
-@client_only
+@client_required
 def index(request: HttpRequest) -> HttpResponse:
     return _index(request)
 
@@ -96,7 +86,7 @@ def _download(content: bytes, content_type: str, name: str, ext: str) -> HttpRes
 
 
 @never_cache
-@client_only
+@client_required
 def export_json(request: HttpRequest) -> HttpResponse:
     return _download(
         data.export_json(request.user), "application/json; charset=utf-8", "kap-export", "json"
@@ -104,20 +94,20 @@ def export_json(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@client_only
+@client_required
 def export_csv(request: HttpRequest) -> HttpResponse:
     return _download(data.export_csv_zip(request.user), "application/zip", "kap-export", "zip")
 
 
 @never_cache
-@client_only
+@client_required
 def export_fhir(request: HttpRequest) -> HttpResponse:
     bundle = data.fhir_bundle(request.user, base_url=settings.BASE_URL)
     content = json.dumps(bundle, ensure_ascii=False, indent=2).encode("utf-8")
     return _download(content, "application/fhir+json; charset=utf-8", "kap-fhir", "json")
 
 
-@client_only
+@client_required
 @memory_upload(lambda: data.MAX_IMPORT_BYTES)
 def import_json(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
@@ -136,7 +126,7 @@ def import_json(request: HttpRequest) -> HttpResponse:
     return _index(request, export_form=form, status=400)
 
 
-@client_only
+@client_required
 @memory_upload(lambda: data.MAX_QUESTIONNAIRE_BYTES)
 def import_questionnaire(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
@@ -212,7 +202,7 @@ class DeleteForm(forms.Form):
 
 
 @never_cache
-@client_only
+@client_required
 def delete(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = DeleteForm(request.POST, request=request)

@@ -252,13 +252,6 @@ class SupportItem(models.Model):
         ordering = ["category", "created_at"]
 
 
-class KeyCanary(models.Model):
-    """A known value per key id, so a missing or wrong key is found at start-up, not on a page."""
-
-    key_id = models.CharField(max_length=20, unique=True)
-    value = models.TextField()
-
-
 # --- Reminders (kap.journal.reminders) ------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from kap.journal.models import (
     ResponseVersion,
     SafetyEvent,
 )
+from kap.journal.signals import safety_event_recorded
 
 
 class _Unversioned(enum.Enum):
@@ -267,9 +268,7 @@ def _apply_rules(response: Response, instrument: Instrument) -> list[SafetyRule]
         )
         if created:
             # Linked therapists who were given "safety alerts" hear about it (after commit).
-            from kap.care.alerts import on_safety_event
-
-            on_safety_event(event)
+            safety_event_recorded.send(sender=SafetyEvent, event=event)
     return hits
 
 

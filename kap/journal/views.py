@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from kap.content.answers import answer_words
 from kap.content.crisis import pack_for_crisis, regions_for, safety_rules_for
 from kap.content.models import Instrument
 from kap.content.scoring import interpretation, score
@@ -275,7 +276,7 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # The crisis resources come from what was stored with the response, not from the request
     # that filed it: a reload, or a later visit, shows them again.
     events = list(response.safety_events.all())
-    answered = [(item, _display(spec, item, response.answers.get(item.key))) for item in spec.items]
+    answered = [(i, answer_words(spec, i, response.answers.get(i.key))) for i in spec.items]
     first = None
     if result and spec.scoring and spec.scoring.method == "sum":
         # The true first score of this measure; the first result itself has nothing before it.
@@ -314,17 +315,6 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "just_submitted": "saved" in request.GET,
         },
     )
-
-
-def _display(spec, item, value) -> str:
-    kind = spec.item_type(item)
-    if value in (None, ""):
-        return ""
-    if kind == "check":
-        return "Yes" if value else "No"
-    if kind == "choice":
-        return next((o.label for o in spec.options_for(item) if o.value == value), str(value))
-    return str(value)
 
 
 def response_edit(request: HttpRequest, pk: int) -> HttpResponse:

@@ -122,9 +122,10 @@ def test_a_kind_not_shared_is_simply_absent(as_therapist, client_user, linked, h
 
 
 def test_the_pdf_fetches_nothing_from_elsewhere():
-    from kap.care.views import PDF_CSS, _local_fetcher
+    from kap.care.views import PDF_CSS
+    from kap.lib.pdf import local_fetcher
 
-    fetcher = _local_fetcher()
+    fetcher = local_fetcher(PDF_CSS)
 
     for address in ("http://example.org/x.css", "https://example.org/", "file:///etc/passwd"):
         with pytest.raises(ValueError):

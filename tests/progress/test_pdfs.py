@@ -103,9 +103,10 @@ def test_a_bad_date_for_the_pdf_gets_the_form_with_the_message(logged_in):
 
 
 def test_the_pdf_fetcher_refuses_the_network_and_files_outside_static():
-    from kap.exports.views_progress import STATIC_DIR, _local_fetcher
+    from kap.lib.pdf import local_fetcher
+    from kap.progress.views import PDF_CSS, STATIC_DIR
 
-    fetch = _local_fetcher()
+    fetch = local_fetcher(PDF_CSS, STATIC_DIR)
     for address in (
         "https://example.org/tracker.png",
         "http://127.0.0.1:8000/static/kap/app.css",
@@ -122,14 +123,14 @@ def test_the_pdf_fetcher_refuses_the_network_and_files_outside_static():
 def test_pdf_rendering_makes_no_fetch_beyond_its_own_stylesheet(
     logged_in, client_user, insight, monkeypatch
 ):
-    from kap.exports import views_progress
+    from kap.lib import pdf
 
     insight(client_user, '<img src="https://example.org/x.png"> <link href="http://x/y.css">')
     seen = []
-    real = views_progress._local_fetcher
+    real = pdf.local_fetcher
 
-    def spying():
-        fetcher = real()
+    def spying(*args):
+        fetcher = real(*args)
         original = fetcher.fetch
 
         def fetch(url, headers=None):
@@ -139,7 +140,7 @@ def test_pdf_rendering_makes_no_fetch_beyond_its_own_stylesheet(
         fetcher.fetch = fetch
         return fetcher
 
-    monkeypatch.setattr(views_progress, "_local_fetcher", spying)
+    monkeypatch.setattr(pdf, "local_fetcher", spying)
 
     response = logged_in.get(pdf_url(sections=["insights"]))
 

@@ -335,7 +335,7 @@ def test_the_summary_is_gathered_in_ten_queries(
     client_user, insight, step, phq9, submit, count, django_assert_num_queries
 ):
     from kap.content.roles import roles_for
-    from kap.exports.summary import SECTION_KEYS, Period, build_summary
+    from kap.progress.summary import SECTION_KEYS, Period, build_summary
 
     _fill(client_user, count, insight=insight, step=step, phq9=phq9, submit=submit)
     period = Period(timezone.now() - timedelta(days=7), "since a week ago")

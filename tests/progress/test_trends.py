@@ -312,7 +312,7 @@ def test_three_or_thirty_of_everything_take_the_same_queries(
 
 def test_the_data_is_assembled_in_six_queries(client_user, factories, django_assert_num_queries):
     from kap.content.roles import roles_for
-    from kap.exports.progress import trends
+    from kap.progress.trends import trends
 
     _record_a_lot(client_user, 5, **factories)
     roles_for(client_user)  # the packs are parsed once per process

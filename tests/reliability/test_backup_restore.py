@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from kap.lib import crypto
-from kap.lib.backup import KEY_REMINDER, backup_sqlite
+from kap.ops.backup import KEY_REMINDER, backup_sqlite
 from tests.children import ROOT, child_env, copy_data_dir, kap, run_python
 from tests.conftest import PASSWORD
 from tests.instruments.test_encryption import CANARY, fill_every_free_text_field
@@ -302,8 +302,8 @@ def test_postgres_backup_and_restore_row_for_row(client_user, make_user, guide, 
     import psycopg
 
     from kap.care import audit
-    from kap.journal.keys import verify_keys
     from kap.journal.models import Insight
+    from kap.ops.keys import verify_keys
 
     fill_every_free_text_field(client_user)
     therapist = make_user("dr.lee@example.com", role="therapist")

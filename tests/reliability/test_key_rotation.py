@@ -16,17 +16,18 @@ from django.db import connection
 from django.utils import timezone
 
 from kap.care.models import AlertAcknowledgement, TherapistNote
-from kap.journal.keys import verify_keys
 from kap.journal.models import (
     Insight,
-    KeyCanary,
     Response,
     ResponseVersion,
     SafetyEvent,
     SupportItem,
 )
-from kap.lib import crypto, rotation
+from kap.lib import crypto
 from kap.lib.fields import EncryptedJSONField, EncryptedTextField
+from kap.ops import rotation
+from kap.ops.keys import verify_keys
+from kap.ops.models import KeyCanary
 from tests.children import kap, run_python
 from tests.instruments.test_encryption import CANARY, fill_every_free_text_field
 from tests.reliability.helpers import sqlite_dump

@@ -254,8 +254,8 @@ def test_what_a_client_types_is_shown_as_text_wherever_it_is_shown(browser, live
         QuestionToBring.objects.create(client=alex, text=text)
         SupportItem.objects.create(client=alex, category="therapy", text=text)
 
-    from kap.exports.summary import SECTION_KEYS
     from kap.journal.models import Insight
+    from kap.progress.summary import SECTION_KEYS
 
     insight = Insight.objects.get(client=alex)
     summary = "/progress/summary/view/?" + "&".join(f"sections={k}" for k in SECTION_KEYS)

@@ -99,7 +99,7 @@ def check_pages(client, pages) -> dict:
 
 
 def test_a_clients_words_come_back_escaped_on_every_page_that_shows_them(client, world):
-    from kap.exports.summary import SECTION_KEYS
+    from kap.progress.summary import SECTION_KEYS
 
     P = payloads()
     lines = [as_line(p) for p in P if as_line(p)]

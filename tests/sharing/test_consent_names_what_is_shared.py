@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
-from kap.accounts.sharing import response_scopes
+from kap.care.sharing import response_scopes
 from kap.content.crisis import default_pack, safety_rules_for
 from kap.content.models import Instrument
 from kap.journal.models import (

@@ -5,7 +5,7 @@ Included at the root of kap.urls, without a namespace.
 
 from django.urls import path
 
-from kap.accounts import views_sharing as views
+from kap.care import views_sharing as views
 
 urlpatterns = [
     path("invite/", views.invite_code, name="invite-code"),

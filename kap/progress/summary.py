@@ -16,22 +16,23 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from kap.content.answers import answer_words
 from kap.content.roles import Followed, roles_for
-from kap.content.specs import InstrumentSpec
-from kap.exports.progress import (
+from kap.journal.models import ActionStep, CheckIn, Insight, KapSession, QuestionToBring, Response
+from kap.journal.records import open_questions
+from kap.journal.scores import ScorePoint, score_series
+from kap.lib.limits import EARLIEST_DATE, check_date_range
+from kap.practices.models import PracticeLog
+from kap.progress.trends import (
     Change,
-    ScorePoint,
     and_join,
+    banded,
     bands_of,
     change_between,
     current_specs,
     followed_in,
     number,
 )
-from kap.journal.models import ActionStep, CheckIn, Insight, KapSession, QuestionToBring, Response
-from kap.journal.records import open_questions
-from kap.lib.limits import EARLIEST_DATE, check_date_range
-from kap.practices.models import PracticeLog
 
 # (key, heading): the parts a summary may have, in the order it shows them.
 SECTIONS: list[tuple[str, str]] = [
@@ -238,23 +239,10 @@ class Summary:
         return [(key, heading) for key, heading in SECTIONS if key in self.sections]
 
 
-def _display(spec: InstrumentSpec, key: str, value: object) -> str:
-    item = spec.items_by_key.get(key)
-    if item is None:
-        return ""
-    kind = spec.item_type(item)
-    if kind == "check":
-        return "Yes" if value else ""
-    if kind == "choice":
-        labels = {o.value: o.label for o in spec.options_for(item)}
-        return labels.get(str(value), str(value))
-    return str(value).strip() if value not in (None, "") else ""
-
-
 def answered(response: Response) -> Answered:
     spec = response.instrument.parsed
     answers = response.answers or {}
-    rows = [(i.text, _display(spec, i.key, answers.get(i.key))) for i in spec.items]
+    rows = [(i.text, answer_words(spec, i, answers.get(i.key))) for i in spec.items]
     session = response.session
     return Answered(
         title=response.instrument.title,
@@ -341,19 +329,10 @@ def _scores(
     names = {f.key: f.label for f in followed}
     measures = {f.key: f for f in followed}
     keys = [*names, *([outcomes] if outcomes in specs else [])]
-    found: dict[str, list[ScorePoint]] = {k: [] for k in keys}
-    rows = (
-        Response.objects.for_client(client)
-        .submitted()
-        .filter(instrument__key__in=keys, score_total__isnull=False)
-        .order_by("submitted_at", "pk")
-        .values_list("instrument__key", "submitted_at", "score_total", "score_band")
-    )
-    for key, when, total, band in rows:
-        found[key].append(ScorePoint(when, total, band))
+    found = score_series(client, keys)
     lines = []
     for key in keys:
-        points = found[key]
+        points = found[key].points
         if not points:
             continue
         instrument, spec = specs[key]
@@ -362,7 +341,7 @@ def _scores(
         if key in measures:
             name = names[key]
             scale_max, _, rule = bands_of(measures[key], specs)
-            points = [_banded(p, rule) for p in points]
+            points = [banded(p, rule) for p in points]
             change = change_between(
                 name, measures[key].measure, points[0].total, points[-1].total, len(points)
             )
@@ -384,14 +363,6 @@ def _scores(
             )
         )
     return lines
-
-
-def _banded(point: ScorePoint, rule) -> ScorePoint:
-    """A score with its band: an import without bands of its own takes its measure's."""
-    if point.band or rule is None:
-        return point
-    band = rule.band_for(point.total)
-    return ScorePoint(point.when, point.total, band.label if band else "")
 
 
 def _practices(client, start: datetime | None) -> PracticeTotals:

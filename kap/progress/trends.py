@@ -22,6 +22,7 @@ from kap.content.models import Instrument, Scope
 from kap.content.roles import Followed, Roles, imported_measures, roles_for
 from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
+from kap.journal.scores import ScorePoint, score_series
 from kap.practices.models import PracticeLog
 
 # Which instruments are which (the measures followed over time, the outcomes, the worksheet) is
@@ -66,10 +67,6 @@ class Change:
     remission_below: float | None = None
     # A fall to this fraction of the first score or less is a "response" (None: not named).
     response_fraction: float | None = None
-
-    @property
-    def difference(self) -> float:
-        return self.latest - self.first
 
     @property
     def percent_lower(self) -> int | None:
@@ -219,13 +216,6 @@ def condense(
 
 
 @dataclass(frozen=True)
-class ScorePoint:
-    when: datetime
-    total: float
-    band: str = ""
-
-
-@dataclass(frozen=True)
 class ScoreTrend:
     key: str  # the instrument key its responses are stored under
     name: str  # "PHQ-9", or an imported questionnaire's title
@@ -348,7 +338,7 @@ class TrendsData:
         )
 
 
-# Sheets that can be printed blank (see views_progress.blank): the instruments of these roles,
+# Sheets that can be printed blank (see kap.progress.views.blank): the instruments of these roles,
 # then the other written reflections the packs share under "worksheets".
 BLANK_ROLES = ("preparation", "intention", "worksheet")
 
@@ -400,6 +390,15 @@ def bands_of(followed: Followed, specs) -> tuple[float | None, list[Band], objec
     rule = own if own and own.bands else (borrowed or own)
     top = own.max if own and own.max is not None else (rule.max if rule else None)
     return top, list(rule.bands) if rule else [], rule
+
+
+def banded(point: ScorePoint, rule) -> ScorePoint:
+    """A score with its band: an import without bands of its own takes its measure's, by the
+    scoring `rule` that `bands_of` found (None: none to take)."""
+    if point.band or rule is None:
+        return point
+    band = rule.band_for(point.total)
+    return ScorePoint(point.when, point.total, band.label if band else "")
 
 
 def _per_session(model, **match) -> Coalesce:
@@ -463,16 +462,10 @@ def trends(client) -> TrendsData:
     specs = current_specs(client, keys, with_imports=True)
     followed = followed_in(roles, specs)
 
-    points: dict[str, list[ScorePoint]] = {f.key: [] for f in followed}
-    rows = (
-        Response.objects.for_client(client)
-        .submitted()
-        .filter(instrument__key__in=list(points), score_total__isnull=False)
-        .order_by("submitted_at", "pk")
-        .values_list("instrument__key", "submitted_at", "score_total", "score_band")
-    )
-    for key, when, total, band in rows:
-        points[key].append(ScorePoint(when, total, band))
+    points = {
+        key: series.points
+        for key, series in score_series(client, [f.key for f in followed]).items()
+    }
 
     scores = {}
     for f in followed:
@@ -481,10 +474,7 @@ def trends(client) -> TrendsData:
         if f.key not in roles.measure_keys and not points[f.key]:
             continue
         top, bands, rule = bands_of(f, specs)
-        shown = [
-            p if p.band or rule is None else ScorePoint(p.when, p.total, _band(rule, p.total))
-            for p in points[f.key]
-        ]
+        shown = [banded(p, rule) for p in points[f.key]]
         scores[f.key] = ScoreTrend(
             key=f.key,
             name=f.label,
@@ -535,9 +525,3 @@ def trends(client) -> TrendsData:
         sessions=session_counts(client, latest=SHOWN_SESSIONS, worksheet=roles.key("worksheet")),
         blank_sheets=blank_sheets(roles, specs),
     )
-
-
-def _band(rule, total: float) -> str:
-    """The band a total falls in by a borrowed scoring rule (an import without bands of its own)."""
-    band = rule.band_for(total)
-    return band.label if band else ""

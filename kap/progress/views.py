@@ -7,23 +7,20 @@ The blank sheets hold no one's data, so any signed-in person may print them.
 
 from __future__ import annotations
 
-from functools import wraps
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from django.conf import settings
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from kap.accounts.decorators import client_required_or_home
 from kap.content.models import Instrument
 from kap.content.roles import roles_for
-from kap.exports import progress, summary
-from kap.lib import charts
+from kap.lib import charts, pdf
+from kap.progress import summary, trends
 
 STATIC_DIR = (Path(settings.BASE_DIR) / "static").resolve()
 PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "progress" / "pdf.css"
@@ -33,34 +30,24 @@ LINES = {"worksheet": 7}
 DEFAULT_LINES = 5
 
 
-def client_only(view):
-    """Trends and summaries are a client's own; other roles are sent home with a word why."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_client:
-            messages.info(
-                request,
-                "Progress and summaries show a client's own records, so there is nothing "
-                "to show for this account.",
-            )
-            return redirect("home")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+# Trends and summaries are a client's own; other roles are sent home with a word why.
+client_only = client_required_or_home(
+    "Progress and summaries show a client's own records, so there is nothing "
+    "to show for this account."
+)
 
 
 # --- Trends -----------------------------------------------------------------------------------
 
 
-def _averaged(period: progress.Period, value: float | None, what: str = "") -> charts.Point:
-    entries = progress.plural(period.count, what or "entry", None if what else "entries")
+def _averaged(period: trends.Period, value: float | None, what: str = "") -> charts.Point:
+    entries = trends.plural(period.count, what or "entry", None if what else "entries")
     return charts.Point(period.when, value, f"average of {entries}, {period.label}")
 
 
-def _score_chart(trend: progress.ScoreTrend, shown, markers: list[charts.Marker]):
+def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]):
     periods, recent = shown
-    top = progress.number(trend.y_max)
+    top = trends.number(trend.y_max)
     return charts.line_chart(
         [
             charts.Series(
@@ -79,7 +66,7 @@ def _score_chart(trend: progress.ScoreTrend, shown, markers: list[charts.Marker]
     )
 
 
-def _outcomes_chart(outcomes: progress.OutcomesTrend, shown, markers: list[charts.Marker]):
+def _outcomes_chart(outcomes: trends.OutcomesTrend, shown, markers: list[charts.Marker]):
     periods, recent = shown
     series = [
         charts.Series(
@@ -127,15 +114,15 @@ def _settled_chart(shown, markers: list[charts.Marker]):
 
 
 @client_only
-def trends(request: HttpRequest) -> HttpResponse:
-    data = progress.trends(request.user)
+def trends_view(request: HttpRequest) -> HttpResponse:
+    data = trends.trends(request.user)
     # Before the cutoff (two to three months before the latest entry), averages per period:
     # the page shows a whole history at about the size of three months of it.
     cutoff = data.cutoff
     markers = [charts.Marker(s.when, s.label) for s in data.sessions]
     scores = []
     for trend in data.scores.values():
-        shown = progress.condense(trend.points, cutoff, [lambda p: p.total])
+        shown = trends.condense(trend.points, cutoff, [lambda p: p.total])
         scores.append(
             {
                 "trend": trend,
@@ -149,8 +136,8 @@ def trends(request: HttpRequest) -> HttpResponse:
     outcomes_shown = ([], [])
     if outcomes and outcomes.rows:
         values = [lambda r, i=i: r.values[i] for i in range(len(outcomes.items))]
-        outcomes_shown = progress.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
-    settled = progress.condense(data.practices, cutoff, [lambda r: r.before, lambda r: r.after])
+        outcomes_shown = trends.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
+    settled = trends.condense(data.practices, cutoff, [lambda r: r.before, lambda r: r.after])
     return render(
         request,
         "progress/trends.html",
@@ -232,7 +219,7 @@ def _lines_for(roles, key: str) -> int:
 
 def _blank_context(request: HttpRequest, key: str) -> dict:
     roles = roles_for(request.user)
-    if key not in progress.blank_sheet_keys(roles):
+    if key not in trends.blank_sheet_keys(roles):
         raise Http404("There is no blank version of that sheet.")
     instrument = Instrument.objects.resolve(request.user, key)
     if instrument is None:
@@ -257,36 +244,8 @@ def blank_pdf(request: HttpRequest, key: str) -> HttpResponse:
 # --- PDF --------------------------------------------------------------------------------------
 
 
-def _local_fetcher():
-    """A WeasyPrint URL fetcher that reads data: URLs and files under the static folder only.
-
-    The templates link to nothing, and everything a person wrote is escaped; this is the
-    second lock, so that no PDF ever makes a network request or reads a file elsewhere.
-    """
-    from weasyprint.urls import URLFetcher
-
-    class LocalOnly(URLFetcher):
-        def fetch(self, url, headers=None):
-            scheme = urlsplit(url).scheme.lower()
-            if scheme == "file":
-                path = Path(url2pathname(urlsplit(url).path)).resolve()
-                if not (path.is_relative_to(STATIC_DIR) or path == PDF_CSS):
-                    raise ValueError(f"not fetched (outside the static folder): {url}")
-            elif scheme != "data":
-                raise ValueError(f"not fetched (only file: and data: URLs are): {url}")
-            return super().fetch(url, headers)
-
-    return LocalOnly(allowed_protocols={"file", "data"})
-
-
 def _pdf(request: HttpRequest, template: str, context: dict, name: str) -> HttpResponse:
-    from weasyprint import CSS, HTML
-
-    fetcher = _local_fetcher()
+    """`template` as a PDF download; it may use the static folder's files, and nothing else."""
     context = {**context, "made_at": timezone.localtime()}
     html = render_to_string(template, context, request=request)
-    document = HTML(string=html, base_url=STATIC_DIR.as_uri() + "/", url_fetcher=fetcher)
-    pdf = document.write_pdf(stylesheets=[CSS(filename=str(PDF_CSS), url_fetcher=fetcher)])
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return pdf.pdf_response(html, name, PDF_CSS, STATIC_DIR)

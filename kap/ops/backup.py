@@ -21,8 +21,9 @@ from pathlib import Path
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 PGDUMP_HEADER = b"PGDMP"
+CANARY_TABLE = "journal_keycanary"  # kap.ops.models.KeyCanary
 # Tables that tell a KAP Companion database from any other SQLite file.
-KAP_MARKER_TABLES = ("django_migrations", "journal_keycanary", "accounts_user")
+KAP_MARKER_TABLES = ("django_migrations", CANARY_TABLE, "accounts_user")
 # Apps whose tables hold people's data; the content tables (the guide) are not "data".
 DATA_APPS = ("accounts", "journal", "practices", "care", "exports")
 
@@ -197,7 +198,7 @@ def sqlite_key_ids(path: Path, columns: list[tuple[str, str]]) -> set[str]:
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
         found: set[str] = set()
-        for table, column in [*columns, ("journal_keycanary", "value")]:
+        for table, column in [*columns, (CANARY_TABLE, "value")]:
             if table not in present:
                 continue
             sql = (
@@ -213,7 +214,7 @@ def sqlite_key_ids(path: Path, columns: list[tuple[str, str]]) -> set[str]:
 def sqlite_canaries(path: Path) -> list[tuple[str, str]]:
     conn = _connect(path, readonly=True)
     try:
-        return list(conn.execute("SELECT key_id, value FROM journal_keycanary ORDER BY key_id"))
+        return list(conn.execute(f"SELECT key_id, value FROM {CANARY_TABLE} ORDER BY key_id"))
     finally:
         conn.close()
 
@@ -364,7 +365,7 @@ def data_tables() -> list[str]:
         except LookupError:
             continue
         for model in config.get_models(include_auto_created=True):
-            if model._meta.proxy or model._meta.db_table == "journal_keycanary":
+            if model._meta.proxy:
                 continue
             tables.append(model._meta.db_table)
     return sorted(set(tables))

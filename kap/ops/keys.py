@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from kap.lib import crypto
+from kap.ops.models import KeyCanary
 
 CANARY_TEXT = "kap-companion key check"
 
@@ -16,8 +17,6 @@ class KeyProblem(Exception):
 def verify_keys() -> None:
     """Raise KeyProblem with a clear message when a key is missing or wrong; else make sure the
     current key has a canary, so that a later start with another key is caught."""
-    from kap.journal.models import KeyCanary
-
     try:
         ring = crypto.keyring()
         for canary in KeyCanary.objects.all():

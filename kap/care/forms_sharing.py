@@ -8,10 +8,10 @@ from django import forms
 
 from kap.accounts.forms import SignupForm
 from kap.accounts.models import Scope
-from kap.accounts.sharing import Line, shared_lines
+from kap.care.sharing import Line, shared_lines
 
 # What each kind means, in the words a client would use. Shown under each checkbox, followed by
-# the list of exactly what it shares (kap.accounts.sharing, which the therapist's side reads).
+# the list of exactly what it shares (kap.care.sharing, which the therapist's side reads).
 SCOPE_HELP: dict[str, str] = {
     Scope.SCORES: "The results of your questionnaires (PHQ-9 for mood, GAD-7 for anxiety, "
     "the outcome check-ins) and how they change over time.",

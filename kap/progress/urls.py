@@ -1,11 +1,13 @@
-"""Trends, per-session counts and the summary to bring to therapy (mounted at /progress/)."""
+"""Trends, the summary to bring to therapy and blank sheets to print (mounted at /progress/)."""
 
 from django.urls import path
 
-from kap.exports import views_progress as views
+from kap.progress import views
+
+app_name = "progress"
 
 urlpatterns = [
-    path("", views.trends, name="trends"),
+    path("", views.trends_view, name="trends"),
     path("summary/", views.summary_form, name="summary"),
     path("summary/view/", views.summary_view, name="summary-view"),
     path("summary.pdf", views.summary_pdf, name="summary-pdf"),

@@ -1,8 +1,10 @@
+"""`kap setup`: bring the database up to date, check the encryption keys, load the built-in guide."""
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from kap.content.sync import ensure_default_pack
-from kap.journal.keys import KeyProblem, verify_keys
+from kap.ops.keys import KeyProblem, verify_keys
 
 
 class Command(BaseCommand):

@@ -3,38 +3,34 @@ sees, ending a link, and seeing who looked at what.
 
 Consent lives on CareLink.scopes and is read by the therapist's side on every request
 (kap.care.access), so whatever is saved here takes effect on the therapist's next request.
+What each answer changes is done by kap.care.services; these views ask and show.
 A client reaches a link only through `_get_link_for_client`, so another person's link is a 404.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from kap.accounts.forms_sharing import (
-    InviteCodeForm,
-    ScopesForm,
-    TherapistSignupForm,
-)
-from kap.accounts.models import CareLink, Invite, Role, Scope, User
-from kap.accounts.sharing import shared_lines
-from kap.care.alerts import acknowledgements_for_client
-from kap.care.audit import record_request
+from kap.accounts.decorators import client_required
+from kap.accounts.models import CareLink, Invite, Scope
+from kap.care import services
+from kap.care.alerts import alerts_for_client
+from kap.care.audit import client_ip, views_by_others
+from kap.care.forms_sharing import InviteCodeForm, ScopesForm, TherapistSignupForm
 from kap.care.models import AuditEntry
-from kap.journal.models import SafetyEvent
+from kap.care.sharing import shared_lines
 
 VIEWS_PER_PAGE = 50
 SAFETY_EVENTS_SHOWN = 20
@@ -42,93 +38,7 @@ SCOPE_LABELS = dict(Scope.choices)
 ACTION_LABELS = {"view": "Viewed", "export": "Exported"}
 
 
-# --- Workflows ----------------------------------------------------------------------------------
-
-
-class InviteUnusable(Exception):
-    """Used, expired, or its sender can no longer send it."""
-
-
-class AlreadyLinked(Exception):
-    pass
-
-
-def hash_code(code: str) -> str:
-    # Invite.code_hash is the sha256 hex digest of the code exactly as it was handed out.
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-def _sender_can_invite(invite: Invite) -> bool:
-    sender = invite.created_by
-    wanted = Role.THERAPIST if invite.kind == Invite.Kind.CLIENT else Role.ADMIN
-    return sender.is_active and sender.role == wanted
-
-
-def _lock_usable(invite: Invite) -> Invite:
-    # Re-read under a row lock (PostgreSQL) or the write lock IMMEDIATE took (SQLite), so two
-    # people racing with one code get one success and one refusal.
-    locked = Invite.objects.select_for_update().select_related("created_by").get(pk=invite.pk)
-    if not locked.is_usable or not _sender_can_invite(locked):
-        raise InviteUnusable
-    return locked
-
-
-def _mark_used(invite: Invite, user: User) -> None:
-    invite.used_at = timezone.now()
-    invite.used_by = user
-    invite.save(update_fields=["used_at", "used_by"])
-
-
-@transaction.atomic
-def accept_client_invite(*, invite: Invite, client: User, scopes: list[str]) -> CareLink:
-    locked = _lock_usable(invite)
-    therapist_id = locked.created_by_id
-    if CareLink.objects.active().filter(client=client, therapist_id=therapist_id).exists():
-        raise AlreadyLinked
-    try:
-        with transaction.atomic():
-            link = CareLink.objects.create(client=client, therapist_id=therapist_id, scopes=scopes)
-    except IntegrityError as e:  # another invitation from the same therapist, at the same time
-        raise AlreadyLinked from e
-    _mark_used(locked, client)
-    return link
-
-
-@transaction.atomic
-def accept_therapist_invite(
-    *, invite: Invite, email: str, password: str, display_name: str
-) -> User:
-    locked = _lock_usable(invite)
-    therapist = User.objects.create_user(
-        email,
-        password,
-        display_name=display_name,
-        role=Role.THERAPIST,
-        clinic_id=locked.clinic_id or locked.created_by.clinic_id,
-    )
-    _mark_used(locked, therapist)
-    return therapist
-
-
-def _record_consent(request: HttpRequest, link: CareLink, event: str, scopes: list[str]) -> None:
-    # Consent changes go into the same tamper-evident chain as the reads they allow, so a
-    # clinic can show what a client had agreed to at any moment.
-    shared = ", ".join(scopes) or "nothing"
-    what = f"{event} with {link.therapist.email}: {shared}"[:200]
-    record_request(request, subject=request.user, action="consent", what=what)
-
-
 # --- Accepting an invitation --------------------------------------------------------------------
-
-
-def _find_invite(code: str) -> Invite | None:
-    if not code or len(code) > 200:
-        return None
-    return (
-        Invite.objects.select_related("created_by__clinic", "clinic")
-        .filter(code_hash=hash_code(code))
-        .first()
-    )
 
 
 def _unusable(request: HttpRequest, invite: Invite | None) -> HttpResponse:
@@ -150,8 +60,8 @@ def _clinic_name(invite: Invite) -> str:
 
 @login_not_required
 def invite(request: HttpRequest, code: str) -> HttpResponse:
-    found = _find_invite(code)
-    if found is None or not found.is_usable or not _sender_can_invite(found):
+    found = services.find_invite(code)
+    if found is None or not services.can_be_accepted(found):
         return _unusable(request, found)
     if found.kind == Invite.Kind.THERAPIST:
         return _therapist_invite(request, found)
@@ -188,13 +98,13 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     if form.is_bound and form.is_valid():
         scopes = form.cleaned_data["scopes"]
         try:
-            with transaction.atomic():
-                link = accept_client_invite(invite=invite, client=user, scopes=scopes)
-                _record_consent(request, link, "link accepted", scopes)
-        except InviteUnusable:
+            link = services.accept_client_invite(
+                invite=invite, client=user, scopes=scopes, ip=client_ip(request)
+            )
+        except services.InviteUnusable:
             invite.refresh_from_db()
             return _unusable(request, invite)
-        except AlreadyLinked:
+        except services.AlreadyLinked:
             messages.info(request, f"You are already linked with {therapist}.")
             return redirect("sharing")
         messages.success(request, f"You are now linked with {therapist}. {_sharing_sentence(link)}")
@@ -218,13 +128,13 @@ def _therapist_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            therapist = accept_therapist_invite(
+            therapist = services.accept_therapist_invite(
                 invite=invite,
                 email=data["email"],
                 password=data["password1"],
                 display_name=data["display_name"],
             )
-        except InviteUnusable:
+        except services.InviteUnusable:
             invite.refresh_from_db()
             return _unusable(request, invite)
         except IntegrityError:  # the same e-mail address signed up a moment ago
@@ -245,7 +155,7 @@ def invite_code(request: HttpRequest) -> HttpResponse:
     form = InviteCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"]
-        if _find_invite(code) is not None:
+        if services.find_invite(code) is not None:
             # The invitation page says whether it can still be used, and what to do if not.
             return redirect("invite", code=code)
         form.add_error(
@@ -259,20 +169,8 @@ def invite_code(request: HttpRequest) -> HttpResponse:
 # --- Sharing settings ---------------------------------------------------------------------------
 
 
-def _client_only(view):
-    """These pages are about a client's own consent: for any other role they do not exist."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_client:
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
 def _get_link_for_client(request: HttpRequest, pk: int) -> CareLink:
-    links = CareLink.objects.for_client(request.user).select_related("therapist__clinic")
+    links = CareLink.objects.for_client(request.user).select_related("client", "therapist__clinic")
     return get_object_or_404(links, pk=pk)
 
 
@@ -285,25 +183,6 @@ def _sharing_sentence(link: CareLink) -> str:
         return f"{link.therapist} sees nothing from your account until you turn something on."
     kinds = ", ".join(SCOPE_LABELS[s].lower() for s in link.scopes)
     return f"{link.therapist} sees only: {kinds}."
-
-
-@dataclass
-class AlertRow:
-    when: datetime
-    title: str
-    seen: tuple[str, datetime] | None  # (therapist's name, when they marked it seen)
-
-
-def _safety_alerts(client: User) -> list[AlertRow]:
-    events = SafetyEvent.objects.for_client(client).values(
-        "id", "created_at", "response__instrument__title"
-    )[:SAFETY_EVENTS_SHOWN]
-    # Never the acknowledgement's note: that is the therapist's own writing.
-    seen = acknowledgements_for_client(client)
-    return [
-        AlertRow(e["created_at"], e["response__instrument__title"], seen.get(e["id"]))
-        for e in events
-    ]
 
 
 def _render_sharing(
@@ -336,7 +215,7 @@ def _render_sharing(
         {
             "active": active,
             "ended": ended,
-            "alerts": _safety_alerts(request.user),
+            "alerts": alerts_for_client(request.user, SAFETY_EVENTS_SHOWN),
             "alerts_limit": SAFETY_EVENTS_SHOWN,
             "has_errors": bool(bound),
         },
@@ -344,12 +223,12 @@ def _render_sharing(
     )
 
 
-@_client_only
+@client_required
 def sharing(request: HttpRequest) -> HttpResponse:
     return _render_sharing(request)
 
 
-@_client_only
+@client_required
 def sharing_update(request: HttpRequest, pk: int) -> HttpResponse:
     link = _get_link_for_client(request, pk)
     if request.method != "POST":
@@ -364,27 +243,21 @@ def sharing_update(request: HttpRequest, pk: int) -> HttpResponse:
     if scopes == link.scopes:
         messages.info(request, f"Nothing changed. {_sharing_sentence(link)}")
         return redirect(reverse("sharing") + f"#link-{link.pk}")
-    with transaction.atomic():
-        # Guarded by ended_at: a link ended in another tab stays ended.
-        if not CareLink.objects.filter(pk=link.pk, ended_at=None).update(scopes=scopes):
-            messages.info(request, f"Your link with {link.therapist} has ended; nothing is shared.")
-            return redirect("sharing")
-        link.scopes = scopes
-        _record_consent(request, link, "sharing changed", scopes)
+    if not services.change_scopes(link, scopes, ip=client_ip(request)):
+        messages.info(request, f"Your link with {link.therapist} has ended; nothing is shared.")
+        return redirect("sharing")
     messages.success(request, f"Saved. {_sharing_sentence(link)}")
     return redirect(reverse("sharing") + f"#link-{link.pk}")
 
 
-@_client_only
+@client_required
 def sharing_end(request: HttpRequest, pk: int) -> HttpResponse:
     link = _get_link_for_client(request, pk)
     if link.ended_at is not None:
         messages.info(request, f"Your link with {link.therapist} has already ended.")
         return redirect("sharing")
     if request.method == "POST":
-        with transaction.atomic():
-            if CareLink.objects.filter(pk=link.pk, ended_at=None).update(ended_at=timezone.now()):
-                _record_consent(request, link, "link ended", [])
+        services.end_link(link, ip=client_ip(request))
         messages.success(
             request,
             f"Your link with {link.therapist} has ended. They can no longer see anything from "
@@ -414,15 +287,10 @@ def _view_row(entry: AuditEntry) -> ViewRow:
     )
 
 
-@_client_only
+@client_required
 def who_viewed(request: HttpRequest) -> HttpResponse:
-    # The client's own consent changes are in the same trail; this page is about other people.
-    entries = (
-        AuditEntry.objects.filter(subject=request.user)
-        .exclude(actor=request.user)
-        .select_related("actor")
-        .order_by("-created_at", "-pk")
+    page = Paginator(views_by_others(request.user), VIEWS_PER_PAGE).get_page(
+        request.GET.get("page")
     )
-    page = Paginator(entries, VIEWS_PER_PAGE).get_page(request.GET.get("page"))
     rows = [_view_row(e) for e in page.object_list]
     return render(request, "sharing/views.html", {"page": page, "rows": rows})

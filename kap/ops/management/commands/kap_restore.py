@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from kap.journal.keys import KeyProblem, verify_keys
-from kap.lib import backup, crypto
-from kap.lib.rotation import encrypted_columns
+from kap.lib import crypto
+from kap.ops import backup
+from kap.ops.keys import KeyProblem, verify_keys
+from kap.ops.rotation import encrypted_columns
 
 
 class Command(BaseCommand):

@@ -20,6 +20,7 @@ from django.db import connections, transaction
 
 from kap.lib import crypto
 from kap.lib.fields import EncryptedJSONField, EncryptedTextField
+from kap.ops.models import KeyCanary
 
 ENCRYPTED_FIELDS = (EncryptedTextField, EncryptedJSONField)
 
@@ -235,8 +236,6 @@ def drop_old_keys(using: str = "default") -> list[str]:
     an old key. The old keys' canaries go first, so a crash between the two steps leaves a key
     file that still starts. Returns the ids dropped. With KAP_ENCRYPTION_KEYS, the environment
     cannot be edited from here: the canaries go and RotationError says what to remove."""
-    from kap.journal.models import KeyCanary
-
     ring = crypto.keyring()
     old = sorted(k for k in ring.keys if k != ring.current)
     left = values_not_under(ring.current, using)

@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kap.journal.keys import KeyProblem, verify_keys
-from kap.lib import crypto, rotation
+from kap.lib import crypto
+from kap.ops import rotation
+from kap.ops.keys import KeyProblem, verify_keys
 
 
 class Command(BaseCommand):

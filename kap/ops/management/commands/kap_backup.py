@@ -17,7 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from kap.lib import backup
+from kap.ops import backup
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""Progress: a person's trends over time, the summary they bring to therapy, and blank sheets."""
