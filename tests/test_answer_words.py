@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from kap.care import brief
-from kap.exports.data import export_csv_zip
+from kap.exports.csv_export import export_csv_zip
 from kap.progress import summary
 
 CHECKLIST = "signs-you-might-benefit"

@@ -20,8 +20,16 @@ from django.views.decorators.cache import never_cache
 
 from kap.accounts.decorators import client_required
 from kap.content.crisis import safety_rules_for
-from kap.exports import data
+from kap.exports import (
+    csv_export,
+    fhir_export,
+    import_checks,
+    json_export,
+    json_import,
+    questionnaire_import,
+)
 from kap.exports.erasure import erase_client
+from kap.exports.schema import ImportRefused
 from kap.lib.uploads import UploadForm, memory_upload
 
 
@@ -67,7 +75,7 @@ def _index(request: HttpRequest, *, export_form=None, questionnaire_form=None, s
             "export_form": export_form,
             "questionnaire_form": questionnaire_form,
             "forms_with_errors": [f for f in (export_form, questionnaire_form) if f.errors],
-            "has_records": data.has_records(request.user),
+            "has_records": json_import.has_records(request.user),
         },
         status=status,
     )
@@ -89,34 +97,41 @@ def _download(content: bytes, content_type: str, name: str, ext: str) -> HttpRes
 @client_required
 def export_json(request: HttpRequest) -> HttpResponse:
     return _download(
-        data.export_json(request.user), "application/json; charset=utf-8", "kap-export", "json"
+        json_export.export_json(request.user),
+        "application/json; charset=utf-8",
+        "kap-export",
+        "json",
     )
 
 
 @never_cache
 @client_required
 def export_csv(request: HttpRequest) -> HttpResponse:
-    return _download(data.export_csv_zip(request.user), "application/zip", "kap-export", "zip")
+    return _download(
+        csv_export.export_csv_zip(request.user), "application/zip", "kap-export", "zip"
+    )
 
 
 @never_cache
 @client_required
 def export_fhir(request: HttpRequest) -> HttpResponse:
-    bundle = data.fhir_bundle(request.user, base_url=settings.BASE_URL)
+    bundle = fhir_export.fhir_bundle(request.user, base_url=settings.BASE_URL)
     content = json.dumps(bundle, ensure_ascii=False, indent=2).encode("utf-8")
     return _download(content, "application/fhir+json; charset=utf-8", "kap-fhir", "json")
 
 
 @client_required
-@memory_upload(lambda: data.MAX_IMPORT_BYTES)
+@memory_upload(lambda: import_checks.MAX_IMPORT_BYTES)
 def import_json(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("exports:index")
     form = _export_form(request.POST, request.FILES)
-    if not _too_large(request, form, data.MAX_IMPORT_BYTES) and form.is_valid():
+    if not _too_large(request, form, import_checks.MAX_IMPORT_BYTES) and form.is_valid():
         try:
-            result = data.import_json(user=request.user, raw=form.read(data.MAX_IMPORT_BYTES))
-        except data.ImportRefused as refused:
+            result = json_import.import_json(
+                user=request.user, raw=form.read(import_checks.MAX_IMPORT_BYTES)
+            )
+        except ImportRefused as refused:
             form.add_error("file", str(refused))
         else:
             messages.success(request, f"Your data was imported: {result.summary()}.")
@@ -127,17 +142,20 @@ def import_json(request: HttpRequest) -> HttpResponse:
 
 
 @client_required
-@memory_upload(lambda: data.MAX_QUESTIONNAIRE_BYTES)
+@memory_upload(lambda: questionnaire_import.MAX_QUESTIONNAIRE_BYTES)
 def import_questionnaire(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("exports:index")
     form = _questionnaire_form(request.POST, request.FILES)
-    if not _too_large(request, form, data.MAX_QUESTIONNAIRE_BYTES) and form.is_valid():
+    if (
+        not _too_large(request, form, questionnaire_import.MAX_QUESTIONNAIRE_BYTES)
+        and form.is_valid()
+    ):
         try:
-            instrument, created = data.import_questionnaire(
-                owner=request.user, raw=form.read(data.MAX_QUESTIONNAIRE_BYTES)
+            instrument, created = questionnaire_import.import_questionnaire(
+                owner=request.user, raw=form.read(questionnaire_import.MAX_QUESTIONNAIRE_BYTES)
             )
-        except data.ImportRefused as refused:
+        except ImportRefused as refused:
             form.add_error("file", str(refused))
         else:
             if created:

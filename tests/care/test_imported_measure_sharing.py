@@ -4,7 +4,7 @@ only, named on the consent lines. An import that is no known measure is shared u
 
 import pytest
 
-from kap.exports import data
+from kap.exports import questionnaire_import
 from tests.care.conftest import verify
 from tests.care.helpers import body
 from tests.data.people import FHIR_FIXTURES, SDC_PHQ9, imported_phq9
@@ -32,7 +32,7 @@ def imports(client_user, answer):
     measure = imported_phq9(client_user)
     answer(measure, client_user, 15)
     answer(measure, client_user, 6)
-    other = data.import_questionnaire(
+    other = questionnaire_import.import_questionnaire(
         owner=client_user, raw=(FHIR_FIXTURES / SDC_PHQ9).read_bytes()
     )[0]
     answer(other, client_user, 12)

@@ -37,9 +37,11 @@ class Person:
 
 def imported_phq9(owner):
     """The NLM PHQ-9 as a questionnaire `owner` imported from FHIR (personal, no pack)."""
-    from kap.exports import data
+    from kap.exports import questionnaire_import
 
-    return data.import_questionnaire(owner=owner, raw=(FHIR_FIXTURES / NLM_PHQ9).read_bytes())[0]
+    return questionnaire_import.import_questionnaire(
+        owner=owner, raw=(FHIR_FIXTURES / NLM_PHQ9).read_bytes()
+    )[0]
 
 
 def _current(key: str):

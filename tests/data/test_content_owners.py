@@ -14,7 +14,7 @@ from django.urls import reverse
 from kap.accounts.models import Clinic
 from kap.content.models import Instrument, Scope
 from kap.content.sync import load_pack
-from kap.exports import data
+from kap.exports import questionnaire_import
 from kap.exports.erasure import erase_client
 from kap.journal.models import Response
 from kap.journal.services import save_draft
@@ -235,7 +235,7 @@ def test_a_questionnaire_of_20000_items_with_one_link_id_is_imported_whole(alice
     items = [{"linkId": "q", "type": "string", "text": f"Question {n}"} for n in range(20_000)]
     raw = json.dumps({"resourceType": "Questionnaire", "name": "long", "item": items}).encode()
 
-    instrument, created = data.import_questionnaire(owner=alice, raw=raw)
+    instrument, created = questionnaire_import.import_questionnaire(owner=alice, raw=raw)
 
     keys = [i.key for i in instrument.parsed.items]
     assert created and len(keys) == len(set(keys)) == 20_000

@@ -16,7 +16,7 @@ from django.db import models as dj_models
 from django.urls import reverse
 
 from kap.content.models import Instrument
-from kap.exports import data
+from kap.exports import import_checks, schema
 from kap.exports.erasure import erase_client
 from kap.journal.models import (
     ActionStep,
@@ -36,22 +36,22 @@ from tests.data.people import TRICKY
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "export-schema.md"
 
 # Section of docs/export-schema.md → the schema model it documents.
-SECTIONS: dict[str, type[data.Row]] = {
-    "Top level": data.Export,
-    "profile": data.Profile,
-    "instruments[]": data.InstrumentEntry,
-    "sessions[]": data.SessionRow,
-    "responses[]": data.ResponseRow,
-    "responses[].history[]": data.HistoryRow,
-    "safety_events[]": data.SafetyEventRow,
-    "insights[]": data.InsightRow,
-    "action_steps[]": data.ActionStepRow,
-    "action_steps[].check_ins[]": data.CheckInRow,
-    "questions[]": data.QuestionRow,
-    "support_items[]": data.SupportRow,
-    "practice_logs[]": data.PracticeRow,
-    "reminder_preference": data.ReminderPreferenceRow,
-    "care_links[]": data.CareLinkRow,
+SECTIONS: dict[str, type[schema.Row]] = {
+    "Top level": schema.Export,
+    "profile": schema.Profile,
+    "instruments[]": schema.InstrumentEntry,
+    "sessions[]": schema.SessionRow,
+    "responses[]": schema.ResponseRow,
+    "responses[].history[]": schema.HistoryRow,
+    "safety_events[]": schema.SafetyEventRow,
+    "insights[]": schema.InsightRow,
+    "action_steps[]": schema.ActionStepRow,
+    "action_steps[].check_ins[]": schema.CheckInRow,
+    "questions[]": schema.QuestionRow,
+    "support_items[]": schema.SupportRow,
+    "practice_logs[]": schema.PracticeRow,
+    "reminder_preference": schema.ReminderPreferenceRow,
+    "care_links[]": schema.CareLinkRow,
 }
 
 UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -252,9 +252,9 @@ def test_the_json_export_holds_every_kind_of_record_the_client_keeps(logged_in, 
 
 def test_every_field_of_the_schema_is_documented_in_export_schema_md():
     docs = documented()
-    rows = {m for m in vars(data).values() if isinstance(m, type) and issubclass(m, data.Row)}
+    rows = {m for m in vars(schema).values() if isinstance(m, type) and issubclass(m, schema.Row)}
     # InstrumentRef is the {"key", "version"} reference described under Conventions.
-    assert rows - set(SECTIONS.values()) == {data.Row, data.InstrumentRef}
+    assert rows - set(SECTIONS.values()) == {schema.Row, schema.InstrumentRef}
     with open(DOCS, encoding="utf-8") as f:
         assert '`{"key": …, "version": …}`' in f.read()
     for section, model in SECTIONS.items():
@@ -273,7 +273,7 @@ def test_the_export_follows_the_documented_schema_field_by_field(logged_in, alex
             for name, doc_type in docs[section].items():
                 assert matches_type(obj[name], doc_type), (section, name, obj[name], doc_type)
     # And the file reads back through the schema the import uses.
-    assert data.parse_export(json.dumps(export).encode()).profile.email == alex.user.email
+    assert import_checks.parse_export(json.dumps(export).encode()).profile.email == alex.user.email
 
 
 def test_ids_are_local_references_numbered_in_time_order(client, sam, alex):
@@ -301,15 +301,15 @@ def test_every_model_that_belongs_to_a_person_is_exported_or_deliberately_left_o
         for f in model._meta.get_fields():
             if isinstance(f, dj_models.ForeignKey) and f.related_model is User:
                 owned.add(model._meta.label)
-    decided = set(data.EXPORTED) | set(data.NOT_EXPORTED)
+    decided = set(schema.EXPORTED) | set(schema.NOT_EXPORTED)
     assert owned - decided == set(), "a new kind of record: export it or say why not"
     # Some models point at the user only as its author (an invite, an audit entry); every entry of
     # the two lists names a model that exists.
     for label in decided:
         assert apps.get_model(label)
-    assert not set(data.EXPORTED) & set(data.NOT_EXPORTED)
-    sections = set(data.Export.model_fields)
-    for label, section in data.EXPORTED.items():
+    assert not set(schema.EXPORTED) & set(schema.NOT_EXPORTED)
+    sections = set(schema.Export.model_fields)
+    for label, section in schema.EXPORTED.items():
         assert section.split()[0] in sections, label
 
 

@@ -78,9 +78,11 @@ def test_an_imported_phq9_opens_as_a_check_in_and_says_it_watches_item_9(logged_
 
 @pytest.mark.parametrize("name", [NLM_PHQ9, SDC_PHQ9])
 def test_the_default_packs_item_9_rule_applies_to_both_published_phq9s(guide, client_user, name):
-    from kap.exports import data
+    from kap.exports import questionnaire_import
 
-    instrument, created = data.import_questionnaire(owner=client_user, raw=fixture_bytes(name))
+    instrument, created = questionnaire_import.import_questionnaire(
+        owner=client_user, raw=fixture_bytes(name)
+    )
     key, items = FIXTURES[name]
     assert created and instrument.key == key
     rules = safety_rules_for(instrument)

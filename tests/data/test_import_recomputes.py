@@ -16,7 +16,7 @@ from django.utils import timezone
 from kap.accounts.models import CareLink
 from kap.care.models import AlertNotification
 from kap.care.roster import open_events
-from kap.exports import data
+from kap.exports import json_import
 from kap.journal.models import Response, ResponseVersion, SafetyEvent
 from tests.data.conftest import import_export_file, page_text, row_counts
 
@@ -65,7 +65,7 @@ def test_a_score_no_export_holds_is_refused_naming_the_response_and_field(
     phq9["score_total"] = 123456.5
     raw = json.dumps(exported).encode().replace(b"123456.5", spelled.encode())
     refused(client, raw, f"response {phq9['id']} (responses[{n}], phq9), score_total: {problem}")
-    assert not data.has_records(newcomer)
+    assert not json_import.has_records(newcomer)
 
 
 def test_a_score_outside_the_instruments_range_is_refused(client, exported, newcomer):
@@ -293,7 +293,7 @@ def test_a_recent_imported_answer_alerts_a_linked_therapist_an_old_one_is_only_s
     client.force_login(source.client)
     export = json.loads(client.get(reverse("exports:json")).content)
     old, recent = export["responses"]
-    long_ago = (timezone.now() - data.ALERT_WINDOW - timedelta(days=30)).isoformat()
+    long_ago = (timezone.now() - json_import.ALERT_WINDOW - timedelta(days=30)).isoformat()
     for field in ("created_at", "updated_at", "submitted_at"):
         old[field] = long_ago
     export["safety_events"] = []  # the times come from the answers

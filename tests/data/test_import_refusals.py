@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from django.urls import reverse
 
-from kap.exports import data
+from kap.exports import import_checks, json_import
 from tests.data.conftest import import_export_file, page_text, row_counts, upload
 from tests.data.people import FHIR_FIXTURES, NLM_PHQ9
 
@@ -120,7 +120,7 @@ def test_a_damaged_export_is_refused_naming_the_problem_and_nothing_is_created(
     before = row_counts()
     response = import_export_file(client, json.dumps(exported).encode())
     assert_refused(response, before, *expected)
-    assert not data.has_records(newcomer)
+    assert not json_import.has_records(newcomer)
 
 
 def test_the_unchanged_file_is_accepted_so_the_refusals_are_about_the_changes(
@@ -128,7 +128,7 @@ def test_the_unchanged_file_is_accepted_so_the_refusals_are_about_the_changes(
 ):
     response = import_export_file(client, json.dumps(exported).encode())
     assert response.status_code == 302
-    assert data.has_records(newcomer)
+    assert json_import.has_records(newcomer)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def test_no_file_or_an_empty_file_is_refused_with_a_plain_message(client, newcom
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(client, newcomer, monkeypatch):
-    monkeypatch.setattr(data, "MAX_IMPORT_BYTES", 1024 * 1024)
+    monkeypatch.setattr(import_checks, "MAX_IMPORT_BYTES", 1024 * 1024)
     before = row_counts()
     response = import_export_file(client, b" " * (1024 * 1024 + 10))
     assert response.status_code == 400

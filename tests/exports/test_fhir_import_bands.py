@@ -17,7 +17,7 @@ from kap.content.loader import _checksum
 from kap.content.models import Instrument, Scope
 from kap.content.scoring import score
 from kap.content.specs import Band
-from kap.exports import data
+from kap.exports import fhir_export, json_export, questionnaire_import
 from kap.exports.fhir import ORDINAL_VALUE, canonical_url, questionnaire, questionnaire_response
 from kap.exports.fhir_import import instrument_from_questionnaire, with_known_scoring
 from kap.journal.models import Response
@@ -110,7 +110,7 @@ def upload_nlm(owner, change=None):
     doc = read_fixture(NLM_PHQ9)
     if change:
         change(doc)
-    return data.import_questionnaire(owner=owner, raw=json.dumps(doc).encode())[0]
+    return questionnaire_import.import_questionnaire(owner=owner, raw=json.dumps(doc).encode())[0]
 
 
 @pytest.mark.django_db
@@ -206,13 +206,15 @@ def test_a_canonical_url_without_a_version_is_kept_without_one():
 @pytest.mark.django_db
 def test_the_fhir_bundle_names_an_imported_questionnaire_by_its_canonical_url(client, make_user):
     alex = make_user("alex@example.com")
-    instrument = data.import_questionnaire(owner=alex, raw=(FIXTURES / SDC_PHQ9).read_bytes())[0]
+    instrument = questionnaire_import.import_questionnaire(
+        owner=alex, raw=(FIXTURES / SDC_PHQ9).read_bytes()
+    )[0]
     client.force_login(alex)
     answers = {item.key: "several-days" for item in instrument.parsed.items}
     assert client.post(reverse("journal:instrument", args=[instrument.key]), answers).status_code
     assert Response.objects.filter(client=alex, submitted_at__isnull=False).count() == 1
 
-    bundle = data.fhir_bundle(alex, base_url=BASE_URL)
+    bundle = fhir_export.fhir_bundle(alex, base_url=BASE_URL)
     resources = [e["resource"] for e in bundle["entry"]]
     (q,) = [r for r in resources if r["resourceType"] == "Questionnaire"]
     (qr,) = [r for r in resources if r["resourceType"] == "QuestionnaireResponse"]
@@ -220,5 +222,5 @@ def test_the_fhir_bundle_names_an_imported_questionnaire_by_its_canonical_url(cl
     assert f"{q['url']}|{q['version']}" == qr["questionnaire"], "the bundle holds what it names"
 
     # The JSON export names it by key and version, and carries the canonical URL in its spec.
-    (entry,) = data.export_dict(alex)["instruments"]
+    (entry,) = json_export.export_dict(alex)["instruments"]
     assert entry["spec"]["source"] == f"{SDC_CANONICAL}|0.0.1"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from kap.exports import data
+from kap.exports import questionnaire_import
 from tests.data.people import FHIR_FIXTURES, SDC_PHQ9, imported_phq9
 from tests.progress.conftest import days_ago, html, spread, text_of
 
@@ -98,7 +98,7 @@ def test_an_imported_phq9_is_in_the_summarys_scores(logged_in, client_user, subm
 
 
 def test_an_import_without_a_measures_code_is_not_charted(logged_in, client_user, submit_to):
-    other = data.import_questionnaire(
+    other = questionnaire_import.import_questionnaire(
         owner=client_user, raw=(FHIR_FIXTURES / SDC_PHQ9).read_bytes()
     )[0]
     assert other.parsed.code is None

@@ -416,9 +416,9 @@ def _fresh_response(w):
 
 
 def _export_file(w, kw):
-    from kap.exports import data
+    from kap.exports import json_export
 
-    return {"export-file": data.export_json(w.user("client"))}
+    return {"export-file": json_export.export_json(w.user("client"))}
 
 
 def _fresh_event(w):

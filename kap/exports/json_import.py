@@ -1,0 +1,397 @@
+"""The JSON import: an export (read and checked by kap.exports.import_checks) loaded into an
+empty account, all of it or nothing.
+
+Instruments are found here or, for a personal import, made again; scores, bands and safety events
+are the ones worked out from the answers. Each safety event is announced with
+kap.journal.signals.safety_event_recorded, as a submit announces it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import DataError, IntegrityError, models, transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from kap.accounts.models import User
+from kap.content.models import Instrument
+from kap.content.specs import InstrumentSpec
+from kap.exports.import_checks import Worked, check_practices, parse_export, work_out
+from kap.exports.questionnaire_import import store_instrument
+from kap.exports.schema import Export, ImportRefused
+from kap.journal.models import (
+    ActionStep,
+    CheckIn,
+    Insight,
+    KapSession,
+    QuestionToBring,
+    ReminderPreference,
+    Response,
+    ResponseVersion,
+    SafetyEvent,
+    SupportItem,
+)
+from kap.journal.signals import safety_event_recorded
+from kap.practices.models import PracticeLog
+
+# A safety rule set off by an imported answer saved this recently tells linked therapists just
+# as a new answer would (PHQ-9 itself asks about the last two weeks). An older answer's event is
+# recorded and shown as an open alert (roster, timeline, brief) but sends no e-mail: it is news
+# of the past, and an urgent-looking e-mail about it would teach people to ignore alerts.
+ALERT_WINDOW = timedelta(days=14)
+
+
+@dataclass
+class Imported:
+    """What an import stored (a count per kind) and, in words, what it left out or corrected."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    not_imported: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{n} {kind}" for kind, n in self.counts.items() if n]
+        return ", ".join(parts) if parts else "no records"
+
+
+def has_records(user) -> bool:
+    """Whether the person keeps any records here (an import goes only into an empty account)."""
+    return any(
+        model.objects.filter(client=user).exists()
+        for model in (
+            KapSession,
+            Response,
+            SafetyEvent,
+            Insight,
+            ActionStep,
+            QuestionToBring,
+            SupportItem,
+            PracticeLog,
+        )
+    )
+
+
+def _resolve_instruments(user, export: Export) -> dict[tuple[str, int], Instrument]:
+    """Each instrument of the file, found among those the person sees here (same key, version
+    and checksum) or, for one that came from no pack, made again as theirs. A pack instrument
+    that is missing is a clear refusal."""
+    found: dict[tuple[str, int], Instrument] = {}
+    for entry in export.instruments:
+        ident = (entry.key, entry.version)
+        here = (
+            Instrument.objects.visible_to(user)
+            .filter(key=entry.key, version=entry.version)
+            .order_by("-scope")
+            .first()
+        )
+        if here is not None and here.checksum == entry.checksum:
+            found[ident] = here
+            continue
+        if entry.spec is None:
+            if here is None:
+                source = f" from the content pack {entry.pack!r}" if entry.pack else ""
+                raise ImportRefused(
+                    f"The export uses the instrument {entry.key!r} version {entry.version}"
+                    f" (“{entry.title}”){source}, which is not loaded here. Load that content"
+                    " pack (kap content load PATH) and import again. Nothing was imported."
+                )
+            raise ImportRefused(
+                f"The instrument {entry.key!r} version {entry.version} here is not the same as"
+                " the one in the export (their checksums differ), so its answers could be"
+                " misread. Nothing was imported."
+            )
+        try:
+            spec = InstrumentSpec.model_validate(entry.spec)
+        except ValidationError as e:
+            raise ImportRefused(
+                f"The instrument {entry.key!r} in the export is damaged ({e.errors()[0]['msg']})."
+                " Nothing was imported."
+            ) from None
+        if (spec.key, spec.version) != ident:
+            raise ImportRefused(
+                f"The instrument {entry.key!r} in the export names itself {spec.key!r} version"
+                f" {spec.version}. Nothing was imported."
+            )
+        found[ident] = store_instrument(spec, owner=user)[0]
+    return found
+
+
+def _restore_times(model: type[models.Model], objs: list, times: list[dict]) -> None:
+    """auto_now and auto_now_add fields overwrite what is saved; put the original times back."""
+    names = sorted({name for t in times for name in t})
+    if not objs or not names:
+        return
+    for obj, t in zip(objs, times, strict=True):
+        for name, value in t.items():
+            setattr(obj, name, value)
+    model.objects.bulk_update(objs, names)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _import_safety_events(
+    account, export: Export, worked: list[Worked], response_pk: dict[int, int]
+) -> tuple[list[SafetyEvent], list[str]]:
+    """The safety events the answers set off under this instance's rules (never the file's list).
+
+    Each keeps the time the file gives it when the file has the same one (so that a round trip
+    changes nothing), else the time its answer was saved. Like a submit, each is announced with
+    kap.journal.signals.safety_event_recorded (care alerts linked therapists who share safety
+    alerts), but only when its answer was saved within ALERT_WINDOW (see there): an older one is
+    stored and shown, and is not news.
+    """
+    claimed = {(e.response, e.rule_key): e.created_at for e in export.safety_events}
+    now = timezone.now()
+    found: list[tuple[datetime, int, str]] = []
+    for row, w in zip(export.responses, worked, strict=True):
+        for rule_key, saved in w.events:
+            when = claimed.get((row.id, rule_key))
+            if when is None or not row.created_at <= when <= now:
+                when = saved
+            found.append((when, response_pk[row.id], rule_key))
+    found.sort(key=lambda f: f[0])
+    events = SafetyEvent.objects.bulk_create(
+        SafetyEvent(client=account, response_id=pk, rule_key=key) for _, pk, key in found
+    )
+    _restore_times(SafetyEvent, events, [{"created_at": when} for when, _, _ in found])
+    recent = now - ALERT_WINDOW
+    for event in events:
+        if event.created_at >= recent:
+            safety_event_recorded.send(sender=SafetyEvent, event=event)
+
+    notes = []
+    ours = {
+        (row.id, key)
+        for row, w in zip(export.responses, worked, strict=True)
+        for key, _ in w.events
+    }
+    added, left_out = len(ours - set(claimed)), len(set(claimed) - ours)
+    if added:
+        notes.append(
+            f"{_count(added, 'safety event was', 'safety events were')} recorded for answers"
+            " in the file that set off a safety rule here, though the file did not list"
+            f" {'it' if added == 1 else 'them'}."
+        )
+    if left_out:
+        notes.append(
+            f"{_count(left_out, 'safety event', 'safety events')} of the file"
+            f" {'was' if left_out == 1 else 'were'} left out: the answers named do not set off"
+            " a safety rule here."
+        )
+    return events, notes
+
+
+@transaction.atomic
+def import_export(*, user, export: Export) -> Imported:
+    """Load an export into this (empty) account, all of it or nothing."""
+
+    # Lock the account, so that two imports sent at once cannot both find it empty.
+    account = User.objects.select_for_update().get(pk=user.pk)
+    if has_records(account):
+        raise ImportRefused(
+            "This account already has records, so importing would mix or duplicate them."
+            " Import into a new, empty account instead. Nothing was imported."
+        )
+    instruments = _resolve_instruments(account, export)
+    worked = work_out(export, instruments)
+    check_practices(export)
+    result = Imported()
+
+    sessions = KapSession.objects.bulk_create(
+        KapSession(
+            client=account,
+            starts_at=s.starts_at,
+            status=s.status,
+            clinician_name=s.clinician_name,
+            setting=s.setting,
+            notes=s.notes,
+        )
+        for s in export.sessions
+    )
+    _restore_times(
+        KapSession,
+        sessions,
+        [{"created_at": s.created_at, "updated_at": s.updated_at} for s in export.sessions],
+    )
+    session_pk = {row.id: obj.pk for row, obj in zip(export.sessions, sessions, strict=True)}
+
+    responses = Response.objects.bulk_create(
+        Response(
+            client=account,
+            instrument=instruments[r.instrument.as_tuple()],
+            session_id=session_pk.get(r.session) if r.session else None,
+            status=r.status,
+            answers=w.answers,
+            version=r.version,
+            score_total=w.total,
+            score_band=w.band,
+            submitted_at=r.submitted_at,
+        )
+        for r, w in zip(export.responses, worked, strict=True)
+    )
+    _restore_times(
+        Response,
+        responses,
+        [{"created_at": r.created_at, "updated_at": r.updated_at} for r in export.responses],
+    )
+    response_pk = {row.id: obj.pk for row, obj in zip(export.responses, responses, strict=True)}
+    ResponseVersion.objects.bulk_create(
+        ResponseVersion(
+            response_id=response_pk[r.id],
+            version=h.version,
+            answers=answers,
+            score_total=total,
+            saved_at=h.saved_at,
+        )
+        for r, w in zip(export.responses, worked, strict=True)
+        for h, (answers, total) in zip(r.history, w.history, strict=True)
+    )
+    events, notes = _import_safety_events(account, export, worked, response_pk)
+
+    Insight.objects.bulk_create(
+        Insight(
+            client=account,
+            session_id=session_pk.get(i.session) if i.session else None,
+            text=i.text,
+            created_at=i.created_at,
+        )
+        for i in export.insights
+    )
+    steps = ActionStep.objects.bulk_create(
+        ActionStep(
+            client=account,
+            session_id=session_pk.get(s.session) if s.session else None,
+            source_id=response_pk.get(s.source_response) if s.source_response else None,
+            text=s.text,
+            status=s.status,
+            created_at=s.created_at,
+        )
+        for s in export.action_steps
+    )
+    CheckIn.objects.bulk_create(
+        CheckIn(step=step, status=c.status, note=c.note, created_at=c.created_at)
+        for row, step in zip(export.action_steps, steps, strict=True)
+        for c in row.check_ins
+    )
+    QuestionToBring.objects.bulk_create(
+        QuestionToBring(
+            client=account,
+            source_id=response_pk.get(q.source_response) if q.source_response else None,
+            text=q.text,
+            asked_at=q.asked_at,
+            created_at=q.created_at,
+        )
+        for q in export.questions
+    )
+    SupportItem.objects.bulk_create(
+        SupportItem(client=account, category=s.category, text=s.text, created_at=s.created_at)
+        for s in export.support_items
+    )
+
+    # A practice's uuid only stops a retried send from being stored twice; one already taken
+    # here (the same export imported into a second account) is given a new one.
+    taken = set(
+        PracticeLog.objects.filter(uuid__in=[p.uuid for p in export.practice_logs]).values_list(
+            "uuid", flat=True
+        )
+    )
+    practices = PracticeLog.objects.bulk_create(
+        PracticeLog(
+            uuid=uuid.uuid4() if p.uuid in taken else p.uuid,
+            client=account,
+            instrument=instruments[p.instrument.as_tuple()],
+            started_at=p.started_at,
+            planned_seconds=p.planned_seconds,
+            elapsed_seconds=p.elapsed_seconds,
+            completed=p.completed,
+            settled_before=p.settled_before,
+            settled_after=p.settled_after,
+            pace=p.pace,
+            notings=p.notings,
+            source=p.source,
+        )
+        for p in export.practice_logs
+    )
+    _restore_times(
+        PracticeLog, practices, [{"created_at": p.created_at} for p in export.practice_logs]
+    )
+
+    if pref := export.reminder_preference:
+        obj, _ = ReminderPreference.objects.update_or_create(
+            client=account,
+            defaults={
+                "email_enabled": pref.email_enabled,
+                "include_clinician": pref.include_clinician,
+            },
+        )
+        _restore_times(ReminderPreference, [obj], [{"updated_at": pref.updated_at}])
+
+    # The profile: the name and region come back unless this account already chose its own;
+    # "with us since" keeps the earlier date.
+    changed = []
+    if export.profile.name and not account.display_name:
+        account.display_name = export.profile.name
+        changed.append("display_name")
+    if export.profile.region and not account.region:
+        account.region = export.profile.region
+        changed.append("region")
+    if export.profile.date_joined < account.date_joined:
+        account.date_joined = export.profile.date_joined
+        changed.append("date_joined")
+    if changed:
+        account.save(update_fields=changed)
+    user.display_name, user.region, user.date_joined = (
+        account.display_name,
+        account.region,
+        account.date_joined,
+    )
+
+    if export.care_links:
+        result.not_imported.append(
+            "Links to therapists are not imported: a therapist on this instance can invite you"
+            " again, and you choose again what to share."
+        )
+    corrected = sum(w.corrected for w in worked)
+    if corrected:
+        result.not_imported.append(
+            f"{_count(corrected, 'score or band', 'scores or bands')} in the file did not match"
+            " the answers. Scores and bands are always worked out again from the answers, so"
+            " those were corrected."
+        )
+    result.not_imported += notes
+    result.counts = {
+        "KAP sessions": len(export.sessions),
+        "check-ins and worksheets": len(export.responses),
+        "safety events": len(events),
+        "insights": len(export.insights),
+        "action steps": len(export.action_steps),
+        "questions": len(export.questions),
+        "support items": len(export.support_items),
+        "practices": len(export.practice_logs),
+    }
+    return result
+
+
+def import_json(*, user, raw: bytes) -> Imported:
+    """An uploaded export read, checked and loaded; ImportRefused says why it cannot be."""
+    export = parse_export(raw)
+    try:
+        return import_export(user=user, export=export)
+    except IntegrityError:
+        # The schema cannot see everything the database checks (e.g. two open drafts of one
+        # check-in); the transaction was rolled back, so nothing is half-imported.
+        raise ImportRefused(
+            "Some records in this export contradict each other (for example two open drafts of"
+            " the same check-in), so it was not imported. Nothing was imported."
+        ) from None
+    except DataError:
+        # A value the database cannot hold that the checks above let through (e.g. a NUL
+        # character in a name on PostgreSQL); rolled back as well.
+        raise ImportRefused(
+            "Some values in this export cannot be stored here (for example a control character"
+            " in a name), so it was not imported. Nothing was imported."
+        ) from None
