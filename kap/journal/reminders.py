@@ -20,31 +20,18 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core import mail
 from django.db import transaction
-from django.db.models import Max
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from icalendar import Alarm, Calendar, Event
 
-from kap.content.roles import roles_for
-from kap.content.specs import Measure
-from kap.journal.models import (
-    ActionStep,
-    CalendarFeed,
-    KapSession,
-    ReminderPreference,
-    ReminderSent,
-    Response,
-)
-from kap.journal.today import INSIGHT_WINDOW, again_after, period
+from kap.journal.due import INSIGHTS, MEASURE, SESSION, STEPS, Due, again_after, due_for
+from kap.journal.models import CalendarFeed, KapSession, ReminderPreference, ReminderSent
+from kap.journal.today import period
 from kap.lib.limits import in_date_range
 
 log = logging.getLogger(__name__)
 
-SESSION_LENGTH = timedelta(hours=1)
-STEP_CHECK_IN = timedelta(days=3)
-# The feed shows this much of the past, so it stays small however long someone uses the app.
-HISTORY = timedelta(days=90)
 # E-mail: a planned session is mentioned the day before; a completed one gets a nudge to capture
 # insights once the person has had a little time to rest.
 SESSION_NOTICE = timedelta(hours=24)
@@ -120,49 +107,11 @@ def _session_title(session: KapSession, include_clinician: bool) -> str:
     return "KAP session"
 
 
-def _measures(client) -> tuple[list[Measure], dict[str, datetime]]:
-    """The measures this person's packs follow over time (kap.content.roles), and when each was
-    last filled in."""
-    measures = list(roles_for(client).measures)
-    if not measures:
-        return [], {}
-    last = dict(
-        Response.objects.for_client(client)
-        .submitted()
-        .filter(instrument__key__in=[m.instrument for m in measures])
-        .values_list("instrument__key")
-        .annotate(last=Max("submitted_at"))
-        .order_by()
-    )
-    return measures, last
-
-
-def _step_check_in_dates(client, since: date) -> list[date]:
-    """The days open action steps are due a check-in: 3 days after the step or its last check-in.
-    One date per day, however many steps share it."""
-    steps = (
-        ActionStep.objects.for_client(client)
-        .filter(status=ActionStep.Status.OPEN)
-        .annotate(last_check_in=Max("checkins__created_at"))
-        .values_list("created_at", "last_check_in")
-    )
-    days = set()
-    for created_at, last_check_in in steps:
-        try:
-            due = timezone.localdate(max(created_at, last_check_in or created_at) + STEP_CHECK_IN)
-        except OverflowError:  # a date at the very end of the calendar (e.g. imported)
-            continue
-        if due >= since:
-            days.add(due)
-    return sorted(days)
-
-
-def _fits(start: date | datetime, length: timedelta) -> bool:
-    """Whether an event from `start` for `length` lies in the dates people may enter (see
+def _fits(start: date | datetime, end: date | datetime) -> bool:
+    """Whether an event from `start` to `end` lies in the dates people may enter (see
     kap.lib.limits): whatever is stored (an import, an older version), the feed never fails and
     never holds a date a calendar app cannot read."""
     try:
-        end = start + length
         if isinstance(start, datetime):
             start, end = timezone.localtime(start), timezone.localtime(end)
     except OverflowError:
@@ -184,10 +133,77 @@ def _event(uid, summary, description, url, start, end, now, *, busy=False) -> Ev
     return event
 
 
+def _session_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+    event = _event(
+        f"session-{d.session.pk}",
+        _session_title(d.session, include_clinician),
+        f"Open {settings.SITE_NAME} to look over your intention and preparation.",
+        _link(d.path),
+        d.start,
+        d.end,
+        now,
+        busy=True,
+    )
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", "KAP session tomorrow")
+    alarm.add("trigger", -timedelta(days=1))
+    event.add_component(alarm)
+    return event
+
+
+def _insights_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+    return _event(
+        f"insights-{d.session.pk}",
+        "Capture insights",
+        "The first 72 hours after a session are a good time to note what stays with you. "
+        "Even a few words help.",
+        _link(d.path),
+        d.start,
+        d.end,
+        now,
+    )
+
+
+def _steps_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+    return _event(
+        f"steps-{client.pk}-{d.start:%Y%m%d}",
+        "Check in on your action steps",
+        "Done, still working on it, or letting it go: all are fine.",
+        _link(d.path),
+        d.start,
+        d.end,
+        now,
+    )
+
+
+def _measure_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+    m = d.measure
+    return _event(
+        f"scores-{m.instrument}-{client.pk}",
+        f"{m.label} check-in",
+        f"A few minutes; repeating it every {period(m.again_after_days)} shows change over time."
+        if again_after(m)
+        else "A few minutes, whenever suits you.",
+        _link(d.path),
+        d.start,
+        d.end,
+        now,
+    )
+
+
+# What the calendar shows of what is due, and how.
+_CALENDAR = {
+    SESSION: _session_event,
+    INSIGHTS: _insights_event,
+    STEPS: _steps_event,
+    MEASURE: _measure_event,
+}
+
+
 def calendar_ics(client, now: datetime | None = None) -> bytes:
     """The person's calendar as iCalendar bytes: CRLF line endings and folded lines."""
     now = now or timezone.now()
-    today = timezone.localdate(now)
     include_clinician = _include_clinician(client)
     cal = Calendar()
     cal.add("prodid", f"-//{settings.SITE_NAME}//Reminders//EN")
@@ -198,83 +214,9 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
     cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
 
-    sessions = KapSession.objects.for_client(client).filter(starts_at__gte=now - HISTORY)
-    for s in sessions.filter(status=KapSession.Status.PLANNED):
-        if not _fits(s.starts_at, SESSION_LENGTH):
-            continue
-        event = _event(
-            f"session-{s.pk}",
-            _session_title(s, include_clinician),
-            f"Open {settings.SITE_NAME} to look over your intention and preparation.",
-            _link(reverse("journal:session", args=[s.pk])),
-            s.starts_at,
-            s.starts_at + SESSION_LENGTH,
-            now,
-            busy=True,
-        )
-        alarm = Alarm()
-        alarm.add("action", "DISPLAY")
-        alarm.add("description", "KAP session tomorrow")
-        alarm.add("trigger", -timedelta(days=1))
-        event.add_component(alarm)
-        cal.add_component(event)
-
-    for s in sessions.filter(status=KapSession.Status.COMPLETED):
-        if not _fits(s.starts_at, INSIGHT_WINDOW):
-            continue
-        cal.add_component(
-            _event(
-                f"insights-{s.pk}",
-                "Capture insights",
-                "The first 72 hours after a session are a good time to note what stays with you. "
-                "Even a few words help.",
-                _link(reverse("journal:session", args=[s.pk])),
-                s.starts_at,
-                s.starts_at + INSIGHT_WINDOW,
-                now,
-            )
-        )
-
-    for day in _step_check_in_dates(client, since=today - HISTORY):
-        if not _fits(day, timedelta(days=1)):
-            continue
-        cal.add_component(
-            _event(
-                f"steps-{client.pk}-{day:%Y%m%d}",
-                "Check in on your action steps",
-                "Done, still working on it, or letting it go: all are fine.",
-                _link(reverse("journal:steps")),
-                day,
-                day + timedelta(days=1),
-                now,
-            )
-        )
-
-    measures, last = _measures(client)
-    for m in measures:
-        key, wait = m.instrument, again_after(m)
-        if key in last and wait is None:
-            continue  # filled in once, and not asked for again
-        try:
-            day = timezone.localdate(last[key]) + wait if key in last else today
-        except OverflowError:
-            continue
-        if not _fits(day, timedelta(days=1)):
-            continue
-        cal.add_component(
-            _event(
-                f"scores-{key}-{client.pk}",
-                f"{m.label} check-in",
-                f"A few minutes; repeating it every {period(m.again_after_days)} shows change "
-                "over time."
-                if wait
-                else "A few minutes, whenever suits you.",
-                _link(reverse("journal:instrument", args=[key])),
-                day,
-                day + timedelta(days=1),
-                now,
-            )
-        )
+    for d in due_for(client, now):
+        if d.kind in _CALENDAR and _fits(d.start, d.end):
+            cal.add_component(_CALENDAR[d.kind](d, client, include_clinician, now))
     return cal.to_ical()
 
 
@@ -282,7 +224,7 @@ def calendar_ics(client, now: datetime | None = None) -> bytes:
 
 
 @dataclass(frozen=True)
-class Due:
+class Reminder:
     kind: str  # with `key`, names one reminder: the same reminder is never e-mailed twice
     key: str
     text: str  # one calm sentence for the e-mail; never anything the person wrote
@@ -298,70 +240,41 @@ def _when(moment: datetime, now: datetime) -> str:
 
 def due_reminders(
     client, now: datetime | None = None, *, include_clinician: bool = False
-) -> list[Due]:
+) -> list[Reminder]:
     """What is due for this person right now, each with a key that says when it was due."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    upcoming: list[Due] = []
-    after: list[Due] = []
-    sessions = KapSession.objects.for_client(client).filter(
-        starts_at__gt=now - INSIGHT_WINDOW, starts_at__lte=now + SESSION_NOTICE
-    )
-    for s in sessions.order_by("starts_at"):
-        if s.status == KapSession.Status.PLANNED and s.starts_at > now:
-            title = _session_title(s, include_clinician)
-            upcoming.append(
-                Due(
-                    "session",
-                    # A session moved to another time is a new reminder.
-                    f"{s.pk}:{s.starts_at:%Y%m%dT%H%M}",
-                    f"Your {title} is {_when(s.starts_at, now)}.",
-                    _link(reverse("journal:session", args=[s.pk])),
-                )
+    out: list[Reminder] = []
+    due = due_for(client, now)
+    for d in due:
+        if d.kind == SESSION and d.start - SESSION_NOTICE <= now < d.start:
+            title = _session_title(d.session, include_clinician)
+            out.append(
+                Reminder(d.kind, d.key, f"Your {title} is {_when(d.start, now)}.", _link(d.path))
             )
-        elif s.is_completed and s.starts_at <= now - INSIGHT_NUDGE_AFTER:
-            after.append(
-                Due(
-                    "insights",
-                    str(s.pk),
-                    "The first few days after your session are a good time to capture insights. "
-                    "Even a few words help.",
-                    _link(reverse("journal:session", args=[s.pk])),
-                )
+    for d in due:
+        # Once the person has had a little time to rest.
+        if d.kind == INSIGHTS and d.start + INSIGHT_NUDGE_AFTER <= now < d.end:
+            text = (
+                "The first few days after your session are a good time to capture insights. "
+                "Even a few words help."
             )
-    due = upcoming + after
-    step_days = [d for d in _step_check_in_dates(client, since=today - STEP_GRACE) if d <= today]
-    if step_days:
-        due.append(
-            Due(
-                "steps",
-                step_days[-1].isoformat(),
-                "Your action steps are ready for a check-in. Done, still working on it, or "
-                "letting it go: all are fine.",
-                _link(reverse("journal:steps")),
-            )
+            out.append(Reminder(d.kind, d.key, text, _link(d.path)))
+    steps = [d for d in due if d.kind == STEPS and today - STEP_GRACE <= d.start <= today]
+    if steps:
+        text = (
+            "Your action steps are ready for a check-in. Done, still working on it, or "
+            "letting it go: all are fine."
         )
-    measures, last = _measures(client)
-    for m in measures:
-        key, wait = m.instrument, again_after(m)
-        if key not in last:
-            since = "first"
-        elif wait is not None and now - last[key] >= wait:
-            since = timezone.localdate(last[key]).isoformat()
-        else:
-            continue
-        due.append(
-            Due(
-                "scores",
-                f"{key}:{since}",
-                f"The {m.label} check-in is there when you are ready: it takes a few minutes.",
-                _link(reverse("journal:instrument", args=[key])),
-            )
-        )
-    return due
+        out.append(Reminder(STEPS, steps[-1].key, text, _link(steps[-1].path)))
+    for d in due:
+        if d.kind == MEASURE and d.has_begun(now):
+            text = f"The {d.measure.label} check-in is there when you are ready: it takes a few minutes."
+            out.append(Reminder(d.kind, d.key, text, _link(d.path)))
+    return out
 
 
-def _claim(client, due: list[Due]) -> dict[int, Due]:
+def _claim(client, due: list[Reminder]) -> dict[int, Reminder]:
     """Record each reminder as being sent, before it is sent; return those not recorded before,
     by the id of their row. The unique constraint settles a race between two workers."""
     claimed = {}
@@ -375,7 +288,7 @@ def _claim(client, due: list[Due]) -> dict[int, Due]:
     return claimed
 
 
-def _message(client, due: list[Due]) -> mail.EmailMessage:
+def _message(client, due: list[Reminder]) -> mail.EmailMessage:
     context = {
         "due": due,
         "site_name": settings.SITE_NAME,
@@ -397,7 +310,7 @@ def _deliver(message: mail.EmailMessage, connection) -> None:
     connection.send_messages([message])
 
 
-def send_to(client, due: list[Due], connection) -> int:
+def send_to(client, due: list[Reminder], connection) -> int:
     """E-mail what is due and not yet sent, in one message. Returns how many reminders it held."""
     claimed = _claim(client, due)
     if not claimed:

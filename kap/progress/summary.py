@@ -23,16 +23,8 @@ from kap.journal.records import open_questions
 from kap.journal.scores import ScorePoint, score_series
 from kap.lib.limits import EARLIEST_DATE, check_date_range
 from kap.practices.models import PracticeLog
-from kap.progress.trends import (
-    Change,
-    and_join,
-    banded,
-    bands_of,
-    change_between,
-    current_specs,
-    followed_in,
-    number,
-)
+from kap.progress.change import Change, and_join, change_between, number
+from kap.progress.trends import banded, bands_of, current_specs, followed_in
 
 # (key, heading): the parts a summary may have, in the order it shows them.
 SECTIONS: list[tuple[str, str]] = [

@@ -9,13 +9,11 @@ never diagnose.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
-from django.utils import timezone
 
 from kap.accounts.models import Scope as Sharing
 from kap.content.models import Instrument, Scope
@@ -24,192 +22,14 @@ from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
 from kap.journal.scores import ScorePoint, score_series
 from kap.practices.models import PracticeLog
+from kap.progress.change import Change, and_join, change_between, cutoff_for, plural
 
 # Which instruments are which (the measures followed over time, the outcomes, the worksheet) is
 # said by the packs (kap.content.roles), and so are the published rules for the words
 # "response" and "remission" (each measure's response_fraction and remission_below). Neither
 # word is a diagnosis.
-# Trends draw and list about the last three months entry by entry, and what came before as
-# averages over periods (months, quarters or years: at most OLDER_PERIODS of them), so that the
-# page stays about the same size whether a person has recorded for a year or for ten.
-RECENT = timedelta(days=62)
-OLDER_PERIODS = 24
 # The latest completed sessions described after the charts and marked on them.
 SHOWN_SESSIONS = 12
-
-
-def number(value: float) -> str:
-    """7, 6.5 — never 7.0 or 6.4999."""
-    rounded = round(value, 1)
-    return f"{rounded:g}"
-
-
-def plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
-def and_join(parts: list[str]) -> str:
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-# --- Change from the first score --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    """The latest score next to the first one, in plain words."""
-
-    name: str  # "PHQ-9"
-    first: float
-    latest: float
-    remission_below: float | None = None
-    # A fall to this fraction of the first score or less is a "response" (None: not named).
-    response_fraction: float | None = None
-
-    @property
-    def percent_lower(self) -> int | None:
-        if self.first <= 0 or self.latest >= self.first:
-            return None
-        return round((self.first - self.latest) / self.first * 100)
-
-    @property
-    def is_response(self) -> bool:
-        fraction = self.response_fraction
-        return fraction is not None and self.first > 0 and self.latest <= self.first * fraction
-
-    @property
-    def drop_words(self) -> str:
-        """The drop that counts as a response, in words: "a drop of half or more"."""
-        fraction = self.response_fraction or 0
-        if fraction == 0.5:
-            return "a drop of half or more"
-        return f"a drop of {round((1 - fraction) * 100)}% or more"
-
-    @property
-    def is_remission(self) -> bool:
-        # Only a fall from at or above the line counts: a score that was always low is not one.
-        below = self.remission_below
-        return below is not None and self.first >= below and self.latest < below
-
-    def sentences(self) -> list[str]:
-        latest, first = number(self.latest), number(self.first)
-        percent = self.percent_lower
-        if percent is not None:
-            words = [
-                f"Your latest {self.name} ({latest}) is {percent}% lower than your first ({first})."
-            ]
-        elif self.latest == self.first:
-            words = [f"Your latest {self.name} ({latest}) is the same as your first."]
-        else:
-            words = [
-                f"Your latest {self.name} ({latest}) is higher than your first ({first}). "
-                "Scores go up and down; this may be worth talking through with your clinician."
-            ]
-        if self.is_response:
-            words.append(f"Researchers call {self.drop_words} a ‘response’.")
-        if self.is_remission:
-            words.append(
-                f"It is also below {number(self.remission_below or 0)}, "
-                "which researchers call ‘remission’."
-            )
-        if self.is_response or self.is_remission:
-            words.append(
-                "These are words from research, not a diagnosis; your clinician can help you "
-                "make sense of them."
-            )
-        return words
-
-
-def change_between(
-    name: str, measure: Measure | None, first: float, latest: float, count: int
-) -> Change | None:
-    """Words about change need two scores at least; one score is a starting point, not a trend.
-    The research words (response, remission) are the measure's own, as its pack publishes them."""
-    if count < 2:
-        return None
-    return Change(
-        name,
-        first,
-        latest,
-        remission_below=measure.remission_below if measure else None,
-        response_fraction=measure.response_fraction if measure else None,
-    )
-
-
-# --- Older entries as averages ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """Entries of one month, quarter or year, as averages (None where nothing was rated)."""
-
-    start: date
-    months: int  # 1, 3 or 12
-    count: int
-    means: list[float | None]
-
-    @property
-    def when(self) -> datetime:
-        """The middle of the period, to place it on a time axis."""
-        first = datetime.combine(self.start, datetime.min.time(), timezone.get_current_timezone())
-        return first + timedelta(days=15 * self.months)
-
-    @property
-    def label(self) -> str:
-        if self.months == 12:
-            return f"{self.start:%Y}"
-        if self.months == 3:
-            end = date(self.start.year, self.start.month + 2, 1)
-            return f"{self.start:%B}–{end:%B %Y}"
-        return f"{self.start:%B %Y}"
-
-    @property
-    def mean(self) -> float | None:
-        return self.means[0] if self.means else None
-
-
-def cutoff_for(latest: datetime | None) -> datetime | None:
-    """Entries before this (the first of a month, two to three months before the latest entry)
-    are shown as averages; None when there is nothing yet."""
-    if latest is None:
-        return None
-    start = timezone.localtime(latest - RECENT).date().replace(day=1)
-    return datetime.combine(start, datetime.min.time(), timezone.get_current_timezone())
-
-
-def condense(
-    rows: Sequence,
-    cutoff: datetime | None,
-    values: Sequence[Callable[[object], float | None]],
-    when: Callable[[object], datetime] = lambda r: r.when,
-) -> tuple[list[Period], list]:
-    """(periods, recent): `rows` (oldest first) before `cutoff` averaged per month — or per
-    quarter or year when months would be more than OLDER_PERIODS — and the rest as they are."""
-    if cutoff is None:
-        return [], list(rows)
-    older = [r for r in rows if when(r) < cutoff]
-    recent = [r for r in rows if when(r) >= cutoff]
-    if not older:
-        return [], recent
-    first = timezone.localtime(when(older[0])).date()
-    end = timezone.localtime(cutoff).date()
-    span = (end.year - first.year) * 12 + end.month - first.month + 1
-    months = next((m for m in (1, 3, 12) if span <= OLDER_PERIODS * m), 12)
-    groups: dict[date, list] = {}
-    for r in older:
-        day = timezone.localtime(when(r)).date()
-        month = (day.month - 1) // months * months + 1
-        groups.setdefault(date(day.year, month, 1), []).append(r)
-    periods = []
-    for start, members in groups.items():
-        means: list[float | None] = []
-        for value in values:
-            found = [v for v in map(value, members) if v is not None]
-            means.append(sum(found) / len(found) if found else None)
-        periods.append(Period(start, months, len(members), means))
-    return periods, recent
 
 
 # --- What the Trends page shows ---------------------------------------------------------------

@@ -20,7 +20,7 @@ from kap.accounts.decorators import client_required_or_home
 from kap.content.models import Instrument
 from kap.content.roles import roles_for
 from kap.lib import charts, pdf
-from kap.progress import summary, trends
+from kap.progress import change, summary, trends
 
 STATIC_DIR = (Path(settings.BASE_DIR) / "static").resolve()
 PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "progress" / "pdf.css"
@@ -40,14 +40,14 @@ client_only = client_required_or_home(
 # --- Trends -----------------------------------------------------------------------------------
 
 
-def _averaged(period: trends.Period, value: float | None, what: str = "") -> charts.Point:
-    entries = trends.plural(period.count, what or "entry", None if what else "entries")
+def _averaged(period: change.Period, value: float | None, what: str = "") -> charts.Point:
+    entries = change.plural(period.count, what or "entry", None if what else "entries")
     return charts.Point(period.when, value, f"average of {entries}, {period.label}")
 
 
 def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]):
     periods, recent = shown
-    top = trends.number(trend.y_max)
+    top = change.number(trend.y_max)
     return charts.line_chart(
         [
             charts.Series(
@@ -122,7 +122,7 @@ def trends_view(request: HttpRequest) -> HttpResponse:
     markers = [charts.Marker(s.when, s.label) for s in data.sessions]
     scores = []
     for trend in data.scores.values():
-        shown = trends.condense(trend.points, cutoff, [lambda p: p.total])
+        shown = change.condense(trend.points, cutoff, [lambda p: p.total])
         scores.append(
             {
                 "trend": trend,
@@ -136,8 +136,8 @@ def trends_view(request: HttpRequest) -> HttpResponse:
     outcomes_shown = ([], [])
     if outcomes and outcomes.rows:
         values = [lambda r, i=i: r.values[i] for i in range(len(outcomes.items))]
-        outcomes_shown = trends.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
-    settled = trends.condense(data.practices, cutoff, [lambda r: r.before, lambda r: r.after])
+        outcomes_shown = change.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
+    settled = change.condense(data.practices, cutoff, [lambda r: r.before, lambda r: r.after])
     return render(
         request,
         "progress/trends.html",

@@ -82,9 +82,15 @@ def test_the_next_session_shows_its_questions_to_bring_and_asks_for_an_intention
 
 
 @pytest.mark.django_db
-def test_open_action_steps_invite_a_gentle_check_in(logged_in, client_user):
-    ActionStep.objects.create(client=client_user, text="Walk after lunch")
+def test_open_action_steps_invite_a_gentle_check_in_when_one_is_due(logged_in, client_user):
+    """The same rule as the e-mail and the calendar (kap.journal.due): three days after the step
+    was set or last checked in on."""
+    step = ActionStep.objects.create(client=client_user, text="Walk after lunch")
+    assert "Check in on your action steps" not in today(logged_in)
+    ActionStep.objects.filter(pk=step.pk).update(created_at=timezone.now() - timedelta(days=3))
     assert "You have 1 step you are working on" in today(logged_in)
+    step.checkins.create(status="working")
+    assert "Check in on your action steps" not in today(logged_in)
 
 
 @pytest.mark.django_db

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from kap.content.specs import Measure, PackSpec
-from kap.progress.trends import Change, SessionCounts, change_between
+from kap.progress.change import Change, change_between
+from kap.progress.trends import SessionCounts
 from tests.conftest import PACK_DIR
 
 # The measures as the guide's pack publishes them (response_fraction, remission_below).
