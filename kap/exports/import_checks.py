@@ -24,8 +24,11 @@ from kap.content.specs import InstrumentSpec, Item, Pace, SafetyRule
 from kap.exports.schema import FORMAT, SCHEMA_VERSION, Export, ImportRefused
 from kap.journal.models import Response
 
-# One person's data is small; this only stops a wrong file from filling memory.
-MAX_IMPORT_BYTES = 64 * 1024 * 1024
+# One person's data is small (years of use export to a few MB); these stop a wrong or hostile
+# file from filling memory, and bound how long the import holds the database's write lock, so
+# that nobody else's save waits out the lock timeout (about 5 s at both limits on SQLite).
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
+MAX_IMPORT_RECORDS = 50_000
 
 _DAMAGED = "This export is damaged or was changed by hand, so nothing was imported: "
 # No number an export holds comes near this (ids, versions, seconds, counts, ratings, scores),
@@ -86,6 +89,11 @@ def parse_export(raw: bytes) -> Export:
             f"This export has schema version {version!r}; this app reads schema version"
             f" {SCHEMA_VERSION}. Nothing was imported."
         )
+    if (count := _record_count(data)) > MAX_IMPORT_RECORDS:
+        raise ImportRefused(
+            f"This file holds {count:,} records, more than the {MAX_IMPORT_RECORDS:,} an import"
+            " takes at once; nothing was imported."
+        )
     if problem := _number_problem(data):
         raise ImportRefused(_DAMAGED + problem + ".")
     try:
@@ -98,6 +106,22 @@ def parse_export(raw: bytes) -> Export:
             problems.append(f"{where}: {reason}" if where else reason)
         more = f" (and {e.error_count() - 5} more)" if e.error_count() > 5 else ""
         raise ImportRefused(_DAMAGED + "; ".join(problems) + more) from None
+
+
+def _record_count(data: dict) -> int:
+    """Every record the file would write, with the versions and check-ins inside them."""
+    count = 0
+    for kind in _KIND_NAMES:
+        rows = data.get(kind)
+        if not isinstance(rows, list):
+            continue
+        count += len(rows)
+        for row in rows:
+            if isinstance(row, dict):
+                for nested in ("history", "check_ins"):
+                    if isinstance(row.get(nested), list):
+                        count += len(row[nested])
+    return count
 
 
 def _shown(value: object) -> str:

@@ -176,6 +176,19 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(client, newcome
     assert row_counts() == before
 
 
+def test_a_file_with_more_records_than_an_import_takes_is_refused(
+    client, exported, newcomer, monkeypatch
+):
+    """Bounded in rows as well as bytes: the import's write transaction stays short, so nobody
+    else's save waits out the database's lock timeout. Versions and check-ins inside records
+    count too."""
+    monkeypatch.setattr(import_checks, "MAX_IMPORT_RECORDS", 40)
+    exported["insights"] = [{**exported["insights"][0], "id": 1000 + n} for n in range(41)]
+    before = row_counts()
+    response = import_export_file(client, json.dumps(exported).encode())
+    assert_refused(response, before, "more than the 40 an import takes at once")
+
+
 def test_opening_the_import_address_without_a_file_goes_back_to_your_data(client, newcomer):
     response = client.get(reverse("exports:import"))
     assert response.status_code == 302 and response.url == reverse("exports:index")
