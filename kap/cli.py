@@ -4,11 +4,14 @@ kap serve [--port N]              serve the app (migrates and loads the guide fi
 kap setup                         migrate and load the built-in guide, then exit
 kap content check PATH            validate a content pack; exit 1 with every problem found
 kap content load PATH             load a content pack (a no-op if already loaded)
-kap users add EMAIL --role ROLE   add an account; password from a prompt or stdin
-kap worker [--once]               background tasks (reminder, alert e-mails); --once: run them, exit
+kap users add EMAIL --role ROLE [--clinic ID|NAME]   add an account; password from a prompt or stdin
+kap clinic create NAME --admin EMAIL   a clinic and its first admin (prints a one-time link)
+kap worker [--once]               background tasks (reminder, alert, invitation e-mails); --once: run them, exit
 kap backup PATH                   back the database up into one file (safe while the app runs)
 kap restore PATH [--force]        restore a backup, then check keys, integrity and row counts
 kap keys rotate [--drop-old]      new encryption key; re-encrypt everything under it
+kap keys add | use KEY_ID | reencrypt | retire   a rotation in stages, without downtime
+kap keys generate [--value]       print a new KAP_ENCRYPTION_KEYS line (no database needed)
 kap bench seed [--clients N] [--years Y] [--one-person]   make the benchmark's data (bench/)
 kap manage ARGS...                any Django management command
 """
@@ -63,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("email")
     add.add_argument("--role", choices=["client", "therapist", "admin"], default="client")
     add.add_argument("--name", default="")
+    add.add_argument("--clinic", default="", help="therapists and admins: the clinic's id or name")
+
+    clinic = sub.add_parser("clinic", help="manage clinics")
+    clsub = clinic.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = clsub.add_parser("create", help="a clinic and its first admin")
+    create.add_argument("name", help="the clinic's name")
+    create.add_argument("--admin", required=True, metavar="EMAIL", help="its first admin")
+    create.add_argument("--admin-name", default="", help="the admin's name (optional)")
 
     worker = sub.add_parser("worker", help="run background tasks such as reminder e-mails")
     worker.add_argument(
@@ -91,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     rotate = ksub.add_parser("rotate", help="new key; re-encrypt every value under it")
     rotate.add_argument("--drop-old", action="store_true", help="then remove the old keys")
+    ksub.add_parser("add", help="stage 1: a new key, readable everywhere, not yet current")
+    ksub.add_parser("use", help="stage 2: make a key current").add_argument("key_id")
+    ksub.add_parser("reencrypt", help="stage 3: rewrite every value under the current key")
+    ksub.add_parser("retire", help="stage 4: remove the keys no value uses any more")
+    generate = ksub.add_parser("generate", help="print a new KAP_ENCRYPTION_KEYS line and exit")
+    generate.add_argument("--value", action="store_true", help="print the value only")
 
     bench = sub.add_parser("bench", help="benchmark data (a source checkout's bench/ folder)")
     bsub = bench.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -110,11 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "keys" and args.action == "generate":
+        return _generate_key(args.value)  # for a new install: no settings, no database
     _django()
     if args.command == "setup":
         return _call("kap_setup")
     if args.command == "serve":
-        code = _call("kap_setup")
+        # The set-up code (while no account exists) is printed below, with this server's address.
+        code = _call("kap_setup", "--no-setup-code")
         if code:
             return code
         return _serve(args.host, args.port, args.workers)
@@ -122,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         return _call(f"content_{args.action}", args.path)
     if args.command == "users":
         extra = ["--name", args.name] if args.name else []
+        extra += ["--clinic", args.clinic] if args.clinic else []
         return _call("users_add", args.email, "--role", args.role, *extra)
+    if args.command == "clinic":
+        extra = ["--admin-name", args.admin_name] if args.admin_name else []
+        return _call("clinic_create", args.name, "--admin", args.admin, *extra)
     if args.command == "worker":
         return _worker(args.once, args.reminders_every)
     if args.command == "audit":
@@ -132,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "restore":
         return _call("kap_restore", args.path, *(["--force"] if args.force else []))
     if args.command == "keys":
-        return _call("keys_rotate", *(["--drop-old"] if args.drop_old else []))
+        if args.action == "rotate":
+            return _call("keys_rotate", *(["--drop-old"] if args.drop_old else []))
+        return _call(f"keys_{args.action}", *([args.key_id] if args.action == "use" else []))
     if args.command == "manage":
         from django.core.management import execute_from_command_line
 
@@ -158,20 +184,34 @@ def _bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", "bench.seed", *flags], cwd=root)
 
 
+def _generate_key(value_only: bool) -> int:
+    from kap.lib import crypto
+
+    key_id, key = crypto.new_key()
+    value = crypto.env_value({key_id: key})
+    print(value if value_only else f"{crypto.ENV_VAR}={value}")
+    return 0
+
+
 def _worker(once: bool, reminders_every: float) -> int:
     from django.conf import settings
 
-    from kap.care.tasks import schedule_alert_sweep, sweep_alerts
+    from kap.care.tasks import schedule_alert_sweep, sweep_emails
     from kap.journal.tasks import enqueue_reminders, schedule_reminders
+    from kap.ops import worker
 
     if once:
         print("KAP Companion worker: running queued tasks once.", flush=True)
+        # The heartbeat, and the housekeeping that is due (sessions, old results, backup, audit).
+        worker.run_once()
         enqueue_reminders()
-        # Alert e-mails to retry, left half-sent by a worker that died, or waiting for e-mail
-        # to be set up: sent here, then the queue.
-        sweep_alerts()
+        # Alert and invitation e-mails to retry, left half-sent by a worker that died, or
+        # waiting for e-mail to be set up: sent here, then the queue.
+        sweep_emails()
         return _call("db_worker", "--batch", "--no-startup-delay", "--no-reload")
     print("KAP Companion worker is running (Ctrl+C to stop).", flush=True)
+    # A heartbeat every half minute; housekeeping checked every minute, each job once a period.
+    worker.start()
     # Now (a restarted worker finds what the previous one left half-sent) and every minute.
     schedule_alert_sweep(settings.ALERT_EMAIL_SWEEP_SECONDS)
     if reminders_every > 0:
@@ -180,9 +220,16 @@ def _worker(once: bool, reminders_every: float) -> int:
 
 
 def _serve(host: str, port: int, workers: int) -> int:
+    from django.conf import settings
     from gunicorn.app.wsgiapp import WSGIApplication
 
+    from kap.accounts import setup_code
+
     print(f"KAP Companion is ready at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
+    if code := setup_code.issue_if_needed():
+        # KAP_BASE_URL when it is set (behind a proxy); else the address served here.
+        url = settings.BASE_URL if os.environ.get("KAP_BASE_URL") else f"http://{host}:{port}"
+        print(setup_code.console_message(code, url), flush=True)
     sys.argv = [
         "gunicorn",
         "kap.wsgi:application",

@@ -12,6 +12,7 @@ import dj_database_url
 from django.utils.csp import CSP
 
 from kap.lib.env import envbool, envint, envstr
+from kap.lib.mail import smtp_mailers
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(envstr("KAP_DATA_DIR", "data")).resolve()
@@ -63,7 +64,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that it compresses what every other middleware (WhiteNoise's static files too)
+    # Before anything reads the Host header: /healthz and /readyz answer a balancer probing by IP
+    # address (kap.ops.middleware), without the https redirect or a login.
+    "kap.ops.middleware.ProbeMiddleware",
+    # A request id (the proxy's X-Request-ID, or a new one) in every log line of the request.
+    "kap.ops.middleware.RequestIdMiddleware",
+    # Next, so that it compresses what every other middleware (WhiteNoise's static files too)
     # returns, for browsers that accept gzip. Django pads compressed responses against BREACH.
     # (WhiteNoise's precompressed copies would need collectstatic, and with
     # WHITENOISE_USE_FINDERS the files found in the package are served instead of them.)
@@ -77,10 +83,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "kap.accounts.middleware.LoginRequiredMiddleware",
+    # Times shown in the person's own time zone (User.time_zone).
+    "kap.accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "kap.accounts.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kap.accounts.middleware.NoStoreMiddleware",
+    # A value under a key this server has not received yet: a 503 page, not a 500.
+    "kap.ops.middleware.KeyMissingMiddleware",
     # Last, so that it sees the outcome of the login view.
     "axes.middleware.AxesMiddleware",
 ]
@@ -207,6 +217,10 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if TRUSTED_PROXY else ("REMOTE_ADDR",)
 )
 AXES_VERBOSE = False
+# Password-reset requests (kap.accounts.throttle): at most this many an hour for one e-mail
+# address, and from one client address (the same address rules as the login throttle above).
+PASSWORD_RESET_PER_ADDRESS = envint("KAP_PASSWORD_RESET_PER_ADDRESS", "3")
+PASSWORD_RESET_PER_CLIENT = envint("KAP_PASSWORD_RESET_PER_CLIENT", "10")
 
 # The browser talks to this origin only: no CDN, no fonts, no analytics.
 SECURE_CSP = {
@@ -228,23 +242,12 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # E-mail is optional: with no KAP_SMTP_HOST, nothing is sent and reminders stay in the calendar feed.
 SMTP_HOST = envstr("KAP_SMTP_HOST")
 # No KAP_SMTP_HOST: no mailer at all (Django refuses a dummy one in production), so nothing is sent.
-MAILERS = (
-    {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": SMTP_HOST,
-                "port": envint("KAP_SMTP_PORT", "587"),
-                "username": envstr("KAP_SMTP_USER") or None,
-                "password": envstr("KAP_SMTP_PASSWORD") or None,
-                "use_tls": envbool("KAP_SMTP_TLS", "True"),
-                "timeout": 20,
-            },
-        }
-    }
-    if SMTP_HOST
-    else {}
-)
+# STARTTLS on port 587 (KAP_SMTP_TLS), TLS from the first byte on port 465 (KAP_SMTP_SSL, the
+# default there): kap.lib.mail.smtp_mailers.
+MAILERS = smtp_mailers(SMTP_HOST)
+if MAILERS:
+    # Django's SMTP backend, noting each send's outcome for the clinic page (kap.ops.mail).
+    MAILERS["default"]["BACKEND"] = "kap.ops.mail.RecordingEmailBackend"
 # On a laptop, no mail server is normal; served over HTTPS (a clinic), its absence is worth the
 # warning: safety-alert e-mails need it.
 SILENCED_SYSTEM_CHECKS = ["mail.W001"] if not (SMTP_HOST or HTTPS) else []
@@ -260,14 +263,36 @@ ALERT_EMAIL_SWEEP_SECONDS = envint("KAP_ALERT_EMAIL_SWEEP_SECONDS", "60")
 # The address people reach the app at, for links in e-mails and calendar feeds.
 BASE_URL = envstr("KAP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# Running it (kap.ops): /readyz fails when no worker has beaten for this long (0: not checked);
+# the worker's housekeeping keeps finished task results this long and, with KAP_BACKUP_DIR set,
+# backs up every KAP_BACKUP_EVERY_HOURS into it, keeping the newest KAP_BACKUP_KEEP.
+WORKER_STALE_MINUTES = envint("KAP_WORKER_STALE_MINUTES", "10")
+TASK_RESULTS_KEEP_DAYS = envint("KAP_TASK_RESULTS_KEEP_DAYS", "14")
+BACKUP_DIR = envstr("KAP_BACKUP_DIR")
+BACKUP_EVERY_HOURS = envint("KAP_BACKUP_EVERY_HOURS", "24")
+BACKUP_KEEP = envint("KAP_BACKUP_KEEP", "14")
+
+# One stream (standard error, and KAP_LOG_FILE if set): plain lines, or JSON lines with
+# KAP_LOG_FORMAT=json; each with the request's id and no token (kap.lib.logs). gunicorn's access
+# log joins it (kap.lib.gunicorn_logging).
+LOG_FORMAT = envstr("KAP_LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"KAP_LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+_LOG_HANDLER = {"formatter": LOG_FORMAT, "filters": ["request"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"request": {"()": "kap.lib.logs.RequestContextFilter"}},
+    "formatters": {
+        "plain": {"()": "kap.lib.logs.PlainFormatter"},
+        "json": {"()": "kap.lib.logs.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", **_LOG_HANDLER},
         **(
-            {"file": {"class": "logging.FileHandler", "filename": LOG_FILE, "formatter": "plain"}}
+            {"file": {"class": "logging.FileHandler", "filename": LOG_FILE, **_LOG_HANDLER}}
             if (LOG_FILE := envstr("KAP_LOG_FILE"))
             else {}
         ),

@@ -19,6 +19,8 @@ urlpatterns = [
     path("guide/<slug:pack>/<slug:slug>/", content.guide_pack_page, name="guide-pack-page"),
     path("crisis/", content.crisis, name="crisis"),
     path("signup/", accounts.signup, name="signup"),
+    # The first-run set-up and password reset (kap/accounts/urls.py).
+    path("", include("kap.accounts.urls")),
     path(
         "login/",
         login_not_required(
@@ -51,4 +53,6 @@ urlpatterns = [
     path("care/", include("kap.care.urls")),
     path("progress/", include("kap.progress.urls")),
     path("", include("kap.care.urls_sharing")),
+    # /healthz and /readyz (answered first by kap.ops.middleware.ProbeMiddleware).
+    path("", include("kap.ops.urls")),
 ]

@@ -16,7 +16,11 @@ from kap.content.views import guides_for
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         first_run = not User.objects.exists()
-        return render(request, "home/welcome.html", {"first_run": first_run})
+        return render(
+            request,
+            "home/welcome.html",
+            {"first_run": first_run, "open_signup": settings.OPEN_SIGNUP},
+        )
     if request.user.is_client:
         from kap.journal.views import today
 

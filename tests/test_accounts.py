@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from kap.accounts.models import User
+from kap.accounts.models import Clinic, User
 from kap.cli import main
 from tests.conftest import PASSWORD
 
@@ -25,17 +25,19 @@ def signup_data(**over):
 
 
 @pytest.mark.django_db
-def test_first_run_home_offers_to_create_the_first_account(client, guide):
+def test_first_run_home_offers_the_set_up_with_its_code(client, guide):
     body = client.get("/").content.decode()
-    assert "Create the first account" in body
+    assert 'href="/setup/"' in body
+    assert "set-up code printed on the server's console" in body
 
 
 @pytest.mark.django_db
-def test_the_first_account_can_be_for_a_clinic(client, guide):
+def test_the_first_sign_up_is_a_client_even_when_it_asks_to_be_an_admin(client, guide):
+    # The first admin comes from /setup/ (a code from the server's console), never from here.
     response = client.post("/signup/", signup_data(role="admin"))
     assert response.status_code == 302
     user = User.objects.get()
-    assert user.role == "admin"
+    assert (user.role, user.clinic) == ("client", None)
     assert user.password.startswith("argon2$")
 
 
@@ -162,10 +164,24 @@ def test_account_settings_refuse_an_unknown_region(logged_in, client_user):
 
 @pytest.mark.django_db
 def test_kap_users_add_reads_the_password_from_stdin(monkeypatch, capsys):
+    clinic = Clinic.objects.create(name="Lakeside Clinic")
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
-    assert main(["users", "add", "Dr.Lee@Example.com", "--role", "therapist"]) == 0
+    assert (
+        main(
+            [
+                "users",
+                "add",
+                "Dr.Lee@Example.com",
+                "--role",
+                "therapist",
+                "--clinic",
+                "Lakeside Clinic",
+            ]
+        )
+        == 0
+    )
     user = User.objects.get()
-    assert (user.email, user.role) == ("dr.lee@example.com", "therapist")
+    assert (user.email, user.role, user.clinic) == ("dr.lee@example.com", "therapist", clinic)
     assert user.check_password(PASSWORD)
 
 

@@ -1,10 +1,25 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from kap.accounts.models import Role, User
+from kap.accounts import onboarding, setup_code, timezones
+from kap.accounts.models import User
+from kap.accounts.senders import sender_for
+
+
+class BrowserTimeZoneField(forms.CharField):
+    """A hidden input that kap/static/kap/timezone.js fills with the browser's time zone. An
+    unknown name (or none: no JavaScript) is ignored and the server's time zone is used."""
+
+    def __init__(self, **kwargs):
+        attrs = {"data-browser-time-zone": ""}
+        super().__init__(required=False, max_length=64, widget=forms.HiddenInput(attrs), **kwargs)
+
+    def clean(self, value):
+        return timezones.clean(value if isinstance(value, str) and len(value) <= 64 else "")
 
 
 class SignupForm(forms.Form):
@@ -27,20 +42,12 @@ class SignupForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def __init__(self, *args, first_account: bool = False, **kwargs):
+    time_zone = BrowserTimeZoneField()
+
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].widget.attrs["autocomplete"] = "email"
         self.fields["display_name"].widget.attrs["autocomplete"] = "given-name"
-        if first_account:
-            self.fields["role"] = forms.ChoiceField(
-                label="Who is this for?",
-                choices=[
-                    (Role.CLIENT, "Me — I am using KAP Companion for myself"),
-                    (Role.ADMIN, "A clinic — I am setting it up for therapists and clients"),
-                ],
-                initial=Role.CLIENT,
-                widget=forms.RadioSelect,
-            )
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -77,7 +84,7 @@ class LoginForm(AuthenticationForm):
 class AccountForm(forms.ModelForm):
     class Meta:
         model = User
-        fields = ["display_name", "region"]
+        fields = ["display_name", "region", "time_zone"]
         labels = {"display_name": "Your name", "region": "Crisis resources for"}
 
     def __init__(self, *args, regions: list[tuple[str, str]], **kwargs):
@@ -86,4 +93,86 @@ class AccountForm(forms.ModelForm):
             label="Show crisis resources for",
             choices=[("", "The default region")] + regions,
             required=False,
+        )
+        self.fields["time_zone"] = forms.ChoiceField(
+            label="Your time zone",
+            choices=[("", f"The server's time zone ({settings.TIME_ZONE})")]
+            + timezones.choices(self.instance.time_zone),
+            required=False,
+            help_text="Times of sessions, reminders and entries are shown in it.",
+        )
+
+
+class SetupForm(SignupForm):
+    """The first-run set-up: the code from the server console, the clinic, its first admin."""
+
+    code = forms.CharField(
+        label="Set-up code",
+        max_length=40,
+        help_text="Printed on the server's console by `kap serve` or `kap setup`, "
+        "e.g. ABCD-EFGH-JKMN.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    clinic_name = forms.CharField(
+        label="The clinic's name",
+        max_length=onboarding.CLINIC_NAME_MAX,
+        help_text="Shown to its therapists and clients, and as the sender of its e-mails.",
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    field_order = ["code", "clinic_name", "display_name", "email", "password1", "password2"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["display_name"].help_text = "Optional. Your name, as the clinic's admin."
+        self.fields["email"].help_text = "You log in with this, as the clinic's admin."
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        if not setup_code.is_valid(code):
+            raise forms.ValidationError(
+                "That set-up code is not right, or it has expired. Copy it from the server's "
+                "console again; `kap setup` prints a new one."
+            )
+        return code
+
+    def clean_clinic_name(self) -> str:
+        try:
+            return onboarding.check_clinic_name(self.cleaned_data["clinic_name"])
+        except onboarding.Refused as e:
+            raise forms.ValidationError(str(e).capitalize() + ".") from None
+
+
+class ResetForm(PasswordResetForm):
+    """Django's, with: a calm label; people who never chose a password (an admin made by
+    `kap clinic create` whose link expired) may ask too; the e-mail comes from their clinic."""
+
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+    def get_users(self, email):
+        return (
+            u
+            for u in User.objects.filter(email__iexact=email, is_active=True)
+            if u.email.casefold() == email.casefold()
+        )
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        super().send_mail(
+            subject_template_name,
+            email_template_name,
+            context,
+            sender_for(context["user"]),
+            to_email,
+            html_email_template_name=html_email_template_name,
         )

@@ -6,6 +6,9 @@ from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
+from django.utils import timezone
+
+from kap.accounts import timezones
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
@@ -77,3 +80,23 @@ def stamp_login(sender, request, user, **kwargs):
     now = int(time.time())
     request.session[SessionTimeoutMiddleware.KEY_START] = now
     request.session[SessionTimeoutMiddleware.KEY_LAST] = now
+
+
+class TimeZoneMiddleware:
+    """Times are shown in the person's own time zone (User.time_zone); blank or unknown, and for
+    visitors, in the server's (TIME_ZONE)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        zone = timezones.get(user.time_zone) if user is not None and user.is_authenticated else None
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -4,6 +4,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
+from kap.lib.fields import EncryptedTextField
+
 
 class Role(models.TextChoices):
     CLIENT = "client", "Client"
@@ -27,6 +29,10 @@ class UserManager(BaseUserManager["User"]):
 class Clinic(models.Model):
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The clinic's own opening words for its invitation e-mails (kap.care.invitations); none:
+    # the standard, discreet wording. The link, the code and the expiry always follow.
+    # (Nullable, with no default: adding it encrypts nothing while migrating.)
+    invitation_text = EncryptedTextField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -40,6 +46,8 @@ class User(AbstractBaseUser):
     region = models.CharField(max_length=10, blank=True)
     # Therapists and clinic admins belong to a clinic; clients do not (they link to therapists).
     clinic = models.ForeignKey(Clinic, models.PROTECT, null=True, blank=True, related_name="staff")
+    # An IANA name such as "Europe/Paris" (kap.accounts.timezones); blank: the server's TIME_ZONE.
+    time_zone = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
@@ -135,7 +143,44 @@ class Invite(models.Model):
     used_by = models.ForeignKey(
         User, models.SET_NULL, null=True, blank=True, related_name="invites_used"
     )
+    # Withdrawn by whoever manages it: its link stops working (and says so).
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # How long it was made valid for: sent again, it is valid this long again.
+    valid_days = models.PositiveSmallIntegerField(default=7)
+    # A client invitation made by a clinic admin: the therapist the client links with (one made
+    # by a therapist leaves this empty: the sender is the therapist).
+    therapist = models.ForeignKey(
+        User, models.CASCADE, null=True, blank=True, related_name="invites_for"
+    )
 
     @property
     def is_usable(self) -> bool:
-        return self.used_at is None and self.expires_at > timezone.now()
+        return (
+            self.used_at is None and self.withdrawn_at is None and self.expires_at > timezone.now()
+        )
+
+    @property
+    def for_therapist(self) -> User:
+        """For a client invitation: the therapist the client links with on accepting it."""
+        return self.therapist if self.therapist_id else self.created_by
+
+
+class SetupCode(models.Model):
+    """A one-time code for the first-run set-up (kap.accounts.setup_code), printed on the server
+    console. Only its hash is kept; every code goes once the first account exists."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+
+class ThrottleHit(models.Model):
+    """One attempt counted by kap.accounts.throttle (a password-reset request, a set-up code
+    tried). The key is a keyed hash of the e-mail address or client address, never the value."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "key", "at"])]

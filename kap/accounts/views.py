@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,29 +17,23 @@ from kap.content.crisis import region_choices
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
-    first = not User.objects.exists()
-    if not first and not settings.OPEN_SIGNUP:
+    if not settings.OPEN_SIGNUP:
         raise Http404("Sign-up is closed; ask your clinic for an invitation.")
-    form = SignupForm(request.POST or None, first_account=first)
+    # Sign-up makes clients only: the first admin comes from /setup/ (a code from the server's
+    # console) or `kap clinic create`, never from a public form.
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            # Re-check inside the transaction: two people racing for "first account" get one admin.
-            is_first = first and not User.objects.exists()
-            role = form.cleaned_data.get("role", Role.CLIENT) if is_first else Role.CLIENT
-            user = User.objects.create_user(
-                form.cleaned_data["email"],
-                form.cleaned_data["password1"],
-                display_name=form.cleaned_data["display_name"],
-                role=role,
-            )
+        user = User.objects.create_user(
+            form.cleaned_data["email"],
+            form.cleaned_data["password1"],
+            display_name=form.cleaned_data["display_name"],
+            role=Role.CLIENT,
+            time_zone=form.cleaned_data["time_zone"],
+        )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome. Your account is ready.")
         return redirect(_safe_next(request) or "home")
-    return render(
-        request,
-        "accounts/signup.html",
-        {"form": form, "first_account": first, "next": _safe_next(request)},
-    )
+    return render(request, "accounts/signup.html", {"form": form, "next": _safe_next(request)})
 
 
 def _safe_next(request: HttpRequest) -> str:

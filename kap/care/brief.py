@@ -1,9 +1,10 @@
-"""What a linked therapist may see of one client: the shared timeline and the pre-session brief.
+"""The pre-session brief: what a linked therapist reads of one client before their next session.
 
 Every function takes the CareLink (read on this request) and loads only the kinds its scopes
 share; a kind not shared is never queried, so it cannot leak into a page, a count or a PDF.
 Each kind costs one or two queries however much the client has recorded. A KapSession's `notes`
-are the client's own and are deferred everywhere here, never decrypted.
+are the client's own and are deferred everywhere here, never decrypted. The client's shared
+timeline is kap.care.timeline.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
-from kap.care.models import AlertAcknowledgement, QuestionDiscussed
-from kap.care.sharing import SHARES, Record, response_scopes, scope_of, scopes_from, shares
-from kap.content.answers import answer_words
+from kap.care.models import QuestionDiscussed
+from kap.care.sharing import Record, scopes_from, shares
+from kap.care.timeline import safety_events, scopes_of
 from kap.content.roles import measures_for, roles_for
 from kap.journal.models import (
     ActionStep,
@@ -28,7 +29,7 @@ from kap.journal.models import (
     Response,
     SafetyEvent,
 )
-from kap.journal.records import UPCOMING_GRACE
+from kap.journal.records import UPCOMING_GRACE, answers_in_words
 from kap.journal.scores import score_series
 from kap.practices.models import PracticeLog
 
@@ -39,10 +40,6 @@ from kap.practices.models import PracticeLog
 DEFAULT_LOOKBACK = timedelta(days=28)
 # The brief shows at most this many of each kind of entry (the newest); the rest are counted.
 BRIEF_ENTRIES = 20
-
-
-def scopes_of(link: CareLink) -> set[str]:
-    return {s for s in Scope.values if link.shares(s)}
 
 
 # --- Reading responses ------------------------------------------------------------------------
@@ -60,13 +57,7 @@ class Answered:
 
 
 def answered(response: Response, *, with_answers: bool, with_session: bool) -> Answered:
-    spec = response.instrument.parsed
-    answers: list[tuple[str, str]] = []
-    if with_answers:
-        given = response.answers or {}
-        answers = [
-            (i.text, w) for i in spec.items if (w := answer_words(spec, i, given.get(i.key)))
-        ]
+    answers = list(answers_in_words(response)) if with_answers else []
     score = ""
     if response.score_total is not None:
         score = f"{response.score_total:g}" + (
@@ -102,217 +93,7 @@ def _responses(link: CareLink, keys, scopes: set[str], *, since=None, extra=None
     return rows
 
 
-# --- The shared timeline ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Item:
-    """One shared record on the therapist's timeline. Text is decrypted, escaped by templates."""
-
-    scope: str
-    kind: str  # a word for the CSS class and the filter: "response", "insight", …
-    when: datetime
-    title: str
-    text: str = ""
-    answers: list[tuple[str, str]] = field(default_factory=list)
-    score: str = ""
-    status: str = ""
-    session_when: datetime | None = None
-    details: list[str] = field(default_factory=list)
-    event: SafetyEvent | None = None
-
-
-def _response_items(link, scopes) -> list[Item]:
-    shared = response_scopes(link.client)
-    keys = [k for scope, ks in shared.items() if scope in scopes for k in ks]
-    if not keys:
-        return []
-    scope_for = {k: scope for scope, ks in shared.items() for k in ks}
-    items = []
-    for r in _responses(link, keys, scopes):
-        scope = scope_for[r.instrument.key]
-        # "Scores" shares the totals; the words of intentions and worksheets are shared whole.
-        a = answered(
-            r, with_answers=SHARES[scope].answers, with_session=shares(scopes, Record.SESSIONS)
-        )
-        items.append(
-            Item(
-                scope=scope,
-                kind="response",
-                when=a.when,
-                title=a.title,
-                answers=a.answers,
-                score=a.score,
-                session_when=a.session_when,
-            )
-        )
-    return items
-
-
-def _insight_items(link, scopes) -> list[Item]:
-    rows = Insight.objects.for_client(link.client_id).order_by("created_at", "pk")
-    with_session = shares(scopes, Record.SESSIONS)
-    if with_session:
-        rows = rows.select_related("session").defer("session__notes")
-    return [
-        Item(
-            scope=scope_of(Record.INSIGHTS),
-            kind="insight",
-            when=i.created_at,
-            title="Insight",
-            text=i.text,
-            session_when=i.session.starts_at if with_session and i.session else None,
-        )
-        for i in rows
-    ]
-
-
-def _step_items(link, scopes) -> list[Item]:
-    rows = (
-        ActionStep.objects.for_client(link.client_id)
-        .order_by("created_at", "pk")
-        .prefetch_related(
-            Prefetch("checkins", queryset=CheckIn.objects.order_by("created_at", "pk"))
-        )
-    )
-    items = []
-    for step in rows:
-        checkins = list(step.checkins.all())
-        items.append(
-            Item(
-                scope=scope_of(Record.ACTION_STEPS),
-                kind="step",
-                when=max([step.created_at, *(c.created_at for c in checkins)]),
-                title="Action step",
-                text=step.text,
-                status=step.get_status_display(),
-                details=[
-                    f"{timezone.localtime(c.created_at):%-d %b %Y}: "
-                    f"{c.get_status_display().lower()}" + (f" — {c.note}" if c.note else "")
-                    for c in checkins
-                ],
-            )
-        )
-    return items
-
-
-def _question_items(link, scopes) -> list[Item]:
-    rows = QuestionToBring.objects.for_client(link.client_id).order_by("created_at", "pk")
-    return [
-        Item(
-            scope=scope_of(Record.QUESTIONS),
-            kind="question",
-            when=q.created_at,
-            title="Question to bring",
-            text=q.text,
-            status=f"Asked {timezone.localtime(q.asked_at):%-d %b %Y}"
-            if q.asked_at
-            else "Not asked yet",
-        )
-        for q in rows
-    ]
-
-
-def practice_words(log: PracticeLog) -> str:
-    minutes = round(log.elapsed_seconds / 60)
-    words = f"{minutes} minute{'s' if minutes != 1 else ''}"
-    words += ", completed" if log.completed else ", stopped early"
-    if log.settled_before is not None or log.settled_after is not None:
-        before = "–" if log.settled_before is None else log.settled_before
-        after = "–" if log.settled_after is None else log.settled_after
-        words += f"; settled {before} before, {after} after (0–10)"
-    return words
-
-
-def _practice_items(link, scopes) -> list[Item]:
-    rows = (
-        PracticeLog.objects.for_client(link.client_id)
-        .select_related("instrument")
-        .order_by("started_at", "pk")
-    )
-    return [
-        Item(
-            scope=scope_of(Record.PRACTICES),
-            kind="practice",
-            when=p.started_at,
-            title=p.instrument.title,
-            text=practice_words(p),
-        )
-        for p in rows
-    ]
-
-
-def _session_items(link, scopes) -> list[Item]:
-    rows = KapSession.objects.for_client(link.client_id).defer("notes").order_by("starts_at", "pk")
-    return [
-        Item(
-            scope=scope_of(Record.SESSIONS),
-            kind="session",
-            when=s.starts_at,
-            title=f"KAP session ({s.get_status_display().lower()})",
-            text=", ".join(
-                part
-                for part in (
-                    f"With {s.clinician_name}" if s.clinician_name else "",
-                    s.get_setting_display().lower() if s.setting else "",
-                )
-                if part
-            ),
-        )
-        for s in rows
-    ]
-
-
-def safety_events(link, therapist, *, since=None):
-    """The client's safety events, each with `mine` (this therapist's acknowledgements)."""
-    mine = AlertAcknowledgement.objects.filter(therapist=therapist).order_by("created_at")
-    rows = (
-        SafetyEvent.objects.for_client(link.client_id)
-        .select_related("response__instrument")
-        .defer("response__answers")
-        .prefetch_related(Prefetch("acknowledgements", queryset=mine, to_attr="mine"))
-        .order_by("-created_at", "-pk")
-    )
-    if since is not None:
-        open_ones = ~Exists(
-            AlertAcknowledgement.objects.filter(event=OuterRef("pk"), therapist=therapist)
-        )
-        rows = rows.filter(Q(created_at__gte=since) | open_ones)
-    return list(rows)
-
-
-def _safety_items(link, scopes, therapist) -> list[Item]:
-    return [
-        Item(
-            scope=scope_of(Record.SAFETY_EVENTS),
-            kind="safety",
-            when=e.created_at,
-            title="Safety rule matched",
-            text=f"A safety rule ({e.rule_key}) was triggered by {e.response.instrument.title}.",
-            status="Acknowledged by you" if e.mine else "Not acknowledged by you yet",
-            event=e,
-        )
-        for e in safety_events(link, therapist)
-    ]
-
-
-def shared_timeline(link: CareLink, therapist) -> list[Item]:
-    """Everything this client shares with this therapist, newest first."""
-    scopes = scopes_of(link)
-    items = _response_items(link, scopes)
-    loaders = {
-        Record.INSIGHTS: _insight_items,
-        Record.ACTION_STEPS: _step_items,
-        Record.QUESTIONS: _question_items,
-        Record.PRACTICES: _practice_items,
-        Record.SESSIONS: _session_items,
-        Record.SAFETY_EVENTS: lambda link, scopes: _safety_items(link, scopes, therapist),
-    }
-    for record, load in loaders.items():
-        if shares(scopes, record):
-            items += load(link, scopes)
-    items.sort(key=lambda i: i.when, reverse=True)
-    return items
+# --- Questions to bring ------------------------------------------------------------------------
 
 
 def open_questions(link: CareLink, therapist) -> list[QuestionToBring]:

@@ -108,29 +108,39 @@ class InviteCodeForm(forms.Form):
         return self.cleaned_data["code"].strip()
 
 
-class TherapistSignupForm(SignupForm):
-    """A therapist's account, created from a clinic's invitation. The name is required: it is
-    what clients see when they choose whether to link to this therapist."""
+class InvitedSignupForm(SignupForm):
+    """An account made from an invitation (open sign-up or not). An invitation sent to an
+    address makes the account for that address only."""
 
     def __init__(self, *args, invited_email: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.invited_email = invited_email.strip().lower()
-        name = self.fields["display_name"]
-        name.required = True
-        name.help_text = "Clients see this name when they choose whether to link to you."
-        name.error_messages["required"] = "Please give the name your clients know you by."
-        name.widget.attrs["autocomplete"] = "name"
         if self.invited_email:
             self.fields["email"].initial = self.invited_email
-            self.fields[
-                "email"
-            ].help_text = "You log in with this. It is the address your clinic invited."
+            self.fields["email"].help_text = "You log in with this. It is the address invited."
 
     def clean_email(self) -> str:
         email = super().clean_email()
         if self.invited_email and email != self.invited_email:
             raise forms.ValidationError(
                 f"This invitation is for {self.invited_email}. Please use that address, "
-                "or ask your clinic for a new invitation."
+                "or ask for a new invitation."
             )
         return email
+
+
+class TherapistSignupForm(InvitedSignupForm):
+    """A therapist's account, created from a clinic's invitation. The name is required: it is
+    what clients see when they choose whether to link to this therapist."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        name = self.fields["display_name"]
+        name.required = True
+        name.help_text = "Clients see this name when they choose whether to link to you."
+        name.error_messages["required"] = "Please give the name your clients know you by."
+        name.widget.attrs["autocomplete"] = "name"
+        if self.invited_email:
+            self.fields[
+                "email"
+            ].help_text = "You log in with this. It is the address your clinic invited."

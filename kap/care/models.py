@@ -37,25 +37,14 @@ class AlertAcknowledgement(models.Model):
         ordering = ["-created_at"]
 
 
-class AlertNotification(models.Model):
-    """One row per (event, therapist), inserted with the event: the e-mail that tells the
-    therapist about it, and how its delivery went (kap.care.tasks sends it).
+class LeasedEmail(models.Model):
+    """An e-mail sent by `kap worker` that is never silently lost (kap.care.tasks.Outbox sends it).
 
     A sender claims the row (→ sending) with a lease; a worker that dies mid-send leaves the
     lease to expire, and the next worker sends again with the same Message-ID. After
-    ALERT_EMAIL_ATTEMPTS failed attempts the row is failed (undelivered), shown on the
-    therapist's roster and the clinic page. Never holds anything the client wrote."""
+    ALERT_EMAIL_ATTEMPTS failed attempts the row is failed (not delivered) and shown where the
+    people who rely on it look. Each kind has its own `status` (its Status choices)."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Not delivered"
-        UNSENT = "unsent", "Not e-mailed: e-mail is not set up"
-
-    event = models.ForeignKey(SafetyEvent, models.CASCADE, related_name="notifications")
-    therapist = models.ForeignKey(User, models.CASCADE, related_name="alert_notifications")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     # Delivery attempts started (a claim counts, even if its worker died before the end).
@@ -71,10 +60,54 @@ class AlertNotification(models.Model):
     last_error = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
+        abstract = True
+
+
+class AlertNotification(LeasedEmail):
+    """One row per (event, therapist), inserted with the event: the e-mail that tells the
+    therapist about it, and how its delivery went (kap.care.tasks sends it). Not delivered, it
+    shows on the therapist's roster and the clinic page. Never holds anything the client wrote."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Not delivered"
+        UNSENT = "unsent", "Not e-mailed: e-mail is not set up"
+
+    event = models.ForeignKey(SafetyEvent, models.CASCADE, related_name="notifications")
+    therapist = models.ForeignKey(User, models.CASCADE, related_name="alert_notifications")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=["event", "therapist"], name="one_notification_each")
         ]
         indexes = [models.Index(fields=["status", "therapist"], name="alert_notification_status")]
+
+
+class InviteEmail(LeasedEmail):
+    """One e-mail carrying one code of an invitation (accounts.Invite keeps only the code's hash).
+
+    The code is kept here, encrypted, only until the e-mail is settled: erased once it is sent,
+    given up on, or cancelled (the invitation was withdrawn, used, or sent again with a new
+    code), so what stays in the database cannot be used to join."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Not delivered"
+        UNSENT = "unsent", "Waiting: e-mail is not set up"
+        CANCELLED = "cancelled", "Not sent: withdrawn or replaced"
+
+    invite = models.ForeignKey("accounts.Invite", models.CASCADE, related_name="emails")
+    to = models.EmailField()
+    code = EncryptedTextField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"], name="invite_email_status")]
 
 
 class AuditEntry(models.Model):

@@ -10,14 +10,19 @@ show; what happens is done here.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Invite, Role, User
 from kap.care.audit import record
+from kap.care.models import InviteEmail
+
+log = logging.getLogger(__name__)
 
 
 class InviteUnusable(Exception):
@@ -37,27 +42,110 @@ def hash_code(code: str) -> str:
 # --- Invitations --------------------------------------------------------------------------------
 
 
-def create_invite(*, sender: User, kind: str, email: str, days: int) -> str:
-    """A new invitation from `sender` (a therapist's to a client, or a clinic admin's to a
-    therapist), valid for `days`. Returns its code: shown once, never stored."""
+def _new_code() -> tuple[str, str]:
     code = secrets.token_urlsafe(16)
+    return code, hash_code(code)
+
+
+def create_invite(
+    *, sender: User, kind: str, email: str, days: int, therapist: User | None = None
+) -> str:
+    """A new invitation from `sender` (a therapist's to a client, a clinic admin's to a
+    therapist, or a clinic admin's to a client for `therapist` of the clinic), valid for `days`.
+    Returns its code: shown once (or e-mailed), never stored."""
+    return _create(sender=sender, kind=kind, email=email, days=days, therapist=therapist)[1]
+
+
+def _create(
+    *, sender: User, kind: str, email: str, days: int, therapist: User | None = None
+) -> tuple[Invite, str]:
+    code, code_hash = _new_code()
     now = timezone.now()
-    Invite.objects.create(
+    invite = Invite.objects.create(
         kind=kind,
         created_by=sender,
         clinic=sender.clinic,
-        code_hash=hash_code(code),
+        therapist=therapist,
+        code_hash=code_hash,
         email=email,
         created_at=now,
         expires_at=now + timedelta(days=days),
+        valid_days=days,
     )
-    return code
+    return invite, code
 
 
+@transaction.atomic
+def send_invites(
+    *, sender: User, kind: str, emails: list[str], days: int, therapist: User | None = None
+) -> list[Invite]:
+    """One invitation per address, each e-mailed by `kap worker` once this commits. All or
+    nothing: the addresses were checked before (kap.care.invitations.read_addresses)."""
+    made = []
+    for email in emails:
+        invite, code = _create(
+            sender=sender, kind=kind, email=email, days=days, therapist=therapist
+        )
+        _queue_email(invite, code)
+        made.append(invite)
+    return made
+
+
+def _queue_email(invite: Invite, code: str) -> InviteEmail:
+    # The code waits on the row, encrypted, until the e-mail is settled (then it is erased);
+    # the queued task carries only the row's id.
+    row = InviteEmail.objects.create(invite=invite, to=invite.email, code=code)
+    transaction.on_commit(partial(_enqueue_email, row.pk))
+    return row
+
+
+def _enqueue_email(email_id: int) -> None:
+    from kap.care.tasks import send_invite_email
+
+    try:
+        send_invite_email.enqueue(email_id)
+    except Exception:
+        # The row waits as pending: `kap worker`'s sweep sends it within minutes.
+        log.exception("Could not queue invitation e-mail %s", email_id)
+
+
+def _cancel_emails(invite: Invite, why: str) -> None:
+    """E-mails of this invitation not yet on their way are not sent; their codes are erased."""
+    InviteEmail.objects.filter(
+        invite=invite, status__in=[InviteEmail.Status.PENDING, InviteEmail.Status.UNSENT]
+    ).update(
+        status=InviteEmail.Status.CANCELLED,
+        code=None,
+        next_attempt_at=None,
+        last_error=why,
+    )
+
+
+@transaction.atomic
+def resend_invite(invite: Invite) -> Invite:
+    """E-mail the invitation again with a new code: the old code stops working now. A withdrawn
+    or expired invitation becomes valid again, for as long as it first was. Raises
+    InviteUnusable when it was used, or has no address to send to."""
+    locked = Invite.objects.select_for_update().get(pk=invite.pk)
+    if locked.used_at is not None or not locked.email:
+        raise InviteUnusable
+    now = timezone.now()
+    _cancel_emails(locked, "sent again with a new code")
+    code, locked.code_hash = _new_code()
+    locked.withdrawn_at = None
+    locked.expires_at = now + timedelta(days=locked.valid_days)
+    locked.save(update_fields=["code_hash", "withdrawn_at", "expires_at"])
+    _queue_email(locked, code)
+    return locked
+
+
+@transaction.atomic
 def withdraw_invite(invite: Invite) -> None:
-    """The invitation's link stops working now."""
-    invite.expires_at = timezone.now()
-    invite.save(update_fields=["expires_at"])
+    """The invitation's link stops working now (and says it was withdrawn); an e-mail of it not
+    yet sent is not sent."""
+    Invite.objects.filter(pk=invite.pk, withdrawn_at=None).update(withdrawn_at=timezone.now())
+    invite.refresh_from_db(fields=["withdrawn_at"])
+    _cancel_emails(invite, "withdrawn")
 
 
 def find_invite(code: str) -> Invite | None:
@@ -65,27 +153,43 @@ def find_invite(code: str) -> Invite | None:
     if not code or len(code) > 200:
         return None
     return (
-        Invite.objects.select_related("created_by__clinic", "clinic")
+        Invite.objects.select_related("created_by__clinic", "clinic", "therapist")
         .filter(code_hash=hash_code(code))
         .first()
     )
 
 
 def can_be_accepted(invite: Invite) -> bool:
-    """Not used, not expired, and its sender is still active in the role that sends it."""
+    """Not used, withdrawn or expired, and its sender is still active in the role that sends it
+    (and, for a client invitation made by a clinic admin, the therapist still works there)."""
     return invite.is_usable and _sender_can_invite(invite)
 
 
 def _sender_can_invite(invite: Invite) -> bool:
+    """Whether the invitation's sender (and the therapist it is for) may still invite."""
     sender = invite.created_by
-    wanted = Role.THERAPIST if invite.kind == Invite.Kind.CLIENT else Role.ADMIN
-    return sender.is_active and sender.role == wanted
+    if invite.kind == Invite.Kind.THERAPIST:
+        return sender.is_active and sender.role == Role.ADMIN
+    if invite.therapist_id is None:
+        return sender.is_active and sender.role == Role.THERAPIST
+    therapist = invite.therapist
+    return (
+        sender.is_active
+        and sender.role == Role.ADMIN
+        and therapist.is_active
+        and therapist.role == Role.THERAPIST
+        and therapist.clinic_id == sender.clinic_id
+    )
 
 
 def _lock_usable(invite: Invite) -> Invite:
     # Re-read under a row lock (PostgreSQL) or the write lock IMMEDIATE took (SQLite), so two
     # people racing with one code get one success and one refusal.
-    locked = Invite.objects.select_for_update().select_related("created_by").get(pk=invite.pk)
+    locked = (
+        Invite.objects.select_for_update(of=("self",))  # the invitation's row, not its people's
+        .select_related("created_by", "therapist")
+        .get(pk=invite.pk)
+    )
     if not can_be_accepted(locked):
         raise InviteUnusable
     return locked
@@ -101,10 +205,11 @@ def _mark_used(invite: Invite, user: User) -> None:
 def accept_client_invite(
     *, invite: Invite, client: User, scopes: list[str], ip: str | None
 ) -> CareLink:
-    """Link the client to the therapist who invited them, sharing `scopes`, and record their
-    consent. Raises InviteUnusable or AlreadyLinked, and then nothing has changed."""
+    """Link the client to the therapist the invitation is for (who sent it, or for whom the
+    clinic sent it), sharing `scopes`, and record their consent. Raises InviteUnusable or
+    AlreadyLinked, and then nothing has changed."""
     locked = _lock_usable(invite)
-    therapist_id = locked.created_by_id
+    therapist_id = locked.for_therapist.pk
     if CareLink.objects.active().filter(client=client, therapist_id=therapist_id).exists():
         raise AlreadyLinked
     try:
@@ -119,7 +224,7 @@ def accept_client_invite(
 
 @transaction.atomic
 def accept_therapist_invite(
-    *, invite: Invite, email: str, password: str, display_name: str
+    *, invite: Invite, email: str, password: str, display_name: str, **fields
 ) -> User:
     """The therapist's account, in the clinic that invited them. Raises InviteUnusable, or
     IntegrityError when the address has an account already."""
@@ -130,9 +235,25 @@ def accept_therapist_invite(
         display_name=display_name,
         role=Role.THERAPIST,
         clinic_id=locked.clinic_id or locked.created_by.clinic_id,
+        **fields,
     )
     _mark_used(locked, therapist)
     return therapist
+
+
+@transaction.atomic
+def create_invited_client(
+    *, invite: Invite, email: str, password: str, display_name: str, **fields
+) -> User:
+    """A client's account, made from a client invitation that can still be accepted (whether or
+    not sign-up is open). The invitation stays unused until they choose what to share. Raises
+    InviteUnusable (and nothing is made), or IntegrityError when the address has an account."""
+    _lock_usable(invite)
+    if invite.kind != Invite.Kind.CLIENT:
+        raise InviteUnusable
+    return User.objects.create_user(
+        email, password, display_name=display_name, role=Role.CLIENT, **fields
+    )
 
 
 # --- A client's links ---------------------------------------------------------------------------

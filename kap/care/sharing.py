@@ -9,7 +9,7 @@ questionnaire the client imported that is one of the packs' measures (by its LOI
 is shared under the scope its measure is shared under; their other imports under none.
 
 The consent screen and the sharing settings list exactly these lines under each scope
-(`shared_lines`), and kap.care.brief and kap.care.views load a kind only when
+(`shared_lines`), and kap.care.timeline and kap.care.brief load a kind only when
 `shares(scopes, kind)` says so and answers only to `response_scopes(client)`, so that what a
 client is told and what a therapist sees cannot drift apart.
 """

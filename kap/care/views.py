@@ -27,6 +27,7 @@ from kap.accounts.decorators import clinic_admin_required, therapist_required
 from kap.accounts.models import CareLink, Invite, Role, Scope, User
 from kap.care import brief as briefs
 from kap.care import roster as rosters
+from kap.care import timeline as timelines
 from kap.care.access import SCOPE_LABELS, get_link_for_therapist
 from kap.care.alerts import with_undelivered_alert_emails
 from kap.care.audit import record_request
@@ -34,6 +35,8 @@ from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNo
 from kap.care.services import create_invite, withdraw_invite
 from kap.care.sharing import Record, scope_of, shares
 from kap.care.tasks import mail_is_set_up
+from kap.care.views_invites import invitations_section
+from kap.care.views_staff import staff_section
 from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
 from kap.lib.limits import THERAPIST_NOTE, too_long
@@ -102,7 +105,9 @@ def _new_invite(request, *, kind: str, form: InviteForm) -> dict:
 
 
 def _pending(invites):
-    return invites.filter(used_at=None, expires_at__gt=timezone.now()).order_by("expires_at")
+    return invites.filter(used_at=None, withdrawn_at=None, expires_at__gt=timezone.now()).order_by(
+        "expires_at"
+    )
 
 
 def _next_or(request, default: str) -> str:
@@ -172,9 +177,10 @@ def roster(request: HttpRequest) -> HttpResponse:
 
 def _client_page(request, link: CareLink, *, note_form=None, status: int = 200) -> HttpResponse:
     therapist = request.user
-    scopes = briefs.scopes_of(link)
-    items = briefs.shared_timeline(link, therapist)
-    page = Paginator(items, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))
+    scopes = timelines.scopes_of(link)
+    # Loads and decrypts the entries of the page shown only, whatever the length of the history.
+    entries = timelines.shared_timeline(link, therapist)
+    page = Paginator(entries, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "link": link,
         "client": link.client,
@@ -185,7 +191,7 @@ def _client_page(request, link: CareLink, *, note_form=None, status: int = 200) 
         "questions": (
             briefs.open_questions(link, therapist) if shares(scopes, Record.QUESTIONS) else None
         ),
-        "open_alerts": [i.event for i in items if i.event is not None and not i.event.mine],
+        "open_alerts": timelines.open_alerts(link, therapist),
         "ack_form": AcknowledgeForm(),
         "notes": TherapistNote.objects.filter(therapist=therapist, client=link.client),
         "note_form": note_form or NoteForm(),
@@ -281,7 +287,6 @@ def _therapists(admin):
 
 def _clinic_page(request, *, form=None, created=None, status=200) -> HttpResponse:
     admin = request.user
-    invites = Invite.objects.filter(kind=Invite.Kind.THERAPIST, clinic_id=admin.clinic_id)
     return render(
         request,
         "care/clinic.html",
@@ -291,9 +296,12 @@ def _clinic_page(request, *, form=None, created=None, status=200) -> HttpRespons
                 "-is_active", "display_name", "email"
             ),
             "mail_is_set_up": mail_is_set_up(),
-            "pending": _pending(invites) if admin.clinic_id else [],
             "form": form or InviteForm(),
             "created": created,
+            # Invitations by e-mail (care/_clinic_invites.html, kap.care.views_invites).
+            **invitations_section(request),
+            # Admins and second factors (care/_clinic_staff.html, kap.care.views_staff).
+            **staff_section(admin),
         },
         status=status,
     )
@@ -316,18 +324,6 @@ def clinic_invite(request: HttpRequest) -> HttpResponse:
         return _clinic_page(request, form=form, status=400)
     created = _new_invite(request, kind=Invite.Kind.THERAPIST, form=form)
     return _clinic_page(request, created=created)
-
-
-@clinic_admin_required
-@require_POST
-def clinic_invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
-    invites = Invite.objects.filter(kind=Invite.Kind.THERAPIST, clinic_id=request.user.clinic_id)
-    if request.user.clinic_id is None:
-        raise Http404
-    found = get_object_or_404(_pending(invites), pk=invite_id)
-    withdraw_invite(found)
-    messages.success(request, "The invitation was withdrawn; its link no longer works.")
-    return redirect("care:clinic")
 
 
 def _end_sessions(user) -> int:

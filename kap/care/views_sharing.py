@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
@@ -28,7 +27,12 @@ from kap.accounts.models import CareLink, Invite, Scope
 from kap.care import services
 from kap.care.alerts import alerts_for_client
 from kap.care.audit import client_ip, views_by_others
-from kap.care.forms_sharing import InviteCodeForm, ScopesForm, TherapistSignupForm
+from kap.care.forms_sharing import (
+    InviteCodeForm,
+    InvitedSignupForm,
+    ScopesForm,
+    TherapistSignupForm,
+)
 from kap.care.models import AuditEntry
 from kap.care.sharing import shared_lines
 
@@ -46,10 +50,12 @@ def _unusable(request: HttpRequest, invite: Invite | None) -> HttpResponse:
         reason, status = "unknown", 404
     elif invite.used_at is not None:
         reason, status = "used", 410
+    elif invite.withdrawn_at is not None:
+        reason, status = "withdrawn", 410
     elif invite.expires_at <= timezone.now():
         reason, status = "expired", 410
     else:
-        reason, status = "withdrawn", 410
+        reason, status = "sender-gone", 410
     return render(request, "sharing/invite_unusable.html", {"reason": reason}, status=status)
 
 
@@ -69,17 +75,16 @@ def invite(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
-    therapist = invite.created_by
+    therapist = invite.for_therapist
     context = {
         "invite": invite,
         "therapist": therapist,
         "clinic": _clinic_name(invite),
         "invite_path": request.path,
-        "open_signup": settings.OPEN_SIGNUP,
     }
     user = request.user
     if not user.is_authenticated:
-        return render(request, "sharing/invite_client.html", {**context, "state": "anonymous"})
+        return _client_signup(request, invite, context)
     if not user.is_client:
         return render(
             request, "sharing/invite_client.html", {**context, "state": "wrong-account"}, status=403
@@ -118,6 +123,38 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     )
 
 
+def _client_signup(request: HttpRequest, invite: Invite, context: dict) -> HttpResponse:
+    """Someone invited who is not logged in: they log in, or make their account right here (an
+    invitation lets them, whether or not sign-up is open), then choose what to share."""
+    form = InvitedSignupForm(request.POST or None, invited_email=invite.email)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            client = services.create_invited_client(
+                invite=invite,
+                email=data["email"],
+                password=data["password1"],
+                display_name=data["display_name"],
+                time_zone=data.get("time_zone", ""),
+            )
+        except services.InviteUnusable:
+            invite.refresh_from_db()
+            return _unusable(request, invite)
+        except IntegrityError:  # the same e-mail address signed up a moment ago
+            form.add_error("email", "An account with this email address already exists.")
+        else:
+            login(request, client, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request,
+                f"Your account is ready. Now choose what, if anything, to share with "
+                f"{context['therapist']}.",
+            )
+            return redirect(request.path)
+    return render(
+        request, "sharing/invite_client.html", {**context, "state": "anonymous", "form": form}
+    )
+
+
 def _therapist_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     context = {"invite": invite, "clinic": _clinic_name(invite), "inviter": invite.created_by}
     if request.user.is_authenticated:
@@ -133,6 +170,7 @@ def _therapist_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
                 email=data["email"],
                 password=data["password1"],
                 display_name=data["display_name"],
+                time_zone=data.get("time_zone", ""),
             )
         except services.InviteUnusable:
             invite.refresh_from_db()
@@ -151,7 +189,9 @@ def _therapist_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     )
 
 
+@login_not_required
 def invite_code(request: HttpRequest) -> HttpResponse:
+    # Open to people without an account yet: the invitation's page lets them make one.
     form = InviteCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"]

@@ -1,5 +1,10 @@
 """The client's own records beyond single responses: questions, check-ins and the timeline.
 
+The timeline is the one list of everything a person recorded: their own timeline page shows it
+whole, and a linked therapist is shown the same timeline through `Shared`, narrowed to the kinds
+their link's scopes share (kap.care.timeline builds it). Other parts add their kinds with
+`register_parts` (kap.practices does, for practice logs).
+
 Everything a person writes is encrypted at rest, so nothing here searches in SQL. Search loads one
 person's rows (and only theirs), lets the fields decrypt them in memory, and matches there.
 """
@@ -7,9 +12,10 @@ person's rows (and only theirs), lets the fields decrypt them in memory, and mat
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import islice
 
 from django.db import transaction
@@ -18,6 +24,8 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
+from kap.accounts.models import Scope
+from kap.content.answers import answer_words
 from kap.content.models import Instrument
 from kap.journal.models import (
     ActionStep,
@@ -97,6 +105,8 @@ class Entry:
     draft: bool = False
     score: str = ""
     status: str = ""
+    # (question, the answer in words): only on a therapist's view, for the scopes sharing words.
+    answers: tuple[tuple[str, str], ...] = ()
     # The person's own words, searched in memory (case-insensitively). Filled in by search().
     searchable: tuple[str, ...] = field(default=(), repr=False)
 
@@ -133,6 +143,12 @@ class Part:
     entries are ordered by; `words` are the columns that can hold the person's words (dicts, such
     as a response's answers, are searched through their values); `searched(rows)` narrows the rows
     worth decrypting for a search.
+
+    `scope` is the sharing scope (kap.accounts.models.Scope) a linked therapist must be given to
+    be shown these rows; "" for rows no therapist is ever shown, BY_INSTRUMENT for responses,
+    which each instrument's pack puts under a scope of its own. `shared_rows(client, session,
+    shared=)` and `shared_entry(obj, shared=)` are what a therapist is shown, when that is not
+    `rows` and `entry` (a therapist never sees a draft, and sees the words of some answers).
     """
 
     rows: Callable[[object, KapSession | None], QuerySet]
@@ -140,6 +156,49 @@ class Part:
     entry: Callable[[object], Entry]
     words: tuple[str, ...] = ()
     searched: Callable[[QuerySet], QuerySet] | None = None
+    scope: str = ""
+    shared_rows: Callable[[object, KapSession | None, Shared], QuerySet] | None = None
+    shared_entry: Callable[[object, Shared], Entry] | None = None
+
+
+# The scope of a part whose rows are shared instrument by instrument (Shared.instruments says).
+BY_INSTRUMENT = "by-instrument"
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What a linked therapist is shown of a client's timeline; kap.care builds it from the link,
+    read on the request, and from the client's packs.
+
+    `scopes`: the link's scopes. `instruments`: the key of each instrument whose responses those
+    scopes share → the scope that shares it. `in_words`: the scopes that share answers in words
+    (the others share a response's score alone). `sessions`: whether sessions are shared, so
+    that an entry may say which session it is about. `extra`: parts the therapist's view has
+    besides the client's own kinds (the safety events, which care owns), each with its scope.
+    """
+
+    scopes: frozenset[str]
+    instruments: Mapping[str, str] = field(default_factory=dict)
+    in_words: frozenset[str] = frozenset()
+    sessions: bool = False
+    extra: tuple[Part, ...] = ()
+
+    def sees(self, part: Part) -> bool:
+        if part.scope == BY_INSTRUMENT:
+            return bool(self.instruments)
+        return bool(part.scope) and part.scope in self.scopes
+
+    def part(self, part: Part) -> Part:
+        """The part as this therapist is shown it: their rows, and entries without the client's
+        own links (their pages are the client's), about a session only when sessions are shared."""
+        rows = part.rows if part.shared_rows is None else partial(part.shared_rows, shared=self)
+        entry = part.entry if part.shared_entry is None else partial(part.shared_entry, shared=self)
+
+        def shown(obj) -> Entry:
+            e = entry(obj)
+            return replace(e, url="", draft=False, session=e.session if self.sessions else None)
+
+        return replace(part, rows=rows, entry=shown)
 
 
 @dataclass(frozen=True)
@@ -197,19 +256,32 @@ class LazyTimeline:
     of each part, ordered in SQL on the indexed time columns with nothing decrypted, merges them,
     then loads and decrypts only the rows of that slice: three queries per part, whatever the
     length of the history.
+
+    With `shared`, it is the timeline a linked therapist is shown: only the parts whose scope the
+    link shares (a part not shared is never queried), as `Shared.part` narrows them, and the
+    therapist's own `extra` parts.
     """
 
-    def __init__(self, client, *, kind: str | None = None, session: KapSession | None = None):
+    def __init__(
+        self,
+        client,
+        *,
+        kind: str | None = None,
+        session: KapSession | None = None,
+        shared: Shared | None = None,
+    ):
         self.client, self.kind, self.session = client, kind, session
         self.sources = _sources(kind)
         self._count: int | None = None
         self._eager: list[Entry] | None = None
-        if any(not s.parts for s in self.sources):  # a plain loader: load everything once
-            self._eager = timeline(client, kind=kind, session=session)
-
-    @property
-    def parts(self) -> list[Part]:
-        return [p for s in self.sources for p in s.parts]
+        if shared is not None:
+            extra = () if kind else shared.extra
+            every = [p for s in self.sources for p in s.parts] + list(extra)
+            self.parts = [shared.part(p) for p in every if shared.sees(p)]
+        else:
+            self.parts = [p for s in self.sources for p in s.parts]
+            if any(not s.parts for s in self.sources):  # a plain loader: load everything once
+                self._eager = timeline(client, kind=kind, session=session)
 
     def count(self) -> int:
         if self._eager is not None:
@@ -279,6 +351,8 @@ def search(
             entries += [e for e in source.load(client, session) if e.matches(needle)]
             continue
         for part in source.parts:
+            if not part.words:
+                continue  # nothing the person wrote (a practice log's minutes and ratings)
             rows = part.rows(client, session)
             if part.searched:
                 rows = part.searched(rows)
@@ -303,11 +377,15 @@ def _sessions(client, session: KapSession | None) -> QuerySet:
 
 
 def _session_entry(s: KapSession) -> Entry:
+    said = (
+        f"With {s.clinician_name}" if s.clinician_name else "",
+        s.get_setting_display().lower() if s.setting else "",
+    )
     return Entry(
         kind="session",
         when=s.starts_at,
         title=f"KAP session ({s.get_status_display().lower()})",
-        text=f"With {s.clinician_name}" if s.clinician_name else "",
+        text=", ".join(part for part in said if part),
         url=reverse("journal:session", args=[s.pk]),
     )
 
@@ -328,11 +406,13 @@ def _insight_entry(i: Insight) -> Entry:
     )
 
 
-def _responses(client, session: KapSession | None) -> QuerySet:
+def _responses(client, session: KapSession | None, *, answers: bool = False) -> QuerySet:
+    """With `answers`, the answers are loaded (and the specs that put them in words)."""
+    deferred = ["session__notes"] if answers else ["answers", "session__notes", "instrument__spec"]
     rows = (
         Response.objects.for_client(client)
         .select_related("instrument", "session")
-        .defer("answers", "session__notes", "instrument__spec")
+        .defer(*deferred)
         .annotate(
             when=Coalesce(
                 Case(
@@ -372,6 +452,24 @@ def _response_entry(r: Response) -> Entry:
         draft=r.is_draft,
         score=score,
     )
+
+
+def _shared_responses(client, session: KapSession | None, shared: Shared) -> QuerySet:
+    # Submitted answers to the instruments the link shares: never a draft.
+    rows = _responses(client, session, answers=True).submitted()
+    return rows.filter(instrument__key__in=list(shared.instruments))
+
+
+def answers_in_words(response: Response) -> tuple[tuple[str, str], ...]:
+    """(question, answer in words) for each question the response answers, in the form's order.
+    Needs the response's answers and its instrument's spec loaded."""
+    spec, given = response.instrument.parsed, response.answers or {}
+    return tuple((i.text, w) for i in spec.items if (w := answer_words(spec, i, given.get(i.key))))
+
+
+def _shared_response_entry(r: Response, shared: Shared) -> Entry:
+    in_words = shared.instruments.get(r.instrument.key) in shared.in_words
+    return replace(_response_entry(r), answers=answers_in_words(r) if in_words else ())
 
 
 def _steps(client, session: KapSession | None) -> QuerySet:
@@ -437,20 +535,36 @@ def _question_entry(q: QuestionToBring) -> Entry:
 register_parts(
     "session",
     "KAP sessions",
-    Part(_sessions, "starts_at", _session_entry, ("notes", "clinician_name")),
+    Part(_sessions, "starts_at", _session_entry, ("notes", "clinician_name"), scope=Scope.SESSIONS),
 )
-register_parts("insight", "Insights", Part(_insights, "created_at", _insight_entry, ("text",)))
+register_parts(
+    "insight",
+    "Insights",
+    Part(_insights, "created_at", _insight_entry, ("text",), scope=Scope.INSIGHTS),
+)
 register_parts(
     "response",
     "Check-ins and reflections",
-    Part(_responses, "when", _response_entry, ("answers",), _with_free_text),
+    Part(
+        _responses,
+        "when",
+        _response_entry,
+        ("answers",),
+        _with_free_text,
+        scope=BY_INSTRUMENT,
+        shared_rows=_shared_responses,
+        shared_entry=_shared_response_entry,
+    ),
 )
 register_parts(
     "step",
     "Action steps and check-ins",
-    Part(_steps, "created_at", _step_entry, ("text",)),
-    Part(_checkins, "created_at", _checkin_entry, ("note",)),
+    Part(_steps, "created_at", _step_entry, ("text",), scope=Scope.STEPS),
+    Part(_checkins, "created_at", _checkin_entry, ("note",), scope=Scope.STEPS),
 )
 register_parts(
-    "question", "Questions to bring", Part(_questions, "created_at", _question_entry, ("text",))
+    "question",
+    "Questions to bring",
+    # Questions come from the worksheets' answers, and are shared with them.
+    Part(_questions, "created_at", _question_entry, ("text",), scope=Scope.WORKSHEETS),
 )

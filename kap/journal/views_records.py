@@ -20,7 +20,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from kap.content.answers import answer_words
 from kap.content.models import Instrument
 from kap.content.roles import roles_for
 from kap.journal import records
@@ -170,14 +169,7 @@ def _render_session(
     )
     submitted = [r for r in responses if not r.is_draft]
     intention = next((r for r in submitted if r.instrument.key == intention_key), None)
-    intention_answers = []
-    if intention is not None:
-        spec = intention.instrument.parsed
-        intention_answers = [
-            (item.text, words)
-            for item in spec.items
-            if (words := answer_words(spec, item, intention.answers.get(item.key)))
-        ]
+    intention_answers = records.answers_in_words(intention) if intention is not None else ()
     upcoming = records.is_upcoming(session)
     return render(
         request,

@@ -4,16 +4,22 @@ A stored value looks like ``enc1:<key id>:<base64 of nonce + ciphertext + tag>``
 read from ``KAP_ENCRYPTION_KEYS`` ("id:base64key,id:base64key", the first one current) or from
 ``KAP_DATA_DIR/keys`` (JSON, mode 0600, created on first run). Old keys stay in the ring so that
 values written with them can still be read until ``kap keys rotate`` rewrites them.
+
+A running server notices a changed key file by itself (its modification time, checked on each use
+of the keyring) and reads it again: a staged rotation (``kap keys add``, ``use``, ``reencrypt``,
+``retire``) reaches every app server without a restart. ``KAP_ENCRYPTION_KEYS`` is read once per
+value it holds: a process's environment cannot change, so with it a restart is needed.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -21,6 +27,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "enc1"
 ENV_VAR = "KAP_ENCRYPTION_KEYS"
+
+log = logging.getLogger(__name__)
 
 
 class KeyError_(Exception):
@@ -97,19 +105,73 @@ def write_keyring(path: Path, current: str, keys: dict[str, bytes]) -> None:
     os.replace(tmp, path)
 
 
-@lru_cache(maxsize=1)
+def new_key() -> tuple[str, bytes]:
+    """A fresh key id and 256-bit key."""
+    return new_key_id(), AESGCM.generate_key(bit_length=256)
+
+
+def env_value(keys: dict[str, bytes]) -> str:
+    """The KAP_ENCRYPTION_KEYS value for these keys, in this order (the first one is current)."""
+    return ",".join(f"{k}:{base64.b64encode(v).decode()}" for k, v in keys.items())
+
+
+# The keyring last read, and what it was read from: ("env", value) or ("file", path, mtime,
+# inode, size). A key file replaced or edited since is read again on the next use.
+_cached: tuple[tuple, Keyring] | None = None
+_lock = threading.Lock()
+
+
+def _file_signature(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return ("file", str(path), st.st_mtime_ns, st.st_ino, st.st_size)
+
+
 def keyring() -> Keyring:
+    """The keys in use. Cheap to call for every value: the file is read again only when it has
+    changed (a new key added, another made current, old ones retired) since it was last read."""
+    global _cached
     if value := os.environ.get(ENV_VAR):
-        return _parse_env(value)
-    path = keys_path()
-    if not path.exists():
-        key_id = new_key_id()
-        write_keyring(path, key_id, {key_id: AESGCM.generate_key(bit_length=256)})
-    return _read_file(path)
+        signature: tuple | None = ("env", value)
+    else:
+        path = keys_path()
+        signature = _file_signature(path)
+    cached = _cached
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    with _lock:
+        if value:
+            ring = _parse_env(value)
+        else:
+            if signature is None:
+                key_id, key = new_key()
+                write_keyring(path, key_id, {key_id: key})
+                signature = _file_signature(path)
+            try:
+                ring = _read_file(path)
+            except (ValueError, KeyError, OSError, KeyError_) as e:
+                # A key file caught half-copied (scp, an editor): keep the keys read last and
+                # look again on the next use; with none read yet, there is nothing to fall back on.
+                if cached is not None and cached[0][:2] == ("file", str(path)):
+                    log.warning(
+                        "The key file %s cannot be read (%s); still using the keys read before",
+                        path,
+                        type(e).__name__,
+                    )
+                    return cached[1]
+                if isinstance(e, KeyError_):
+                    raise
+                raise KeyError_(f"the key file {path} cannot be read: {type(e).__name__}") from None
+        _cached = (signature, ring)
+        return ring
 
 
 def reset_keyring_cache() -> None:
-    keyring.cache_clear()
+    """Forget the keyring read last (the next use reads it again)."""
+    global _cached
+    _cached = None
 
 
 def encrypt(text: str) -> str:

@@ -71,3 +71,10 @@ PACK_OPTIONS = 50  # answer options of one item, or an instrument's shared optio
 # Values in one YAML file once its anchors and aliases (`&name`, `*name`) are expanded: a few
 # lines of aliases can otherwise stand for billions of values.
 PACK_YAML_VALUES = 200_000
+
+# Inviting by e-mail (kap.care.invitations): one list at a time, pasted or uploaded as CSV, so a
+# clinic of hundreds onboards in a few lists while one click cannot queue thousands of e-mails.
+INVITES_PER_LIST = 500
+INVITE_LIST_BYTES = 256 * 1024  # the pasted text, or the CSV file
+# A clinic's own opening words for its invitation e-mails.
+INVITATION_TEXT = 2_000

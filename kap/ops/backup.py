@@ -12,11 +12,14 @@ the `kap backup` / `kap restore` commands add the messages and the progress bar.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -332,6 +335,68 @@ def check_pg_dump(path: Path) -> None:
     _run([_pg_tool("pg_restore"), "--list", str(path)], {**os.environ})
 
 
+def pg_dump_keys(path: Path, columns: list[tuple[str, str]]) -> tuple[set[str], list[tuple]]:
+    """(the key ids the dump's encrypted values were written with, its key canaries as (key id,
+    value)), read from the dump's data as `pg_restore` prints it, without restoring anything.
+    Only the given (table, column) pairs are looked at; nothing is decrypted."""
+    wanted: dict[str, set[str]] = {}
+    for table, column in columns:
+        wanted.setdefault(table, set()).add(column)
+    errors = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(
+        [_pg_tool("pg_restore"), "--data-only", "--file=-", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+        errors="replace",
+    )
+    key_ids: set[str] = set()
+    canaries: list[tuple[str, str]] = []
+    positions: list[int] = []  # the encrypted columns of the COPY block being read
+    canary_cols: tuple[int, int] | None = None
+    in_copy = False
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        if not in_copy:
+            match = _COPY.match(line)
+            if match:
+                in_copy = True
+                table = match["table"].strip('"')
+                cols = [c.strip().strip('"') for c in match["columns"].split(",")]
+                positions = [i for i, c in enumerate(cols) if c in wanted.get(table, ())]
+                canary_cols = (
+                    (cols.index("key_id"), cols.index("value")) if table == CANARY_TABLE else None
+                )
+            continue
+        if line == "\\.":
+            in_copy = False
+            continue
+        if not positions and canary_cols is None:
+            continue
+        fields = line.split("\t")  # a tab inside a value is written as the two characters \t
+        for i in positions:
+            value = fields[i]
+            if value.startswith("enc1:"):
+                key_ids.add(value.split(":", 2)[1])
+        if canary_cols is not None:
+            key_id, value = fields[canary_cols[0]], fields[canary_cols[1]]
+            canaries.append((key_id, value))
+            if value.startswith("enc1:"):
+                key_ids.add(value.split(":", 2)[1])
+    code = proc.wait()
+    errors.seek(0)
+    stderr = errors.read()
+    errors.close()
+    if code != 0:
+        detail = stderr.strip().splitlines()
+        raise BackupError(f"pg_restore cannot read {path}: " + " / ".join(detail[-5:]))
+    return key_ids, sorted(canaries)
+
+
+_COPY = re.compile(r"^COPY (?:[\w\"]+\.)?(?P<table>[\w\"]+) \((?P<columns>[^)]*)\) FROM stdin;$")
+
+
 def restore_postgres(db: dict, src: Path) -> None:
     """`pg_restore --clean --if-exists --no-owner` into the database, in a single transaction:
     either everything is restored or nothing changed."""
@@ -352,6 +417,60 @@ def restore_postgres(db: dict, src: Path) -> None:
 
 
 # --- Either ---------------------------------------------------------------------------------------
+
+BACKUP_NAME = re.compile(r"^kap-backup-\d{8}-\d{6}\.(sqlite3|dump)$")
+
+
+def dated_name(vendor: str, when: datetime | None = None) -> str:
+    """`kap-backup-YYYYMMDD-HHMMSS.sqlite3` (SQLite) or `.dump` (PostgreSQL)."""
+    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return f"kap-backup-{stamp}.{'sqlite3' if vendor == 'sqlite' else 'dump'}"
+
+
+def backup_database(dest: Path, progress: Progress | None = None, using: str = "default") -> int:
+    """Back the connected database up into the file `dest`; returns its size in bytes."""
+    from django.db import connections
+
+    connection = connections[using]
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        src = Path(db["NAME"]).resolve()
+        if src == Path(dest).resolve():
+            raise BackupError("the backup cannot be the live database file itself")
+        return backup_sqlite(src, dest, progress=progress).size
+    if connection.vendor == "postgresql":
+        return backup_postgres(db, dest)
+    raise BackupError(f"backups of a {connection.vendor} database are not supported")
+
+
+def backup_into(folder: Path, using: str = "default") -> tuple[Path, int]:
+    """A dated backup file in `folder` (which must exist). Returns (its path, its size)."""
+    from django.db import connections
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BackupError(f"the folder {folder} does not exist")
+    dest = folder / dated_name(connections[using].vendor)
+    if dest.exists():  # two within one second: never overwrite one
+        raise BackupError(f"{dest} already exists")
+    return dest, backup_database(dest, using=using)
+
+
+def prune_backups(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest dated backups (`kap-backup-YYYYMMDD-HHMMSS.*`) in
+    `folder`; any other file there is left alone. Returns the files deleted."""
+    if keep < 1:
+        raise BackupError("at least one backup must be kept")
+    backups = sorted(
+        (p for p in Path(folder).iterdir() if p.is_file() and BACKUP_NAME.match(p.name)),
+        key=lambda p: p.name[len("kap-backup-") :][:15],
+        reverse=True,
+    )
+    deleted = []
+    for old in backups[keep:]:
+        old.unlink(missing_ok=True)
+        deleted.append(old)
+    return deleted
 
 
 def data_tables() -> list[str]:

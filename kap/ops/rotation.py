@@ -5,16 +5,21 @@ EncryptedJSONField of every installed model), never from a list kept by hand. Va
 written as raw column text, so a value already under the current key is recognised by its
 ``enc1:<key id>:`` prefix and skipped without decrypting it: a pass is idempotent, and a pass that
 stopped half-way (a crash, a damaged value) is finished by running it again.
+
+Two ways to rotate. `kap keys rotate` does it all at once, for a single server (or with the app
+stopped). A clinic with several app servers stages it, and no server ever meets a value it cannot
+read: `kap keys add` (a new key, readable but not yet used for writing; copy the key file to every
+server), `kap keys use KEY_ID` (write new values with it; copy the file again), `kap keys
+reencrypt` (rewrite old values under it, resumable), `kap keys retire` (drop the keys no value
+uses any more). Servers read a changed key file by themselves (kap.lib.crypto).
 """
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.apps import apps
 from django.db import connections, transaction
 
@@ -213,7 +218,7 @@ def reencrypt_all(
 
 
 def new_key() -> tuple[str, bytes]:
-    return crypto.new_key_id(), AESGCM.generate_key(bit_length=256)
+    return crypto.new_key()
 
 
 def add_current_key(key_id: str, key: bytes) -> None:
@@ -226,9 +231,73 @@ def add_current_key(key_id: str, key: bytes) -> None:
 def env_line(key_id: str, key: bytes) -> str:
     """The KAP_ENCRYPTION_KEYS value with a new key first (current) and the old keys after it."""
     ring = crypto.keyring()
-    parts = [f"{key_id}:{base64.b64encode(key).decode()}"]
-    parts += [f"{k}:{base64.b64encode(v).decode()}" for k, v in ring.keys.items()]
-    return f"{crypto.ENV_VAR}={','.join(parts)}"
+    return f"{crypto.ENV_VAR}={crypto.env_value({key_id: key, **ring.keys})}"
+
+
+def _ordered(current: str, keys: dict[str, bytes]) -> dict[str, bytes]:
+    """The keys with `current` first (the order KAP_ENCRYPTION_KEYS gives them in)."""
+    return {current: keys[current], **{k: v for k, v in keys.items() if k != current}}
+
+
+def add_key() -> tuple[str, crypto.Keyring]:
+    """Stage 1: a new key that every server can read but none writes with yet. With a key file
+    it is added there; with KAP_ENCRYPTION_KEYS nothing changes here (the caller prints the new
+    value). Returns the new key's id and the keyring to distribute."""
+    ring = crypto.keyring()
+    key_id, key = new_key()
+    keys = {**_ordered(ring.current, ring.keys), key_id: key}
+    new_ring = crypto.Keyring(ring.current, keys, ring.source)
+    if ring.source != crypto.ENV_VAR:
+        crypto.write_keyring(crypto.keys_path(), ring.current, keys)
+        crypto.reset_keyring_cache()
+    return key_id, new_ring
+
+
+def use_key(key_id: str) -> crypto.Keyring:
+    """Stage 2: make a key of the ring current (new values are written with it). Raises
+    RotationError, changing nothing, for a key that is not in the ring. With a key file the file
+    is changed; with KAP_ENCRYPTION_KEYS the caller prints the reordered value."""
+    ring = crypto.keyring()
+    if key_id not in ring.keys:
+        raise RotationError(
+            f"there is no key {key_id!r} in {ring.source} (it holds {', '.join(sorted(ring.keys))});"
+            " nothing was changed. Add one with `kap keys add` first"
+        )
+    new_ring = crypto.Keyring(key_id, _ordered(key_id, ring.keys), ring.source)
+    if ring.source != crypto.ENV_VAR and ring.current != key_id:
+        crypto.write_keyring(crypto.keys_path(), key_id, new_ring.keys)
+        crypto.reset_keyring_cache()
+    return new_ring
+
+
+@dataclass
+class Retirement:
+    dropped: list[str]  # keys removed (with a key file) or to remove (KAP_ENCRYPTION_KEYS)
+    still_used: dict[str, int]  # old key id -> number of values still written with it
+    ring: crypto.Keyring  # the keys left
+
+
+def retire_unused_keys(using: str = "default") -> Retirement:
+    """Stage 4: drop every key but the current one that no encrypted value uses any more (their
+    canaries first, so a crash between the two steps leaves a key file that still starts). Keys
+    still in use are kept and counted. With KAP_ENCRYPTION_KEYS nothing is written: the caller
+    prints the value without the dropped keys."""
+    ring = crypto.keyring()
+    used: Counter = Counter()
+    for counts in key_usage(using).values():
+        used.update(counts)
+    old = [k for k in ring.keys if k != ring.current]
+    unused = [k for k in old if not used.get(k)]
+    still = {k: used[k] for k in old if used.get(k)}
+    left = {k: v for k, v in ring.keys.items() if k not in unused}
+    new_ring = crypto.Keyring(ring.current, _ordered(ring.current, left), ring.source)
+    if unused:
+        with transaction.atomic(using=using):
+            KeyCanary.objects.using(using).filter(key_id__in=unused).delete()
+        if ring.source != crypto.ENV_VAR:
+            crypto.write_keyring(crypto.keys_path(), ring.current, new_ring.keys)
+            crypto.reset_keyring_cache()
+    return Retirement(dropped=unused, still_used=still, ring=new_ring)
 
 
 def drop_old_keys(using: str = "default") -> list[str]:

@@ -317,6 +317,12 @@ def test_a_new_person_goes_through_the_whole_journey_and_every_instrument_works(
         expect(steps.get_by_text(step)).to_be_visible()
     j.check()
 
+    # A check-in is due three days after a step is set (kap.journal.due): three days later…
+    from kap.journal.models import ActionStep
+
+    ActionStep.objects.filter(client__email=EMAIL).update(
+        created_at=timezone.now() - timedelta(days=3)
+    )
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Today").click()
     expect(page.get_by_text("You have 2 steps you are working on.")).to_be_visible()
     page.get_by_role("link", name="Check in", exact=True).click()

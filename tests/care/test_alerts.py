@@ -84,7 +84,11 @@ def test_the_email_holds_no_clinical_content(therapist, client_user, alert):
 
     message = mail.outbox[0]
     assert message.to == [therapist.email]
-    assert message.subject == "A safety alert in KAP Companion"
+    # Discreet: the clinic's name as the sender, nothing of what the app is for.
+    assert message.subject == "A safety alert to look at"
+    assert message.from_email == "Lakeside Clinic <kap@localhost>"
+    assert "KAP" not in message.subject + message.body
+    assert "ketamine" not in (message.subject + message.body).lower()
     assert "A client you support has a new safety alert. Log in to see it." in message.body
     assert "https://kap.example.org/care/" in message.body
     raw = message.message().as_string()

@@ -123,6 +123,7 @@ BY_NAME = {
     "uuid": "practice-uuid",
     "upload_id": "pack-upload",
     "pack": "pack",
+    "uidb64": "reset-uid",  # a password-reset link's account id (with its token, a capability)
 }
 BY_SEGMENT = {
     "sessions": "session",
@@ -139,7 +140,7 @@ BY_SEGMENT = {
     "invite": "invite",
 }
 CONTENT_KINDS = {"key", "slug", "pack"}  # the same guide and instruments for everybody
-CAPABILITY_KINDS = {"feed", "code"}  # an unguessable token stands in for a login
+CAPABILITY_KINDS = {"feed", "code", "reset-uid"}  # an unguessable token stands in for a login
 # A query parameter that names a session: another client's session must be a 404 there too.
 SESSION_QUERY = {
     ("journal:instrument", "get"): "query",
@@ -220,6 +221,7 @@ def _answers(spec, instrument_key: str, text: str | None) -> dict:
 
 def build_world() -> World:
     from django.utils import timezone
+    from django.utils.http import urlsafe_base64_encode
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from kap.accounts.models import CareLink, Clinic, Invite, Role, User
@@ -418,6 +420,7 @@ def build_world() -> World:
         )
 
     objects["key"] = [Obj("key", k) for k in KEY_VALUES]
+    objects["reset-uid"] = [Obj("reset-uid", urlsafe_base64_encode(str(users["CA1"].pk).encode()))]
     objects["pack"] = [Obj("pack", default_pack().key)]
     objects["slug"] = [Obj("slug", p.slug) for p in default_pack().pages.order_by("order")[:1]]
 

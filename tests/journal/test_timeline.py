@@ -6,6 +6,7 @@ from django.utils import timezone
 from kap.journal import records
 from kap.journal.models import ActionStep, CheckIn, Insight, QuestionToBring
 from tests.journal.conftest import field_error, queries_for
+from tests.practices.conftest import log_practice
 
 TIMELINE = reverse("journal:timeline")
 
@@ -196,6 +197,7 @@ def _fill(client, n, make_session, submit):
         step = response.action_steps.get()
         CheckIn.objects.create(step=step, status="working", note=f"note {i}")
         QuestionToBring.objects.create(client=client, source=response, text=f"question {i}")
+        log_practice(client, minutes_ago=i * 90 + 45)
 
 
 def test_the_timeline_takes_the_same_number_of_queries_for_3_or_30_of_each(
@@ -212,6 +214,95 @@ def test_the_timeline_takes_the_same_number_of_queries_for_3_or_30_of_each(
         assert logged_in.get(TIMELINE + "?q=step").status_code == 200
 
 
+def test_the_timeline_takes_the_same_number_of_queries_filtered_by_session_or_kind(
+    logged_in, client_user, make_session, submit, django_assert_num_queries
+):
+    _fill(client_user, 3, make_session, submit)
+    session = client_user.kap_sessions.order_by("pk").first()
+    urls = [f"{TIMELINE}?session={session.pk}", f"{TIMELINE}?kind=practice"]
+    few = [queries_for(logged_in, url) for url in urls]
+    _fill(client_user, 27, make_session, submit)
+
+    for url, n in zip(urls, few, strict=True):
+        with django_assert_num_queries(n):
+            assert logged_in.get(url).status_code == 200
+
+
 def test_every_kind_is_a_registered_source_so_others_can_add_theirs():
-    assert set(records.SOURCES) == {"session", "insight", "response", "step", "question"}
+    assert set(records.SOURCES) == {
+        "session",
+        "insight",
+        "response",
+        "step",
+        "question",
+        "practice",  # added by kap.practices when the app is ready
+    }
     assert all(s.label for s in records.SOURCES.values())
+
+
+# --- Practices ------------------------------------------------------------------------------------
+
+
+def test_it_shows_a_practice_i_logged(logged_in, client_user, guide):
+    log = log_practice(client_user, minutes_ago=10, elapsed_seconds=420, settled_after=8)
+    Insight.objects.create(
+        client=client_user, text="before it", created_at=timezone.now() - timedelta(hours=1)
+    )
+
+    response = logged_in.get(TIMELINE)
+
+    assert response.status_code == 200
+    assert [e.kind for e in _entries(response)] == ["practice", "insight"]
+    html = response.content.decode()
+    detail = reverse("practices:detail", args=[log.pk])
+    assert f'<a href="{detail}">Grounding Before Exploration</a>' in html
+    assert "7 minutes, completed; settled 3 before, 8 after (0–10)" in html
+
+
+def test_a_practice_stopped_early_says_so(logged_in, client_user, guide):
+    log_practice(
+        client_user, elapsed_seconds=60, completed=False, settled_before=None, settled_after=None
+    )
+
+    html = logged_in.get(TIMELINE).content.decode()
+
+    assert "1 minute, stopped early" in html
+    assert "settled" not in html
+
+
+def test_practices_are_a_kind_to_filter_by(logged_in, client_user, guide):
+    log_practice(client_user)
+    Insight.objects.create(client=client_user, text="not a practice")
+
+    response = logged_in.get(TIMELINE, {"kind": "practice"})
+
+    assert response.status_code == 200
+    assert [e.kind for e in _entries(response)] == ["practice"]
+    assert '<option value="practice" selected>Practices</option>' in response.content.decode()
+
+
+def test_a_practice_is_about_no_session(logged_in, client_user, make_session, guide):
+    session = make_session(client_user)
+    log_practice(client_user)
+
+    response = logged_in.get(TIMELINE, {"session": session.pk})
+
+    assert [e.kind for e in _entries(response)] == ["session"]
+
+
+def test_search_looks_only_through_my_words_not_practice_names(logged_in, client_user, guide):
+    log_practice(client_user)
+    Insight.objects.create(client=client_user, text="grounding felt good")
+
+    response = logged_in.get(TIMELINE, {"q": "Grounding"})
+
+    assert [e.kind for e in _entries(response)] == ["insight"]
+
+
+def test_another_persons_practices_never_appear(logged_in, client_user, stranger, guide):
+    log_practice(stranger)
+
+    response = logged_in.get(TIMELINE)
+
+    assert _entries(response) == []
+    assert "Nothing recorded yet" in response.content.decode()

@@ -402,6 +402,11 @@ def _edit(w, kw):
     return {**_answers(response.instrument, "changed words"), "version": str(response.version)}
 
 
+def _invite_with_email(w) -> int:
+    code = w.invite(Invite.Kind.THERAPIST, email=f"fuzz-resend-{next(_n)}@example.org")
+    return Invite.objects.get(code_hash=hashlib.sha256(code.encode()).hexdigest()).pk
+
+
 def _fresh_response(w):
     from kap.content.models import Instrument
     from kap.journal.services import submit_response
@@ -650,6 +655,14 @@ ENDPOINTS = [
         kwargs=lambda w: {"code": w.invite(Invite.Kind.THERAPIST)},
         label="therapist",
     ),
+    # Someone invited without an account makes one from the invitation (sign-up open or not).
+    Endpoint(
+        "invite",
+        "visitor",
+        _signup,
+        kwargs=lambda w: {"code": w.invite(Invite.Kind.CLIENT)},
+        label="client-signup",
+    ),
     Endpoint(
         "sharing-link",
         "client",
@@ -710,6 +723,23 @@ ENDPOINTS = [
         lambda w, kw: {},
         kwargs=lambda w: {"invite_id": w.pending_invite(Invite.Kind.THERAPIST)},
     ),
+    # Invitations by e-mail (kap.care.views_invites): a list that cannot be used invites nobody.
+    Endpoint(
+        "care:clinic-invitations",
+        "admin",
+        lambda w, kw: {
+            "kind": "therapist",
+            "addresses": f"fuzz-invited-{next(_n)}@example.org",
+            "days": "7",
+        },
+    ),
+    Endpoint(
+        "care:clinic-invite-resend",
+        "admin",
+        lambda w, kw: {},
+        kwargs=lambda w: {"invite_id": _invite_with_email(w)},
+    ),
+    Endpoint("care:clinic-invitation-text", "admin", lambda w, kw: {"text": "Welcome."}),
     Endpoint(
         "care:therapist-active",
         "admin",

@@ -108,26 +108,28 @@ def test_an_invitation_from_a_therapist_no_longer_active_is_refused(logged_in, i
     assert not CareLink.objects.exists()
 
 
-def test_an_anonymous_visitor_is_asked_to_log_in_or_sign_up_and_come_back(client, guide, invite):
+def test_an_anonymous_visitor_may_log_in_or_create_their_account_right_here(client, guide, invite):
     response = client.get(URL)
 
     html = response.content.decode()
     assert response.status_code == 200
     assert "Dr Rivera" in html
     assert f'href="/login/?next=/invite/{CODE}/"' in html
-    assert f'href="/signup/?next=/invite/{CODE}/"' in html
-    assert "<fieldset" not in html
+    assert 'name="password1"' in html and "Create my account" in html
+    assert 'name="scopes"' not in html  # nothing to share before there is an account
 
 
 @override_settings(OPEN_SIGNUP=False)
-def test_with_sign_up_closed_an_anonymous_visitor_is_told_whom_to_ask(client, guide, invite):
+def test_with_sign_up_closed_the_invitation_still_lets_them_create_an_account(
+    client, guide, invite
+):
     response = client.get(URL)
 
     html = response.content.decode()
     assert response.status_code == 200
     assert f'href="/login/?next=/invite/{CODE}/"' in html
     assert "/signup/" not in html
-    assert "Please ask Dr Rivera or Harbour Clinic to set one up for you" in html
+    assert 'name="password1"' in html
 
 
 def test_an_anonymous_post_links_nothing(client, guide, invite):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +17,7 @@ from rich.progress import (
 )
 
 from kap.ops import backup
+from kap.ops.housekeeping import record_outcome
 
 
 class Command(BaseCommand):
@@ -35,8 +35,7 @@ class Command(BaseCommand):
         vendor = connections["default"].vendor
         dest = Path(path).expanduser()
         if dest.is_dir():
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            dest = dest / f"kap-backup-{stamp}.{'sqlite3' if vendor == 'sqlite' else 'dump'}"
+            dest = dest / backup.dated_name(vendor)
         if not dest.parent.is_dir():
             raise CommandError(f"the folder {dest.parent} does not exist")
         dest = dest.resolve()
@@ -71,6 +70,8 @@ class Command(BaseCommand):
             else:
                 raise CommandError(f"backups of a {vendor} database are not supported")
         except backup.BackupError as e:
+            record_outcome("backup", ok=False, message=f"backup not made: {e}")
             raise CommandError(f"backup not made: {e}") from None
+        record_outcome("backup", ok=True, message=f"{dest.name}, {size / 1e6:.1f} MB")
         console.print(f"Backup written to {dest} ({size / 1e6:.1f} MB).")
         console.print(backup.KEY_REMINDER)

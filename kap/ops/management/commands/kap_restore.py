@@ -55,7 +55,9 @@ class Command(BaseCommand):
         if src == live:
             raise CommandError("that is the live database file itself, not a backup")
         backup.check_kap_sqlite(src)
-        self._check_keys_for(backup.sqlite_key_ids(src, encrypted_columns()), src)
+        self._check_keys_for(
+            backup.sqlite_key_ids(src, encrypted_columns()), backup.sqlite_canaries(src), src
+        )
         connections.close_all()
         held = backup.sqlite_data_rows(live, backup.data_tables())
         kept = None
@@ -73,8 +75,9 @@ class Command(BaseCommand):
         if kept:
             self.console.print(f"The database it replaced is kept at {kept}.")
 
-    def _check_keys_for(self, key_ids: set[str], src: Path) -> None:
-        """Before anything is replaced: every key the backup's text was written with is here."""
+    def _check_keys_for(self, key_ids: set[str], canaries: list[tuple], src: Path) -> None:
+        """Before anything is replaced: every key the backup's text was written with is here,
+        and each key's check value in the backup decrypts with the key of that id here."""
         if not key_ids:
             return
         if not (os.environ.get(crypto.ENV_VAR) or crypto.keys_path().exists()):
@@ -96,7 +99,7 @@ class Command(BaseCommand):
                 f" {', '.join(sorted(ring.keys))}). Put the key file kept with this backup in"
                 " place (or add its keys), then run `kap restore` again"
             )
-        for key_id, value in backup.sqlite_canaries(src):
+        for key_id, value in canaries:
             try:
                 crypto.decrypt(value)
             except (crypto.DecryptionError, crypto.KeyError_):
@@ -111,6 +114,8 @@ class Command(BaseCommand):
     def _restore_postgres(self, src: Path, force: bool) -> None:
         db = connections["default"].settings_dict
         backup.check_pg_dump(src)
+        # The keys first: a backup that cannot be read here replaces nothing.
+        self._check_keys_for(*backup.pg_dump_keys(src, encrypted_columns()), src)
         held = self._pg_data_rows()
         kept = None
         if held:

@@ -1,21 +1,36 @@
 """`kap setup`: bring the database up to date, check the encryption keys, load the built-in guide."""
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from kap.accounts import setup_code
 from kap.content.sync import ensure_default_pack
 from kap.ops.keys import KeyProblem, verify_keys
+from kap.ops.locks import setup_lock
 
 
 class Command(BaseCommand):
     help = "Bring the database up to date and load the built-in guide (quick when nothing changed)."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-setup-code",
+            action="store_true",
+            help="print no first-run set-up code (`kap serve` prints its own)",
+        )
+
     def handle(self, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        try:
-            verify_keys()
-        except KeyProblem as e:
-            raise CommandError(str(e)) from None
-        result = ensure_default_pack()
+        # Two servers starting together: one migrates, the other waits, then finds nothing to do.
+        with setup_lock():
+            call_command("migrate", interactive=False, verbosity=0)
+            try:
+                verify_keys()
+            except KeyProblem as e:
+                raise CommandError(str(e)) from None
+            result = ensure_default_pack()
         if result and result.changed:
             self.stdout.write(f"Loaded the guide: {result.pack}")
+        # While no account exists: the one-time code for /setup/ (kap.accounts.setup_code).
+        if not options["no_setup_code"] and (code := setup_code.issue_if_needed()):
+            self.stdout.write(setup_code.console_message(code, settings.BASE_URL))

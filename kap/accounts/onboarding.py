@@ -1,0 +1,98 @@
+"""Clinics and their admins come to be: `kap clinic create`, the first-run set-up, and an admin
+adding another admin.
+
+An admin made here has no usable password: they choose one through a one-time link, which is
+Django's password-reset link (single use: it stops working once the password is set; it expires
+after PASSWORD_RESET_TIMEOUT). Their second factor is set up at their first login.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from kap.accounts.models import Clinic, Role, User
+
+CLINIC_NAME_MAX = Clinic._meta.get_field("name").max_length
+DISPLAY_NAME_MAX = User._meta.get_field("display_name").max_length
+
+
+class Refused(ValueError):
+    """Bad input: the message says what, in plain words. Nothing was changed."""
+
+
+def check_clinic_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise Refused("the clinic needs a name")
+    if len(name) > CLINIC_NAME_MAX:
+        raise Refused(f"the clinic's name is longer than {CLINIC_NAME_MAX} characters")
+    return name
+
+
+def check_new_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise Refused(f"{email!r} is not an e-mail address") from None
+    if User.objects.filter(email__iexact=email).exists():
+        raise Refused(f"an account for {email} already exists")
+    return email
+
+
+def check_display_name(name: str) -> str:
+    name = (name or "").strip()
+    if len(name) > DISPLAY_NAME_MAX:
+        raise Refused(f"the name is longer than {DISPLAY_NAME_MAX} characters")
+    return name
+
+
+@transaction.atomic
+def add_admin(*, clinic: Clinic, email: str, display_name: str = "") -> User:
+    """A new admin of `clinic`, without a usable password (see set_password_link)."""
+    email = check_new_email(email)
+    display_name = check_display_name(display_name)
+    return User.objects.create_user(
+        email, None, role=Role.ADMIN, clinic=clinic, display_name=display_name
+    )
+
+
+@transaction.atomic
+def create_clinic(*, name: str, admin_email: str, admin_name: str = "") -> tuple[Clinic, User]:
+    """A new clinic and its first admin. Everything is checked before anything is written."""
+    name = check_clinic_name(name)
+    check_new_email(admin_email)
+    check_display_name(admin_name)
+    clinic = Clinic.objects.create(name=name)
+    return clinic, add_admin(clinic=clinic, email=admin_email, display_name=admin_name)
+
+
+def set_password_link(user: User) -> str:
+    """A one-time link (on KAP_BASE_URL) where `user` chooses their password."""
+    path = reverse(
+        "password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    return settings.BASE_URL + path
+
+
+def link_lifetime() -> str:
+    """How long a set-password or reset link works, in words ("3 days", "2 hours")."""
+    seconds = settings.PASSWORD_RESET_TIMEOUT
+    if seconds % 86400 == 0:
+        n, unit = seconds // 86400, "day"
+    elif seconds % 3600 == 0:
+        n, unit = seconds // 3600, "hour"
+    else:
+        n, unit = max(1, round(seconds / 60)), "minute"
+    return f"{n} {unit}{'' if n == 1 else 's'}"

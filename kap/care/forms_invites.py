@@ -1,0 +1,156 @@
+"""Forms of the clinic's invitations: a list of addresses to invite (pasted, or a CSV file), and
+the clinic's own opening words for its invitation e-mails."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db.models.functions import Lower
+
+from kap.accounts.models import Invite, Role, User
+from kap.care import invitations
+from kap.lib.limits import INVITATION_TEXT, INVITE_LIST_BYTES, INVITES_PER_LIST, limit_length
+from kap.lib.widgets import Textarea
+
+INVITE_DAYS = 7
+REFUSED_SHOWN = 100  # refused lines listed on the page (the count says how many in all)
+
+
+class InviteListForm(forms.Form):
+    """Who to invite, by e-mail: one address or a list. All or nothing: if any line cannot be
+    used, nobody is invited and every such line is listed with the reason (`refused`)."""
+
+    kind = forms.ChoiceField(
+        label="Invite",
+        choices=[
+            (Invite.Kind.THERAPIST, "Therapists, to join the clinic"),
+            (Invite.Kind.CLIENT, "Clients, to link with one of the clinic's therapists"),
+        ],
+        initial=Invite.Kind.THERAPIST,
+        widget=forms.RadioSelect,
+    )
+    therapist = forms.ModelChoiceField(
+        label="For clients: the therapist they link with",
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="(choose a therapist)",
+        help_text="Each client chooses what, if anything, to share with them.",
+    )
+    addresses = forms.CharField(
+        label="E-mail addresses",
+        required=False,
+        widget=Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=f"One per line, or separated by commas; at most {INVITES_PER_LIST} at a time.",
+    )
+    file = forms.FileField(
+        label="Or a CSV file of addresses",
+        required=False,
+        help_text="Saved as CSV (UTF-8). Every cell with an @ in it is taken as an address; a "
+        "first line without one (a header) is skipped.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,text/plain"}),
+    )
+    days = forms.IntegerField(
+        label="Valid for (days)",
+        min_value=1,
+        max_value=30,
+        initial=INVITE_DAYS,
+        help_text="Each link stops working after this many days, or once it is used.",
+    )
+
+    def __init__(self, *args, admin: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.admin = admin
+        self.fields["therapist"].queryset = User.objects.filter(
+            clinic_id=admin.clinic_id, role=Role.THERAPIST, is_active=True
+        ).order_by("display_name", "email")
+        limit_length(self.fields["addresses"], INVITE_LIST_BYTES, "the list")
+        self.refused: list[invitations.Refusal] = []
+        self.addresses: list[str] = []
+
+    def clean_file(self) -> bytes | None:
+        upload = self.cleaned_data.get("file")
+        if not upload:
+            return None
+        if upload.size > INVITE_LIST_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {INVITE_LIST_BYTES // 1024} KB; please split it."
+            )
+        return upload.read()
+
+    def clean(self):
+        data = super().clean()
+        kind, therapist = data.get("kind"), data.get("therapist")
+        if kind == Invite.Kind.CLIENT and therapist is None and "therapist" not in self.errors:
+            self.add_error("therapist", "Please choose the therapist these clients link with.")
+        if "addresses" in self.errors or "file" in self.errors:
+            return data
+        found = invitations.read_addresses(data.get("addresses", ""), data.get("file"))
+        if not found.addresses and not found.refused:
+            self.add_error("addresses", "Please give at least one e-mail address.")
+            return data
+        if found.too_many:
+            self.add_error(
+                None,
+                f"That is {len(found.addresses)} addresses; please send at most "
+                f"{INVITES_PER_LIST} at a time (nobody was invited).",
+            )
+        if kind:
+            self._refuse_known(found, kind, therapist)
+        self.addresses, self.refused = found.addresses, found.refused
+        if found.refused:
+            n = len(found.refused)
+            self.add_error(
+                None,
+                f"Nobody was invited: {n} line{'s' if n != 1 else ''} could not be used (listed "
+                "below). Correct or remove them, and send the list again.",
+            )
+        return data
+
+    def _refuse_known(self, found: invitations.AddressList, kind: str, therapist) -> None:
+        if not found.addresses:
+            return
+        if kind == Invite.Kind.THERAPIST:
+            # Only for therapists: whether a client has an account is not the clinic's to know.
+            taken = (
+                User.objects.annotate(address=Lower("email"))
+                .filter(address__in=found.addresses)
+                .values_list("address", flat=True)
+            )
+            for address in sorted(set(taken), key=found.addresses.index):
+                found.refuse(address, "This address already has an account.")
+        pending = (
+            invitations.waiting(invitations.managed_invites(self.admin))
+            .annotate(address=Lower("email"))
+            .filter(kind=kind, address__in=found.addresses)
+        )
+        if kind == Invite.Kind.CLIENT:
+            pending = pending.filter(therapist=therapist)
+        for address in sorted(
+            set(pending.values_list("address", flat=True)), key=found.addresses.index
+        ):
+            found.refuse(
+                address,
+                "An invitation is already waiting for this address: send it again from the "
+                "list of invitations instead.",
+            )
+
+    @property
+    def refused_shown(self) -> list[invitations.Refusal]:
+        return self.refused[:REFUSED_SHOWN]
+
+    @property
+    def refused_more(self) -> int:
+        return max(len(self.refused) - REFUSED_SHOWN, 0)
+
+
+class InvitationTextForm(forms.Form):
+    text = forms.CharField(
+        label="Your own opening words (optional)",
+        required=False,
+        widget=Textarea(attrs={"rows": 4}),
+        help_text="They replace the first paragraph of your invitation e-mails; the link, the "
+        "code and the date it expires always follow. Leave empty for the standard words.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit_length(self.fields["text"], INVITATION_TEXT, "the opening words")

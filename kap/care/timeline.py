@@ -1,0 +1,105 @@
+"""What a linked therapist is shown of one client's timeline.
+
+There is one timeline, the client's own (kap.journal.records): the therapist is shown it through
+`Shared`, narrowed to the kinds the link's scopes share, plus the client's safety events, which
+care owns (with whether this therapist acknowledged each). Every function takes the CareLink read
+on this request; a kind not shared is never queried, so it cannot leak into a page or a count,
+and a page costs the same few queries however much the client has recorded. A KapSession's
+`notes` are the client's own and are never loaded here.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from kap.accounts.models import CareLink, Scope
+from kap.care.models import AlertAcknowledgement
+from kap.care.sharing import SHARES, Record, response_scopes, scope_of, shares
+from kap.journal.models import KapSession, SafetyEvent
+from kap.journal.records import Entry, LazyTimeline, Part, Shared
+
+
+def scopes_of(link: CareLink) -> set[str]:
+    return {s for s in Scope.values if link.shares(s)}
+
+
+# --- Safety events ------------------------------------------------------------------------------
+
+
+def _events(client, therapist) -> QuerySet:
+    """The client's safety events, each with `mine` (this therapist's acknowledgements)."""
+    mine = AlertAcknowledgement.objects.filter(therapist=therapist).order_by("created_at")
+    return (
+        SafetyEvent.objects.for_client(client)
+        .select_related("response__instrument")
+        .defer("response__answers", "response__instrument__spec")
+        .prefetch_related(Prefetch("acknowledgements", queryset=mine, to_attr="mine"))
+    )
+
+
+def _not_acknowledged_by(therapist):
+    return ~Exists(AlertAcknowledgement.objects.filter(event=OuterRef("pk"), therapist=therapist))
+
+
+def safety_events(link: CareLink, therapist, *, since=None) -> list[SafetyEvent]:
+    """Newest first; with `since`, those since then and those this therapist has not yet
+    acknowledged, however old."""
+    rows = _events(link.client_id, therapist).order_by("-created_at", "-pk")
+    if since is not None:
+        rows = rows.filter(Q(created_at__gte=since) | _not_acknowledged_by(therapist))
+    return list(rows)
+
+
+def open_alerts(link: CareLink, therapist) -> list[SafetyEvent]:
+    """The safety events this therapist has not acknowledged, newest first (none unless the link
+    shares safety alerts)."""
+    if not shares(scopes_of(link), Record.SAFETY_EVENTS):
+        return []
+    rows = _events(link.client_id, therapist).filter(_not_acknowledged_by(therapist))
+    return list(rows.order_by("-created_at", "-pk"))
+
+
+def _event_entry(e: SafetyEvent) -> Entry:
+    return Entry(
+        kind="safety",
+        when=e.created_at,
+        title="Safety rule matched",
+        text=f"A safety rule ({e.rule_key}) was triggered by {e.response.instrument.title}.",
+        status="Acknowledged by you" if e.mine else "Not acknowledged by you yet",
+    )
+
+
+def _safety_part(therapist) -> Part:
+    def rows(client, session: KapSession | None) -> QuerySet:
+        if session is not None:
+            return SafetyEvent.objects.none()
+        return _events(client, therapist)
+
+    return Part(rows, "created_at", _event_entry, scope=scope_of(Record.SAFETY_EVENTS))
+
+
+# --- The shared timeline ------------------------------------------------------------------------
+
+
+def shared_with(link: CareLink, therapist) -> Shared:
+    """What this link shows of the client's timeline, read from its scopes and the client's packs
+    (kap.care.sharing: the table the consent screen shows)."""
+    scopes = scopes_of(link)
+    return Shared(
+        scopes=frozenset(scopes),
+        instruments={
+            key: scope
+            for scope, keys in response_scopes(link.client).items()
+            if scope in scopes
+            for key in keys
+        },
+        in_words=frozenset(s for s in scopes if SHARES[s].answers),
+        sessions=shares(scopes, Record.SESSIONS),
+        extra=(_safety_part(therapist),),
+    )
+
+
+def shared_timeline(link: CareLink, therapist) -> LazyTimeline:
+    """Everything this client shares with this therapist, newest first, to be paged: only the
+    page shown is loaded."""
+    return LazyTimeline(link.client, shared=shared_with(link, therapist))

@@ -1,0 +1,137 @@
+"""The log's shape: one stream, plain lines or JSON lines (KAP_LOG_FORMAT=json), each carrying the
+request id and the client's address of the request being served, and never a secret.
+
+- `request_context` (set by kap.ops.middleware.RequestIdMiddleware) holds the request id and the
+  client's address in context variables; `RequestContextFilter` copies them onto every record.
+- `PlainFormatter` and `JsonFormatter` redact tokens in paths (calendar feeds, invitations) from
+  whatever they write, messages and tracebacks alike.
+- gunicorn's access log goes through the same handlers (kap.lib.gunicorn_logging), without query
+  strings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from kap.lib.env import envbool
+
+SECRET_PATHS = re.compile(r"/(calendar|invite)/[^/?\s\"']+")
+# A proxy's request id is kept if it looks like one (a UUID, a hex or base64url token); anything
+# else (too long, spaces, quotes, newlines) is replaced by our own.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+_request_id: ContextVar[str] = ContextVar("kap_request_id", default="-")
+_client: ContextVar[str] = ContextVar("kap_client", default="-")
+
+# Fields a record may carry (as `extra=`) that the JSON lines include when present.
+FIELDS = ("client", "method", "path", "status", "bytes", "duration_ms")
+
+
+def redact(text: str) -> str:
+    """Tokens in calendar-feed and invitation paths become "[redacted]"."""
+    return SECRET_PATHS.sub(lambda m: f"/{m.group(1)}/[redacted]", text or "")
+
+
+def strip_query(path: str) -> str:
+    return (path or "").split("?", 1)[0]
+
+
+def request_id_from(header: str | None) -> str:
+    if header and REQUEST_ID.match(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def trusted_proxy() -> bool:
+    from django.conf import settings
+
+    if settings.configured:
+        return bool(getattr(settings, "TRUSTED_PROXY", False))
+    return envbool("KAP_TRUSTED_PROXY")
+
+
+def client_address(meta: Mapping) -> str:
+    """The client's address: behind a trusted proxy (KAP_TRUSTED_PROXY), the last address of
+    X-Forwarded-For (the one the proxy added); else the connection's. Works on a WSGI environ or
+    a request's META."""
+    if trusted_proxy():
+        forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
+        if last := forwarded.split(",")[-1].strip():
+            return last[:64]
+    return meta.get("REMOTE_ADDR") or "-"
+
+
+@contextmanager
+def request_context(request_id: str, client: str) -> Iterator[None]:
+    tokens = _request_id.set(request_id), _client.set(client)
+    try:
+        yield
+    finally:
+        _request_id.reset(tokens[0])
+        _client.reset(tokens[1])
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+class RequestContextFilter(logging.Filter):
+    """Puts the current request's id and client address on each record (unless it has them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Django logs a 4xx/5xx response once the middleware has returned (the context is gone
+        # by then) with the request on the record: its id is on the request.
+        request = getattr(record, "request", None)
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id.get()
+            if record.request_id == "-":
+                record.request_id = getattr(request, "request_id", "-")
+        if not hasattr(record, "client"):
+            record.client = _client.get()
+            if record.client == "-" and hasattr(request, "META"):
+                record.client = client_address(request.META)
+        return True
+
+
+class PlainFormatter(logging.Formatter):
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%"):
+        super().__init__(
+            fmt or "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
+            datefmt,
+            style,
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = "-"
+        return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, request_id, and the
+    access-log fields when the record has them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        for field in FIELDS:
+            value = getattr(record, field, None)
+            if value is not None and value != "-":
+                out[field] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            out["exception"] = redact(self.formatException(record.exc_info))
+        elif record.stack_info:
+            out["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(out, ensure_ascii=False, default=str)
