@@ -32,6 +32,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Earlier values of KAP_SECRET_KEY after a change: sessions and links signed with them, and the
+# audit trail's rows written under them, still verify.
+SECRET_KEY_FALLBACKS = [k for k in envstr("KAP_SECRET_KEY_FALLBACKS").split(",") if k]
 DEBUG = envbool("KAP_DEBUG", "False")
 ALLOWED_HOSTS = [
     h for h in envstr("KAP_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h
@@ -213,9 +216,10 @@ AXES_COOLOFF_TIME = envint("KAP_LOGIN_COOLOFF_MINUTES", "15") / 60  # hours
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if TRUSTED_PROXY else ("REMOTE_ADDR",)
-)
+AXES_USERNAME_CALLABLE = "kap.accounts.throttle.login_username"
+# The client's address by the one rule every throttle, the audit trail and the logs share
+# (behind KAP_TRUSTED_PROXY, the address the proxy added to X-Forwarded-For).
+AXES_CLIENT_IP_CALLABLE = "kap.lib.addresses.request_ip"
 AXES_VERBOSE = False
 # Password-reset requests (kap.accounts.throttle): at most this many an hour for one e-mail
 # address, and from one client address (the same address rules as the login throttle above).
@@ -251,7 +255,10 @@ if MAILERS:
 # On a laptop, no mail server is normal; served over HTTPS (a clinic), its absence is worth the
 # warning: safety-alert e-mails need it.
 SILENCED_SYSTEM_CHECKS = ["mail.W001"] if not (SMTP_HOST or HTTPS) else []
-DEFAULT_FROM_EMAIL = envstr("KAP_FROM_EMAIL", "KAP Companion <kap@localhost>")
+DEFAULT_FROM_EMAIL = envstr("KAP_FROM_EMAIL", "Companion <companion@localhost>")
+# E-mails are discreet: they come from the person's clinic by name, else from this name, and
+# never name the treatment, the site (KAP_SITE_NAME) or an instrument.
+MAIL_NAME = envstr("KAP_MAIL_NAME", "Companion")
 # Safety-alert e-mails (kap.care.tasks): a sender holds its claim this long (a worker that dies
 # mid-send is taken to be dead after it); a failed attempt is tried again after a backoff that
 # doubles from KAP_ALERT_EMAIL_RETRY_SECONDS, up to KAP_ALERT_EMAIL_ATTEMPTS attempts, then

@@ -5,9 +5,10 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from kap.accounts import onboarding, setup_code, timezones
+from kap.accounts import onboarding, setup_code
 from kap.accounts.models import User
 from kap.accounts.senders import sender_for
+from kap.lib import timezones
 
 
 class BrowserTimeZoneField(forms.CharField):

@@ -8,7 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.utils import timezone
 
-from kap.accounts import timezones
+from kap.lib import timezones
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):

@@ -46,8 +46,10 @@ class User(AbstractBaseUser):
     region = models.CharField(max_length=10, blank=True)
     # Therapists and clinic admins belong to a clinic; clients do not (they link to therapists).
     clinic = models.ForeignKey(Clinic, models.PROTECT, null=True, blank=True, related_name="staff")
-    # An IANA name such as "Europe/Paris" (kap.accounts.timezones); blank: the server's TIME_ZONE.
-    time_zone = models.CharField(max_length=64, blank=True)
+    # An IANA name such as "Europe/Paris" (kap.lib.timezones); blank: the server's TIME_ZONE.
+    # Also a database default: a server still on the previous release (a rolling upgrade), or
+    # a migration's historical model, inserts people without naming it.
+    time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
@@ -146,7 +148,7 @@ class Invite(models.Model):
     # Withdrawn by whoever manages it: its link stops working (and says so).
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     # How long it was made valid for: sent again, it is valid this long again.
-    valid_days = models.PositiveSmallIntegerField(default=7)
+    valid_days = models.PositiveSmallIntegerField(default=7, db_default=7)
     # A client invitation made by a clinic admin: the therapist the client links with (one made
     # by a therapist leaves this empty: the sender is the therapist).
     therapist = models.ForeignKey(

@@ -1,5 +1,5 @@
-"""Who an e-mail to a person comes from: their clinic by name, else the site's name, at the
-address of DEFAULT_FROM_EMAIL."""
+"""Who an e-mail to a person comes from: their clinic by name, else the discreet MAIL_NAME, at
+the address of DEFAULT_FROM_EMAIL."""
 
 from __future__ import annotations
 
@@ -29,6 +29,6 @@ def clinic_of(user: User) -> Clinic | None:
 def sender_for(user: User) -> str:
     """The From header for an e-mail to `user`: "Lakeside Clinic <kap@clinic.example>"."""
     clinic = clinic_of(user)
-    name = clinic.name if clinic else settings.SITE_NAME
+    name = clinic.name if clinic else settings.MAIL_NAME
     address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
     return formataddr((name, address))

@@ -58,6 +58,7 @@ def console_message(code: str, url: str) -> str:
         f"    {url.rstrip('/')}/setup/\n"
         f"and enter this one-time set-up code: {code}\n"
         f"(It works once, for {SETUP_CODE_HOURS} hours; `kap setup` prints a new one.)\n"
+        'Or, on this console: kap clinic create "CLINIC NAME" --admin EMAIL\n'
     )
 
 

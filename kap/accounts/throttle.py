@@ -9,19 +9,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from axes.helpers import get_client_ip_address
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from kap.accounts.models import ThrottleHit
+from kap.lib.addresses import request_ip
 
 
 def client_address(request: HttpRequest) -> str:
-    """The client's address as the login throttle sees it (AXES_IPWARE_META_PRECEDENCE_ORDER:
-    the proxy's X-Forwarded-For only behind a trusted proxy)."""
-    return get_client_ip_address(request) or "unknown"
+    """The client's address as the login throttle sees it (kap.lib.addresses)."""
+    return request_ip(request) or "unknown"
+
+
+def login_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The account a sign-in attempt is for, as the login throttle counts it
+    (AXES_USERNAME_CALLABLE): spelled as sign-in matches it (case-insensitively, trimmed), so
+    that "Ana@Clinic.org" and "ana@clinic.org" share one count of failures."""
+    source = credentials if credentials else getattr(request, "POST", {})
+    value = source.get("username") if source else None
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _key(scope: str, value: str) -> str:

@@ -13,13 +13,9 @@ from django.shortcuts import render
 
 from kap.accounts import onboarding, throttle
 from kap.accounts.forms import ResetForm
+from kap.lib.mail import is_set_up as mail_is_set_up
 
 HOUR = timedelta(hours=1)
-
-
-def mail_configured() -> bool:
-    # (The same test as kap.care.tasks.mail_is_set_up, which accounts may not import.)
-    return "default" in settings.MAILERS
 
 
 class PasswordReset(auth_views.PasswordResetView):
@@ -29,7 +25,7 @@ class PasswordReset(auth_views.PasswordResetView):
     email_template_name = "accounts/email/password_reset.txt"
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "mail_is_set_up": mail_configured()}
+        return {**super().get_context_data(**kwargs), "mail_is_set_up": mail_is_set_up()}
 
     def form_valid(self, form):
         # Both are counted whether or not an account uses the address: a refusal says nothing
@@ -48,7 +44,7 @@ class PasswordReset(auth_views.PasswordResetView):
         )
         if not (by_client and by_address):
             return render(self.request, "accounts/password_reset_throttled.html", status=429)
-        if not mail_configured():
+        if not mail_is_set_up():
             # Nothing can be sent; the next page says so (to everyone alike).
             return HttpResponseRedirect(self.get_success_url())
         self.extra_email_context = {
@@ -62,7 +58,7 @@ class PasswordResetDone(auth_views.PasswordResetDoneView):
     template_name = "accounts/password_reset_done.html"
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "mail_is_set_up": mail_configured()}
+        return {**super().get_context_data(**kwargs), "mail_is_set_up": mail_is_set_up()}
 
 
 class PasswordResetConfirm(auth_views.PasswordResetConfirmView):

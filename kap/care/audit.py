@@ -4,29 +4,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from kap.care.models import AuditEntry
+from kap.lib.addresses import request_ip
 
 GENESIS = "0" * 64
 
 
-def client_ip(request) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is set by whoever sends the request. Behind a trusted
-    # proxy, set KAP_TRUSTED_PROXY so the proxy's header is used (see README).
-    from django.conf import settings
-
-    if getattr(settings, "TRUSTED_PROXY", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
-
-
 # The chain has one writer at a time, on every database (a security invariant: kept here only).
 CHAIN_LOCK = 7266001
+# The chain's hashes and the address digests are HMACs under a key derived from KAP_SECRET_KEY
+# (kept outside the database, like the encryption keys): whoever can write to the database but
+# does not hold the key cannot rebuild the chain after an edit. A previous KAP_SECRET_KEY kept in
+# KAP_SECRET_KEY_FALLBACKS still verifies the rows written under it.
+CHAIN_SALT = "kap.care.audit.chain"
+IDENTITY_SALT = "kap.care.audit.identity"
+
+
+def _mac(salt: str, value: str | bytes, secret: str) -> str:
+    return salted_hmac(salt, value, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _secrets() -> list[str]:
+    return [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+
+
+def seal(entry: AuditEntry, *, secret: str | None = None) -> str:
+    """Fill the entry's address digests and its hash (after prev_hash); return the hash."""
+    secret = secret or settings.SECRET_KEY
+    entry.actor_digest = _mac(IDENTITY_SALT, entry.actor_email.lower(), secret)
+    entry.ip_digest = _mac(IDENTITY_SALT, entry.ip or "", secret)
+    entry.hash = _mac(CHAIN_SALT, entry.payload(), secret)
+    return entry.hash
+
+
+def erase_identity(user) -> int:
+    """Blank the e-mail and network address of rows the person wrote themselves (their consent
+    choices), for erasure; their digests stay, so the chain still verifies. Returns how many."""
+    return (
+        AuditEntry.objects.filter(Q(actor=user) | Q(actor_email__iexact=user.email))
+        .exclude(actor_email="", ip=None)
+        .update(actor_email="", ip=None)
+    )
 
 
 @transaction.atomic
@@ -54,7 +78,7 @@ def record_many(
             created_at=now,
             prev_hash=prev,
         )
-        entry.hash = prev = entry.compute_hash()
+        prev = seal(entry)
         entries.append(entry)
     return AuditEntry.objects.bulk_create(entries)
 
@@ -67,7 +91,7 @@ def record(*, actor, subject, action: str, what: str, ip: str | None) -> AuditEn
 
 def record_request(request, *, subject, what: str, action: str = "view") -> AuditEntry:
     return record(
-        actor=request.user, subject=subject, action=action, what=what, ip=client_ip(request)
+        actor=request.user, subject=subject, action=action, what=what, ip=request_ip(request)
     )
 
 
@@ -92,9 +116,12 @@ class Problem:
 
 
 def verify() -> tuple[int, list[Problem]]:
-    """Walk the chain. Returns (rows checked, problems): an edited row has the wrong hash, a
-    deleted row leaves the next row pointing at a hash that is not its predecessor's."""
+    """Walk the chain. Returns (rows checked, problems): an edited row has the wrong hash (and a
+    chain rebuilt without the key has wrong hashes throughout), a deleted row leaves the next row
+    pointing at a hash that is not its predecessor's, a changed address no longer matches its
+    digest. An address blanked by erasure is not a problem."""
     problems: list[Problem] = []
+    secrets = _secrets()
     prev = GENESIS
     count = 0
     for entry in AuditEntry.objects.order_by("pk").iterator(chunk_size=2000):
@@ -105,7 +132,20 @@ def verify() -> tuple[int, list[Problem]]:
                     entry.pk, "does not follow the row before it (a row was deleted or reordered)"
                 )
             )
-        if entry.compute_hash() != entry.hash:
-            problems.append(Problem(entry.pk, "its contents do not match its hash (it was edited)"))
+        payload = entry.payload()
+        secret = next((s for s in secrets if _mac(CHAIN_SALT, payload, s) == entry.hash), None)
+        if secret is None:
+            problems.append(
+                Problem(
+                    entry.pk,
+                    "its contents do not match its hash (it was edited, or the chain was rebuilt"
+                    " without the key)",
+                )
+            )
+        elif (
+            entry.actor_email
+            and _mac(IDENTITY_SALT, entry.actor_email.lower(), secret) != entry.actor_digest
+        ) or (entry.ip and _mac(IDENTITY_SALT, entry.ip, secret) != entry.ip_digest):
+            problems.append(Problem(entry.pk, "its e-mail or network address was changed"))
         prev = entry.hash
     return count, problems

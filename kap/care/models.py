@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from django.conf import settings
@@ -111,8 +110,12 @@ class InviteEmail(LeasedEmail):
 
 
 class AuditEntry(models.Model):
-    """Who read or exported whose data, when, from where. Hash-chained: each row's hash covers
-    the previous row's hash, so an edited or deleted row breaks the chain (`kap audit verify`)."""
+    """Who read or exported whose data, when, from where. Chained by a keyed hash (kap.care.audit):
+    each row's hash covers the previous row's, so an edited or deleted row breaks the chain, and
+    without the key (KAP_SECRET_KEY, kept outside the database) nobody can rebuild it.
+
+    The chain covers keyed digests of the e-mail address and the network address, not the
+    addresses themselves: erasing a person blanks them and the chain still verifies."""
 
     actor = models.ForeignKey(User, models.SET_NULL, null=True, related_name="audit_actions")
     actor_email = models.CharField(max_length=254)
@@ -121,6 +124,8 @@ class AuditEntry(models.Model):
     action = models.CharField(max_length=40)  # e.g. "view", "export"
     what = models.CharField(max_length=200)  # e.g. "timeline", "brief.pdf", "insights"
     ip = models.GenericIPAddressField(null=True, blank=True)
+    actor_digest = models.CharField(max_length=64, blank=True, default="", db_default="")
+    ip_digest = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
@@ -130,23 +135,21 @@ class AuditEntry(models.Model):
         indexes = [models.Index(fields=["subject", "created_at"])]
 
     def payload(self) -> bytes:
-        # Not the foreign keys: they become NULL when an account is deleted, and that must not
-        # look like an edit. The labels (the e-mail, the client's number) stay as they were.
+        """What the chain's keyed hash covers. Not the foreign keys: they become NULL when an
+        account is deleted, and that must not look like an edit; nor the addresses themselves,
+        only their digests, so that erasing a person leaves the chain whole."""
         return json.dumps(
             [
                 self.prev_hash,
-                self.actor_email,
+                self.actor_digest,
                 self.subject_label,
                 self.action,
                 self.what,
-                self.ip,
+                self.ip_digest,
                 self.created_at.isoformat(),
             ],
             separators=(",", ":"),
         ).encode()
-
-    def compute_hash(self) -> str:
-        return hashlib.sha256(self.payload()).hexdigest()
 
 
 class QuestionDiscussed(models.Model):

@@ -37,12 +37,13 @@ from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.alerts import undelivered_notifications
-from kap.care.audit import client_ip, record_many
+from kap.care.audit import record_many
 from kap.care.models import AlertAcknowledgement, AlertNotification
 from kap.content.models import Instrument
 from kap.content.specs import Measure
 from kap.journal.models import KapSession, Response, SafetyEvent
 from kap.journal.records import UPCOMING_GRACE
+from kap.lib.addresses import request_ip
 
 PER_PAGE = 25
 # (value, label); the first is the default. Then one per measure (`sorts_for`).
@@ -311,5 +312,5 @@ def audit_roster(request, clients: list) -> None:
             subjects=clients,
             action="view",
             what="roster",
-            ip=client_ip(request),
+            ip=request_ip(request),
         )

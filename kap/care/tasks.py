@@ -42,6 +42,7 @@ from django.utils.crypto import salted_hmac
 from kap.accounts.senders import sender_for
 from kap.care import invitations
 from kap.care.models import AlertNotification, InviteEmail, LeasedEmail
+from kap.lib.mail import is_set_up as mail_is_set_up
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,6 @@ NO_MAILER = "e-mail is not set up (KAP_SMTP_HOST)"
 # A new row's own queued task goes first; the sweep takes it up after this long.
 FRESH_GRACE = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=6)
-
-
-def mail_is_set_up() -> bool:
-    return "default" in settings.MAILERS
 
 
 def _deliver(message: mail.EmailMessage) -> None:

@@ -34,12 +34,12 @@ from kap.care.audit import record_request
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
 from kap.care.services import create_invite, withdraw_invite
 from kap.care.sharing import Record, scope_of, shares
-from kap.care.tasks import mail_is_set_up
 from kap.care.views_invites import invitations_section
 from kap.care.views_staff import staff_section
 from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
 from kap.lib.limits import THERAPIST_NOTE, too_long
+from kap.lib.mail import is_set_up as mail_is_set_up
 from kap.lib.pdf import pdf_response
 from kap.lib.widgets import Textarea
 

@@ -23,7 +23,7 @@ from kap.accounts.models import Invite
 from kap.care import invitations, services
 from kap.care.forms_invites import InvitationTextForm, InviteListForm
 from kap.care.models import InviteEmail
-from kap.care.tasks import mail_is_set_up
+from kap.lib.mail import is_set_up as mail_is_set_up
 
 PER_PAGE = 50
 EmailStatus = InviteEmail.Status

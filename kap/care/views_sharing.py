@@ -26,7 +26,7 @@ from kap.accounts.decorators import client_required
 from kap.accounts.models import CareLink, Invite, Scope
 from kap.care import services
 from kap.care.alerts import alerts_for_client
-from kap.care.audit import client_ip, views_by_others
+from kap.care.audit import views_by_others
 from kap.care.forms_sharing import (
     InviteCodeForm,
     InvitedSignupForm,
@@ -35,6 +35,7 @@ from kap.care.forms_sharing import (
 )
 from kap.care.models import AuditEntry
 from kap.care.sharing import shared_lines
+from kap.lib.addresses import request_ip
 
 VIEWS_PER_PAGE = 50
 SAFETY_EVENTS_SHOWN = 20
@@ -104,7 +105,7 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
         scopes = form.cleaned_data["scopes"]
         try:
             link = services.accept_client_invite(
-                invite=invite, client=user, scopes=scopes, ip=client_ip(request)
+                invite=invite, client=user, scopes=scopes, ip=request_ip(request)
             )
         except services.InviteUnusable:
             invite.refresh_from_db()
@@ -283,7 +284,7 @@ def sharing_update(request: HttpRequest, pk: int) -> HttpResponse:
     if scopes == link.scopes:
         messages.info(request, f"Nothing changed. {_sharing_sentence(link)}")
         return redirect(reverse("sharing") + f"#link-{link.pk}")
-    if not services.change_scopes(link, scopes, ip=client_ip(request)):
+    if not services.change_scopes(link, scopes, ip=request_ip(request)):
         messages.info(request, f"Your link with {link.therapist} has ended; nothing is shared.")
         return redirect("sharing")
     messages.success(request, f"Saved. {_sharing_sentence(link)}")
@@ -297,7 +298,7 @@ def sharing_end(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, f"Your link with {link.therapist} has already ended.")
         return redirect("sharing")
     if request.method == "POST":
-        services.end_link(link, ip=client_ip(request))
+        services.end_link(link, ip=request_ip(request))
         messages.success(
             request,
             f"Your link with {link.therapist} has ended. They can no longer see anything from "

@@ -9,8 +9,10 @@ own folder, `client_files_dir(user)`, are removed with it.
 Rows without a foreign key that name the person are deleted here too: invitations sent to their
 address, django-axes sign-in records (by e-mail) and their database sessions.
 
-Kept on purpose: the therapists' audit trail (`care.AuditEntry`, hash-chained, so rows are never
-edited; it names the person by a number only, and the link to them is set to NULL).
+Kept on purpose: the therapists' audit trail (`care.AuditEntry`, chained by a keyed hash, so rows
+are never deleted). It names the person by a number only, the link to them is set to NULL, and
+the e-mail and network address of the rows they wrote themselves (their consent choices) are
+blanked: the chain covers keyed digests of those, so it still verifies.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ def erase_client(user) -> None:
 @transaction.atomic
 def _delete_rows(user) -> None:
     from kap.accounts.models import Invite
+    from kap.care.audit import erase_identity
 
     # Invitations addressed to the person keep their e-mail address: they go too.
     Invite.objects.filter(Q(used_by=user) | Q(email__iexact=user.email)).delete()
+    erase_identity(user)
     _delete_sign_in_records(user)
     _delete_sessions(user)
     user.delete()

@@ -25,9 +25,11 @@ from django.urls import reverse
 from django.utils import timezone
 from icalendar import Alarm, Calendar, Event
 
+from kap.accounts.senders import sender_for
 from kap.journal.due import INSIGHTS, MEASURE, SESSION, STEPS, Due, again_after, due_for
 from kap.journal.models import CalendarFeed, KapSession, ReminderPreference, ReminderSent
 from kap.journal.today import period
+from kap.lib import timezones
 from kap.lib.limits import in_date_range
 
 log = logging.getLogger(__name__)
@@ -103,8 +105,8 @@ def _include_clinician(client) -> bool:
 
 def _session_title(session: KapSession, include_clinician: bool) -> str:
     if include_clinician and session.clinician_name:
-        return f"KAP session with {session.clinician_name}"
-    return "KAP session"
+        return f"Session with {session.clinician_name}"
+    return "Session"
 
 
 def _fits(start: date | datetime, end: date | datetime) -> bool:
@@ -137,7 +139,7 @@ def _session_event(d: Due, client, include_clinician: bool, now: datetime) -> Ev
     event = _event(
         f"session-{d.session.pk}",
         _session_title(d.session, include_clinician),
-        f"Open {settings.SITE_NAME} to look over your intention and preparation.",
+        "Open your journal to look over your intention and preparation.",
         _link(d.path),
         d.start,
         d.end,
@@ -146,7 +148,7 @@ def _session_event(d: Due, client, include_clinician: bool, now: datetime) -> Ev
     )
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
-    alarm.add("description", "KAP session tomorrow")
+    alarm.add("description", f"{_session_title(d.session, include_clinician)} tomorrow")
     alarm.add("trigger", -timedelta(days=1))
     event.add_component(alarm)
     return event
@@ -181,7 +183,7 @@ def _measure_event(d: Due, client, include_clinician: bool, now: datetime) -> Ev
     m = d.measure
     return _event(
         f"scores-{m.instrument}-{client.pk}",
-        f"{m.label} check-in",
+        "A short check-in",
         f"A few minutes; repeating it every {period(m.again_after_days)} shows change over time."
         if again_after(m)
         else "A few minutes, whenever suits you.",
@@ -202,15 +204,21 @@ _CALENDAR = {
 
 
 def calendar_ics(client, now: datetime | None = None) -> bytes:
-    """The person's calendar as iCalendar bytes: CRLF line endings and folded lines."""
+    """The person's calendar as iCalendar bytes: CRLF line endings and folded lines. Days are
+    the person's own (their time zone), whoever's request fetches the feed."""
+    with timezone.override(timezones.of(client)):
+        return _calendar_ics(client, now)
+
+
+def _calendar_ics(client, now: datetime | None) -> bytes:
     now = now or timezone.now()
     include_clinician = _include_clinician(client)
     cal = Calendar()
-    cal.add("prodid", f"-//{settings.SITE_NAME}//Reminders//EN")
+    cal.add("prodid", f"-//{settings.MAIL_NAME}//Reminders//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", settings.SITE_NAME)
+    cal.add("x-wr-calname", settings.MAIL_NAME)
     cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
 
@@ -250,7 +258,12 @@ def due_reminders(
         if d.kind == SESSION and d.start - SESSION_NOTICE <= now < d.start:
             title = _session_title(d.session, include_clinician)
             out.append(
-                Reminder(d.kind, d.key, f"Your {title} is {_when(d.start, now)}.", _link(d.path))
+                Reminder(
+                    d.kind,
+                    d.key,
+                    f"Your {title[:1].lower()}{title[1:]} is {_when(d.start, now)}.",
+                    _link(d.path),
+                )
             )
     for d in due:
         # Once the person has had a little time to rest.
@@ -269,7 +282,8 @@ def due_reminders(
         out.append(Reminder(STEPS, steps[-1].key, text, _link(steps[-1].path)))
     for d in due:
         if d.kind == MEASURE and d.has_begun(now):
-            text = f"The {d.measure.label} check-in is there when you are ready: it takes a few minutes."
+            # Never the instrument's name: e-mail passes through other people's servers.
+            text = "A short check-in is there when you are ready: it takes a few minutes."
             out.append(Reminder(d.kind, d.key, text, _link(d.path)))
     return out
 
@@ -289,20 +303,29 @@ def _claim(client, due: list[Reminder]) -> dict[int, Reminder]:
 
 
 def _message(client, due: list[Reminder]) -> mail.EmailMessage:
+    # Two check-ins due read as one line (their words are the same), each still recorded; it
+    # links to Today, which lists them both.
+    by_text: dict[str, Reminder] = {}
+    for d in due:
+        first = by_text.setdefault(d.text, d)
+        if first.url != d.url:
+            by_text[d.text] = Reminder(first.kind, first.key, first.text, _link(reverse("home")))
+    lines = list(by_text.values())
     context = {
-        "due": due,
-        "site_name": settings.SITE_NAME,
+        "due": lines,
         "home_url": _link(reverse("home")),
         "settings_url": _link(reverse("journal:reminders")),
         "crisis_url": _link(reverse("crisis")),
     }
-    subject = (
-        "A gentle reminder" if len(due) == 1 else "A few gentle reminders"
-    ) + f" from {settings.SITE_NAME}"
+    subject = "A gentle reminder" if len(lines) == 1 else "A few gentle reminders"
     body = render_to_string("email/reminders.txt", context)
     # Auto-Submitted keeps out-of-office replies from answering a reminder (RFC 3834).
     return mail.EmailMessage(
-        subject, body, to=[client.email], headers={"Auto-Submitted": "auto-generated"}
+        subject,
+        body,
+        from_email=sender_for(client),
+        to=[client.email],
+        headers={"Auto-Submitted": "auto-generated"},
     )
 
 
@@ -345,9 +368,11 @@ def send_due_reminders(now: datetime | None = None) -> int:
     sent = 0
     try:
         for pref in prefs:
-            due = due_reminders(pref.client, now, include_clinician=pref.include_clinician)
-            if due:
-                sent += send_to(pref.client, due, connection)
+            # "Today", "tomorrow at 10:00" and the days things are due: the person's own.
+            with timezone.override(timezones.of(pref.client)):
+                due = due_reminders(pref.client, now, include_clinician=pref.include_clinician)
+                if due:
+                    sent += send_to(pref.client, due, connection)
     finally:
         connection.close()
     return sent

@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,8 @@ def write_keyring(path: Path, current: str, keys: dict[str, bytes]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    global _checked_at
+    _checked_at = 0.0  # this process wrote it: read it on the next use
 
 
 def new_key() -> tuple[str, bytes]:
@@ -119,6 +122,10 @@ def env_value(keys: dict[str, bytes]) -> str:
 # inode, size). A key file replaced or edited since is read again on the next use.
 _cached: tuple[tuple, Keyring] | None = None
 _lock = threading.Lock()
+# The key file is looked at again at most this often (seconds), and at once when a value names a
+# key not in the ring: a stat for every value would cost more than the encryption itself.
+RECHECK_SECONDS = 1.0
+_checked_at = 0.0
 
 
 def _file_signature(path: Path) -> tuple | None:
@@ -129,16 +136,28 @@ def _file_signature(path: Path) -> tuple | None:
     return ("file", str(path), st.st_mtime_ns, st.st_ino, st.st_size)
 
 
-def keyring() -> Keyring:
+def keyring(*, fresh: bool = False) -> Keyring:
     """The keys in use. Cheap to call for every value: the file is read again only when it has
-    changed (a new key added, another made current, old ones retired) since it was last read."""
-    global _cached
-    if value := os.environ.get(ENV_VAR):
+    changed (a new key added, another made current, old ones retired) since it was last read,
+    looked at once a second at most (or now, with `fresh`)."""
+    global _cached, _checked_at
+    cached = _cached
+    now = time.monotonic()
+    value = os.environ.get(ENV_VAR)
+    if (
+        not fresh
+        and not value
+        and cached is not None
+        and cached[0][:2] == ("file", str(keys_path()))
+        and now - _checked_at < RECHECK_SECONDS
+    ):
+        return cached[1]
+    if value:
         signature: tuple | None = ("env", value)
     else:
         path = keys_path()
         signature = _file_signature(path)
-    cached = _cached
+        _checked_at = now
     if cached is not None and cached[0] == signature:
         return cached[1]
     with _lock:
@@ -170,8 +189,9 @@ def keyring() -> Keyring:
 
 def reset_keyring_cache() -> None:
     """Forget the keyring read last (the next use reads it again)."""
-    global _cached
+    global _cached, _checked_at
     _cached = None
+    _checked_at = 0.0
 
 
 def encrypt(text: str) -> str:
@@ -190,6 +210,8 @@ def decrypt(value: str) -> str:
     if prefix != PREFIX:
         raise DecryptionError("not an encrypted value")
     ring = keyring()
+    if key_id not in ring.keys:
+        ring = keyring(fresh=True)  # a key just added to the file (a staged rotation)
     blob = base64.b64decode(b64)
     try:
         plain = ring.cipher(key_id).decrypt(blob[:12], blob[12:], f"{PREFIX}:{key_id}".encode())

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from kap.lib.env import envbool
+from kap.lib.addresses import client_ip
 
 SECRET_PATHS = re.compile(r"/(calendar|invite)/[^/?\s\"']+")
 # A proxy's request id is kept if it looks like one (a UUID, a hex or base64url token); anything
@@ -49,23 +49,9 @@ def request_id_from(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def trusted_proxy() -> bool:
-    from django.conf import settings
-
-    if settings.configured:
-        return bool(getattr(settings, "TRUSTED_PROXY", False))
-    return envbool("KAP_TRUSTED_PROXY")
-
-
 def client_address(meta: Mapping) -> str:
-    """The client's address: behind a trusted proxy (KAP_TRUSTED_PROXY), the last address of
-    X-Forwarded-For (the one the proxy added); else the connection's. Works on a WSGI environ or
-    a request's META."""
-    if trusted_proxy():
-        forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
-        if last := forwarded.split(",")[-1].strip():
-            return last[:64]
-    return meta.get("REMOTE_ADDR") or "-"
+    """The client's address for a log line (kap.lib.addresses), "-" when there is none."""
+    return client_ip(meta) or "-"
 
 
 @contextmanager

@@ -18,6 +18,13 @@ from kap.lib.env import envbool, envint, envstr
 SMTP_TIMEOUT = 20
 
 
+def is_set_up() -> bool:
+    """Whether a mail server is configured (KAP_SMTP_HOST): without one, nothing is sent."""
+    from django.conf import settings
+
+    return "default" in settings.MAILERS
+
+
 def smtp_mailers(host: str) -> dict:
     """Django's MAILERS for the mail server at `host`; none without one (nothing is sent)."""
     if not host:

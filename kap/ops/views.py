@@ -70,7 +70,7 @@ def keys_loaded() -> bool:
     """The keyring reads, and it holds every key that a check value exists for (a key that some
     server made current): a server that has not received the newest key is not ready."""
     try:
-        ring = crypto.keyring()
+        ring = crypto.keyring(fresh=True)
     except Exception:
         return False
     in_use = set(KeyCanary.objects.values_list("key_id", flat=True))

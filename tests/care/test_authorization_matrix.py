@@ -427,6 +427,10 @@ def build_world() -> World:
     world = World(personas, dict(objects), canaries, active, users, links)
     for p in personas.values():
         p.may_see, p.expect_to_see = visible_to(p, world)
+    # A server whose worker runs: /readyz answers 200 like every other page.
+    from kap.ops.worker import beat
+
+    beat()
     return world
 
 

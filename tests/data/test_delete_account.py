@@ -342,6 +342,30 @@ def test_deleting_a_client_leaves_the_therapists_audit_trail_verifiable(client, 
     assert verify() == (2, [])
 
 
+def test_deleting_a_client_who_gave_consent_leaves_no_address_in_the_audit_trail(
+    client, violet, therapist
+):
+    """Accepting an invitation or changing what is shared writes an audit row with the client
+    as its actor (their e-mail, their network address). Erasure blanks both; the keyed chain
+    covers their digests, so it still verifies."""
+    from kap.care.audit import verify
+
+    audit.record(
+        actor=violet.user, subject=violet.user, action="consent", what="sharing", ip="203.0.113.9"
+    )
+    audit.record(
+        actor=therapist, subject=violet.user, action="view", what="timeline", ip="198.51.100.4"
+    )
+    assert tables_containing(EMAIL) != [] and tables_containing("203.0.113.9") != []
+    rows = AuditEntry.objects.count()
+    assert confirm(client, email=EMAIL).status_code == 200
+    assert tables_containing(EMAIL) == []
+    assert tables_containing("203.0.113.9") == []
+    assert AuditEntry.objects.count() == rows
+    assert tables_containing("198.51.100.4") != []  # the therapist's own address stays
+    assert verify() == (rows, [])
+
+
 def test_the_sqlite_file_and_wal_of_this_test_run_hold_no_trace_after_deletion(client, violet):
     """Only meaningful when the tests run on an SQLite file; the child-process test below always
     checks a real file."""

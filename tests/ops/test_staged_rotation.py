@@ -58,7 +58,9 @@ class Servers:
 
 
 @pytest.fixture
-def servers(own_keys, settings):
+def servers(own_keys, settings, monkeypatch):
+    # Each request looks at the key file (in production at most once a second; see below).
+    monkeypatch.setattr(crypto, "RECHECK_SECONDS", 0.0)
     return Servers(settings, own_keys.parent)
 
 
@@ -204,6 +206,30 @@ def test_the_keyring_is_read_again_only_when_the_file_changes(servers, monkeypat
     os.utime(servers.keys("A"), ns=(1, 1))
     crypto.keyring()
     assert reads == [1]
+
+
+def test_the_key_file_is_looked_at_once_a_second_and_at_once_for_an_unknown_key(
+    servers, monkeypatch
+):
+    servers.on("A")
+    monkeypatch.setattr(crypto, "RECHECK_SECONDS", 3600.0)
+    crypto.reset_keyring_cache()
+    ring = crypto.keyring()
+    looks = []
+    original = crypto._file_signature
+    monkeypatch.setattr(crypto, "_file_signature", lambda p: looks.append(1) or original(p))
+    for _ in range(100):
+        crypto.encrypt("x")
+    assert looks == []  # not a stat per value
+    # Another server wrote a value under a key this one has just been given.
+    key_id, key = crypto.new_key()
+    value = crypto.encrypt("from the other server")
+    crypto.write_keyring(servers.keys("A"), key_id, {**ring.keys, key_id: key})
+    monkeypatch.setattr(crypto, "_checked_at", 10**9)  # as if just looked at
+    other = value.replace(f":{ring.current}:", f":{key_id}:")
+    with pytest.raises(crypto.DecryptionError):  # found the key at once (then: wrong key data)
+        crypto.decrypt(other)
+    assert looks and key_id in crypto.keyring().keys
 
 
 def test_generate_prints_a_first_key_without_a_database_or_a_data_dir(tmp_path):

@@ -61,7 +61,9 @@ def test_the_feed_parses_and_holds_the_expected_events(client, client_user, feed
     assert response["Cache-Control"] == "no-store"
     cal = Calendar.from_ical(response.content)
     assert str(cal["VERSION"]) == "2.0"
-    assert "KAP Companion" in str(cal["PRODID"])
+    # A calendar syncs to other companies' servers and shows on shared screens: discreet names.
+    assert "KAP" not in response.content.decode()
+    assert str(cal["X-WR-CALNAME"]) == "Companion"
     events = _events(response)
     pk = client_user.pk
     assert set(events) == {
@@ -72,7 +74,7 @@ def test_the_feed_parses_and_holds_the_expected_events(client, client_user, feed
         f"scores-gad7-{pk}@kap-companion",
     }
     session = events[f"session-{planned.pk}@kap-companion"]
-    assert str(session["SUMMARY"]) == "KAP session"
+    assert str(session["SUMMARY"]) == "Session"
     assert session["DTSTART"].dt == planned.starts_at.replace(microsecond=0)
     assert session["DTEND"].dt - session["DTSTART"].dt == timedelta(hours=1)
     window = events[f"insights-{completed.pk}@kap-companion"]
@@ -120,7 +122,7 @@ def test_the_clinician_is_named_only_when_the_person_chose_it(client, client_use
     events = _events(client.get(_path(feed)))
 
     assert str(events[f"session-{planned.pk}@kap-companion"]["SUMMARY"]) == (
-        "KAP session with Dr Canary Lee"
+        "Session with Dr Canary Lee"
     )
 
 

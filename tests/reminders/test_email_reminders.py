@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -30,12 +31,17 @@ def test_it_sends_what_is_due_in_one_calm_email(smtp, client_user, due_things):
     message = smtp.messages[0]
     assert message["To"] == client_user.email
     assert message["Auto-Submitted"] == "auto-generated"
-    assert message["Subject"] == "A few gentle reminders from KAP Companion"
+    assert message["Subject"] == "A few gentle reminders"
+    assert message["From"] == "Companion <companion@localhost>"
     body = message.get_content()
-    assert "Your KAP session is " in body
+    assert "Your Session is " not in body and "Your session is " in body
     assert "capture insights" in body
     assert "action steps are ready for a check-in" in body
-    assert "The PHQ-9 check-in" in body and "The GAD-7 check-in" in body
+    # Two check-ins due (PHQ-9 and GAD-7) read as one line that names neither.
+    assert body.count("A short check-in is there when you are ready") == 1
+    words = re.sub(r"https://\S+", "", message["Subject"] + body)  # (this test's site is kap.…)
+    for word in ("KAP", "ketamine", "PHQ", "GAD", "Companion"):
+        assert word.lower() not in words.lower()
     assert "https://kap.example.org/reminders/" in body
     assert "https://kap.example.org/crisis/" in body
     rows = ReminderSent.objects.for_client(client_user)
@@ -66,7 +72,7 @@ def test_the_clinician_is_named_only_when_the_person_chose_it(smtp, client_user,
 
     reminders.send_due_reminders()
 
-    assert "Your KAP session with Dr Canary Lee is " in smtp.bodies()[0]
+    assert "Your session with Dr Canary Lee is " in smtp.bodies()[0]
 
 
 def test_each_reminder_is_sent_once_even_when_run_twice(smtp, client_user, due_things):
@@ -88,8 +94,8 @@ def test_something_newly_due_is_sent_on_its_own(smtp, client_user, due_things, m
     reminders.send_due_reminders()
 
     assert len(smtp.messages) == 2
-    assert smtp.messages[1]["Subject"] == "A gentle reminder from KAP Companion"
-    assert "Your KAP session is " in smtp.bodies()[1]
+    assert smtp.messages[1]["Subject"] == "A gentle reminder"
+    assert "Your session is " in smtp.bodies()[1]
     assert "PHQ-9" not in smtp.bodies()[1]
 
 
@@ -197,3 +203,18 @@ def test_a_moved_session_is_a_new_reminder(smtp, client_user, make_session):
     second = {d.key for d in reminders.due_reminders(client_user) if d.kind == "session"}
 
     assert first != second
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Auckland", "America/Los_Angeles"])
+def test_times_in_the_email_are_in_the_persons_own_time_zone(
+    smtp, client_user, make_session, zone
+):
+    from zoneinfo import ZoneInfo
+
+    client_user.time_zone = zone
+    client_user.save(update_fields=["time_zone"])
+    opt_in(client_user)
+    session = make_session(client_user, hours_from_now=20)
+    reminders.send_due_reminders()
+    local = session.starts_at.astimezone(ZoneInfo(zone))
+    assert f"at {local:%H:%M}." in smtp.bodies()[0]

@@ -52,7 +52,7 @@ def test_a_measure_is_due_again_on_the_same_day_everywhere(
     ]
     last = timezone.localdate(timezone.now() - timedelta(days=days_ago))
     assert phq9.start == last + timedelta(days=14)
-    assert "PHQ-9 check-in" in summaries(client_user)
+    assert "A short check-in" in summaries(client_user)
 
 
 @pytest.mark.django_db

@@ -272,6 +272,9 @@ def world(client_user, guide) -> World:
     response = submit_response(
         client=client_user, instrument=worksheet, session=session, answers=answers
     ).response
+    from kap.ops.worker import beat
+
+    beat()  # a server whose worker runs: /readyz answers 200
     return World(
         client_user=client_user,
         therapist=therapist,
@@ -497,6 +500,14 @@ ENDPOINTS = [
         },
     ),
     Endpoint("account", "client", lambda w, kw: {"display_name": "Alex", "region": ""}),
+    # The same answer whether or not the address has an account; each request is counted by the
+    # throttle (kap.accounts.throttle), refused or not.
+    Endpoint(
+        "password_reset",
+        "visitor",
+        lambda w, kw: {"email": "someone@example.com"},
+        may_write=frozenset({"accounts_throttlehit"}),
+    ),
     Endpoint(
         "two-factor",
         "fresh_therapist",
@@ -723,6 +734,18 @@ ENDPOINTS = [
         lambda w, kw: {},
         kwargs=lambda w: {"invite_id": w.pending_invite(Invite.Kind.THERAPIST)},
     ),
+    Endpoint(
+        "care:clinic-admin-add",
+        "admin",
+        lambda w, kw: {"email": f"fuzz-admin-{next(_n)}@example.org", "display_name": "Sam"},
+        accepted=shows("care/clinic_admin_added.html"),
+    ),
+    Endpoint(
+        "care:staff-second-factor-reset",
+        "admin",
+        lambda w, kw: {"confirm": "yes"},
+        kwargs=lambda w: {"user_id": w.colleague.pk},
+    ),
     # Invitations by e-mail (kap.care.views_invites): a list that cannot be used invites nobody.
     Endpoint(
         "care:clinic-invitations",
@@ -800,6 +823,12 @@ NO_INPUT = {
     "care:clinic": "a page",
     "sharing": "a page (its forms post to sharing-link and sharing-end)",
     "sharing-views": "a list",
+    "ops:healthz": "a probe for load balancers",
+    "ops:readyz": "a probe for load balancers",
+    "password_reset_done": "a page",
+    "password_reset_complete": "a page",
+    "password_reset_confirm": "a link checked by its token (tests/accounts/test_password_reset.py)",
+    "setup": "sends to sign-in once any account exists, as here (tests/accounts/test_clinic_setup.py)",
 }
 
 
@@ -946,6 +975,7 @@ def test_routes_without_input_shrug_off_junk(client, world, route):
         "key": "integration-worksheet",
         "token": "x" * 32,
         "pack": "kap-guide",
+        "uidb64": "MQ",
     }
     upload = _checked_upload(world) if route.startswith("care:clinic-pack") else None
     needed = {

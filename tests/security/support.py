@@ -698,6 +698,10 @@ def build_world(
         pack_version=1,
         instruments=[phq9.spec],
     )
+    # A server whose worker runs: /readyz answers 200 like every other page.
+    from kap.ops.worker import beat
+
+    beat()
     return World(
         client=client,
         therapist=therapist,

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='invite',
             name='valid_days',
-            field=models.PositiveSmallIntegerField(default=7),
+            field=models.PositiveSmallIntegerField(db_default=7, default=7),
         ),
         migrations.AddField(
             model_name='invite',

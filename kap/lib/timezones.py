@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import tzinfo
 from functools import cache
+
+from django.utils import timezone
 
 # In the list on some systems, but not places: a file of the system's and a placeholder.
 NOT_PLACES = {"localtime", "Factory", "posixrules"}
@@ -26,6 +29,12 @@ def clean(name: str | None) -> str:
 
 def get(name: str) -> zoneinfo.ZoneInfo | None:
     return zoneinfo.ZoneInfo(name) if is_valid(name) else None
+
+
+def of(person) -> tzinfo:
+    """The person's own time zone (their `time_zone`), else the server's (TIME_ZONE): for times
+    shown or sent to them outside a request of theirs (e-mails, their calendar feed)."""
+    return get(getattr(person, "time_zone", "") or "") or timezone.get_default_timezone()
 
 
 @cache
