@@ -124,33 +124,48 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     )
 
 
+def _signup_from_invite(
+    request, invite: Invite, form, accept
+) -> tuple[HttpResponse | None, object]:
+    """The account made from an invitation's sign-up form by `accept` (a kap.care.services
+    function), and the person logged in: (None, the account); or the page to answer with
+    instead (the invitation became unusable): (response, None). (None, None) while the form is
+    not sent or has errors."""
+    if request.method != "POST" or not form.is_valid():
+        return None, None
+    data = form.cleaned_data
+    try:
+        person = accept(
+            invite=invite,
+            email=data["email"],
+            password=data["password1"],
+            display_name=data["display_name"],
+            time_zone=data.get("time_zone", ""),
+        )
+    except services.InviteUnusable:
+        invite.refresh_from_db()
+        return _unusable(request, invite), None
+    except IntegrityError:  # the same e-mail address signed up a moment ago
+        form.add_error("email", "An account with this email address already exists.")
+        return None, None
+    login(request, person, backend="django.contrib.auth.backends.ModelBackend")
+    return None, person
+
+
 def _client_signup(request: HttpRequest, invite: Invite, context: dict) -> HttpResponse:
     """Someone invited who is not logged in: they log in, or make their account right here (an
     invitation lets them, whether or not sign-up is open), then choose what to share."""
     form = InvitedSignupForm(request.POST or None, invited_email=invite.email)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            client = services.create_invited_client(
-                invite=invite,
-                email=data["email"],
-                password=data["password1"],
-                display_name=data["display_name"],
-                time_zone=data.get("time_zone", ""),
-            )
-        except services.InviteUnusable:
-            invite.refresh_from_db()
-            return _unusable(request, invite)
-        except IntegrityError:  # the same e-mail address signed up a moment ago
-            form.add_error("email", "An account with this email address already exists.")
-        else:
-            login(request, client, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(
-                request,
-                f"Your account is ready. Now choose what, if anything, to share with "
-                f"{context['therapist']}.",
-            )
-            return redirect(request.path)
+    answer, client = _signup_from_invite(request, invite, form, services.create_invited_client)
+    if answer is not None:
+        return answer
+    if client is not None:
+        messages.success(
+            request,
+            f"Your account is ready. Now choose what, if anything, to share with "
+            f"{context['therapist']}.",
+        )
+        return redirect(request.path)
     return render(
         request, "sharing/invite_client.html", {**context, "state": "anonymous", "form": form}
     )
@@ -163,28 +178,14 @@ def _therapist_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
             request, "sharing/invite_therapist.html", {**context, "state": "logged-in"}, status=403
         )
     form = TherapistSignupForm(request.POST or None, invited_email=invite.email)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            therapist = services.accept_therapist_invite(
-                invite=invite,
-                email=data["email"],
-                password=data["password1"],
-                display_name=data["display_name"],
-                time_zone=data.get("time_zone", ""),
-            )
-        except services.InviteUnusable:
-            invite.refresh_from_db()
-            return _unusable(request, invite)
-        except IntegrityError:  # the same e-mail address signed up a moment ago
-            form.add_error("email", "An account with this email address already exists.")
-        else:
-            login(request, therapist, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(
-                request,
-                "Your therapist account is ready. One more step: set up two-step login.",
-            )
-            return redirect("two-factor")
+    answer, therapist = _signup_from_invite(request, invite, form, services.accept_therapist_invite)
+    if answer is not None:
+        return answer
+    if therapist is not None:
+        messages.success(
+            request, "Your therapist account is ready. One more step: set up two-step login."
+        )
+        return redirect("two-factor")
     return render(
         request, "sharing/invite_therapist.html", {**context, "state": "signup", "form": form}
     )

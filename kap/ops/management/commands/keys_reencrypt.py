@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kap.lib import crypto
 from kap.ops import rotation
 from kap.ops.keys import KeyProblem, verify_keys
+from kap.ops.progress import reencrypt_with_bar
 
 
 class Command(BaseCommand):
@@ -36,24 +36,12 @@ class Command(BaseCommand):
         console.print(
             f"{sum(pending.values())} value(s) are not yet under {ring.current}; re-encrypting them."
         )
-        with Progress(
-            TextColumn(f"Re-encrypting under {ring.current}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("rows"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task("reencrypt", total=rotation.count_rows())
-            try:
-                result = rotation.reencrypt_all(
-                    batch_size=batch_size, progress=lambda n: bar.advance(task, n)
-                )
-            except rotation.RotationError as e:
-                raise CommandError(f"re-encryption stopped: {e}") from None
-        console.print(
-            f"Re-encrypted {result.rewritten} value(s) in {result.rows} row(s);"
-            f" {result.skipped_current} were already under {ring.current}."
+        reencrypt_with_bar(
+            console,
+            current=ring.current,
+            total=rotation.count_rows(),
+            batch_size=batch_size,
+            stopped="re-encryption stopped",
         )
         left = rotation.values_not_under(ring.current)
         if left:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kap.lib import crypto
 from kap.ops import rotation
 from kap.ops.keys import KeyProblem, verify_keys
+from kap.ops.progress import reencrypt_with_bar
 
 
 class Command(BaseCommand):
@@ -68,24 +68,12 @@ class Command(BaseCommand):
 
         ring = crypto.keyring()
         total = rotation.count_rows()
-        with Progress(
-            TextColumn(f"Re-encrypting under {ring.current}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("rows"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task("rotate", total=total)
-            try:
-                result = rotation.reencrypt_all(
-                    batch_size=batch_size, progress=lambda n: bar.advance(task, n)
-                )
-            except rotation.RotationError as e:
-                raise CommandError(f"key rotation stopped: {e}") from None
-        console.print(
-            f"Re-encrypted {result.rewritten} value(s) in {result.rows} row(s);"
-            f" {result.skipped_current} were already under {ring.current}."
+        result = reencrypt_with_bar(
+            console,
+            current=ring.current,
+            total=total,
+            batch_size=batch_size,
+            stopped="key rotation stopped",
         )
         if result.changed_meanwhile:
             console.print(
@@ -110,7 +98,7 @@ class Command(BaseCommand):
             console.print(
                 f"Copy the key file {crypto.keys_path()} somewhere safe, away from the database"
                 " and its backups: text written from now on can only be read with it."
-                " Restart the app if it is running: it reads the keys at start-up."
+                " A running app reads the changed file within a second, without a restart."
             )
 
     def _verify(self) -> None:
