@@ -12,6 +12,7 @@ kap restore PATH [--force]        restore a backup, then check keys, integrity a
 kap keys rotate [--drop-old]      new encryption key; re-encrypt everything under it
 kap keys add | use KEY_ID | reencrypt | retire   a rotation in stages, without downtime
 kap keys generate [--value]       print a new KAP_ENCRYPTION_KEYS line (no database needed)
+kap search reindex                rebuild the search index (after KAP_SECRET_KEY changes)
 kap bench seed [--clients N] [--years Y] [--one-person]   make the benchmark's data (bench/)
 kap manage ARGS...                any Django management command
 """
@@ -109,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = ksub.add_parser("generate", help="print a new KAP_ENCRYPTION_KEYS line and exit")
     generate.add_argument("--value", action="store_true", help="print the value only")
 
+    search = sub.add_parser("search", help="the search index of people's words")
+    ssub = search.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ssub.add_parser("reindex", help="rebuild it under the current KAP_SECRET_KEY")
+
     bench = sub.add_parser("bench", help="benchmark data (a source checkout's bench/ folder)")
     bsub = bench.add_subparsers(dest="action", required=True, metavar="ACTION")
     seed = bsub.add_parser("seed", help="seed the benchmark's databases (never ./data)")
@@ -124,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kap.lib.private import private_umask
+
+    private_umask()  # what the app creates (database, -wal, backups) is its owner's alone
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return _bench(args)
@@ -159,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "rotate":
             return _call("keys_rotate", *(["--drop-old"] if args.drop_old else []))
         return _call(f"keys_{args.action}", *([args.key_id] if args.action == "use" else []))
+    if args.command == "search":
+        return _call("search_reindex")
     if args.command == "manage":
         from django.core.management import execute_from_command_line
 

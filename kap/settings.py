@@ -13,10 +13,14 @@ from django.utils.csp import CSP
 
 from kap.lib.env import envbool, envint, envstr
 from kap.lib.mail import smtp_mailers
+from kap.lib.private import private_dir, tighten_files
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(envstr("KAP_DATA_DIR", "data")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# The database, its -wal and -shm, the keys: the owner's alone (folder 0700, files 0600), also in
+# an install made before with wider modes (kap.lib.private).
+private_dir(DATA_DIR)
+tighten_files(DATA_DIR)
 
 
 def _secret_key() -> str:
@@ -90,6 +94,8 @@ MIDDLEWARE = [
     "kap.accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "kap.accounts.middleware.SessionTimeoutMiddleware",
+    # Therapists and admins send no form (but logging out, two-factor) on a password alone.
+    "kap.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kap.accounts.middleware.NoStoreMiddleware",
     # A value under a key this server has not received yet: a 503 page, not a 500.
@@ -184,6 +190,8 @@ HTTPS = envbool("KAP_HTTPS", envstr("KAP_SECURE_COOKIES", "False"))
 TRUSTED_PROXY = envbool("KAP_TRUSTED_PROXY", "False")
 if TRUSTED_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# In the database under a digest of the key: the database, its -wal or a backup opens no session.
+SESSION_ENGINE = "kap.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -287,11 +295,14 @@ if LOG_FORMAT not in ("plain", "json"):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"KAP_LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
-_LOG_HANDLER = {"formatter": LOG_FORMAT, "filters": ["request"]}
+_LOG_HANDLER = {"formatter": LOG_FORMAT, "filters": ["request", "redact"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "kap.lib.logs.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "kap.lib.logs.RequestContextFilter"},
+        "redact": {"()": "kap.lib.logs.RedactingFilter"},
+    },
     "formatters": {
         "plain": {"()": "kap.lib.logs.PlainFormatter"},
         "json": {"()": "kap.lib.logs.JsonFormatter"},
@@ -307,5 +318,11 @@ LOGGING = {
     "root": {
         "handlers": ["console", "file"] if LOG_FILE else ["console"],
         "level": envstr("KAP_LOG_LEVEL", "INFO"),
+    },
+    # Django's own handlers (its console one with KAP_DEBUG, runserver's, the admins' e-mail)
+    # would write paths as they are: its records go to the handlers above like everyone's.
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
     },
 }

@@ -5,6 +5,7 @@ from django.urls import include, path
 from kap import views
 from kap.accounts import mfa
 from kap.accounts import views as accounts
+from kap.accounts.decorators import second_factor_not_required
 from kap.accounts.forms import LoginForm
 from kap.content import views as content
 
@@ -32,12 +33,13 @@ urlpatterns = [
         ),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Logging out needs no second factor (kap.accounts.middleware.SecondFactorMiddleware).
     path(
-        "account/password/",
-        auth_views.PasswordChangeView.as_view(template_name="accounts/password_change.html"),
-        name="password_change",
+        "logout/",
+        second_factor_not_required(auth_views.LogoutView.as_view()),
+        name="logout",
     ),
+    path("account/password/", accounts.PasswordChange.as_view(), name="password_change"),
     path(
         "account/password/done/",
         auth_views.PasswordChangeDoneView.as_view(

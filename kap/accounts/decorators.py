@@ -3,7 +3,9 @@
 Every view that belongs to one role says so with one of these. A page that is not for your kind
 of account does not exist for you (404), so no one learns from a refusal that it is there; the
 one exception is the client's progress, which sends other accounts home with a word why.
-Therapists and clinic admins must also have passed their second factor in this session.
+Therapists and clinic admins must also have passed their second factor in this session: to
+see their pages (staff_required), and to send any form at all (kap.accounts.middleware.
+SecondFactorMiddleware), but for the few views marked second_factor_not_required.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ from kap.accounts.models import Role
 View = Callable[..., HttpResponse]
 
 
+def second_factor_not_required(view: View) -> View:
+    """One of the few views to which a therapist or admin may send a form before passing their
+    second factor in this session: the two-factor page itself, and logging out. Every other form
+    they send before then is refused by kap.accounts.middleware.SecondFactorMiddleware."""
+    view.second_factor_required = False
+    return view
+
+
 def client_required(view: View) -> View:
     """Clients only: for a therapist or an admin the page is a 404 ("Page not found")."""
 
@@ -31,6 +41,14 @@ def client_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def clients_only(patterns: list) -> list:
+    """Every route of a URLconf's `patterns` for clients only (client_required): a person's own
+    journal is no place for a therapist's or an admin's account to write to."""
+    for pattern in patterns:
+        pattern.callback = client_required(pattern.callback)
+    return patterns
 
 
 def client_required_or_home(message: str) -> Callable[[View], View]:

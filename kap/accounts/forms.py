@@ -23,7 +23,11 @@ class BrowserTimeZoneField(forms.CharField):
         return timezones.clean(value if isinstance(value, str) and len(value) <= 64 else "")
 
 
-class SignupForm(forms.Form):
+class SignupRequestForm(forms.Form):
+    """Open sign-up on a server that sends e-mail: a name and an address. The password is chosen
+    through the link e-mailed to the address (kap.accounts.signup_by_mail), and nothing here
+    says whether the address already has an account."""
+
     display_name = forms.CharField(
         label="Your name",
         max_length=120,
@@ -31,6 +35,22 @@ class SignupForm(forms.Form):
         help_text="Optional. How the app greets you; a first name is plenty.",
     )
     email = forms.EmailField(label="Email address", help_text="You log in with this.")
+    time_zone = BrowserTimeZoneField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+        self.fields["display_name"].widget.attrs["autocomplete"] = "given-name"
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class SignupForm(SignupRequestForm):
+    """An account made on the spot, with its password: sign-up on a server without e-mail, the
+    first-run set-up, an invitation. An address that already has an account is refused: the
+    account is opened at once, so whether it was refused could not be hidden anyway."""
+
     password1 = forms.CharField(
         label="Password",
         strip=False,
@@ -42,18 +62,15 @@ class SignupForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
-
-    time_zone = BrowserTimeZoneField()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["email"].widget.attrs["autocomplete"] = "email"
-        self.fields["display_name"].widget.attrs["autocomplete"] = "given-name"
+    field_order = ["display_name", "email", "password1", "password2"]
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
+        email = super().clean_email()
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address already exists.")
+            raise forms.ValidationError(
+                "An account with this email address already exists. Log in, or reset your "
+                "password if you have forgotten it."
+            )
         return email
 
     def clean(self):
@@ -110,7 +127,7 @@ class SetupForm(SignupForm):
     code = forms.CharField(
         label="Set-up code",
         max_length=40,
-        help_text="Printed on the server's console by `kap serve` or `kap setup`, "
+        help_text="Printed on the server's console when it starts (kap serve or kap setup), "
         "e.g. ABCD-EFGH-JKMN.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )

@@ -20,6 +20,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from kap.accounts.decorators import second_factor_not_required
 from kap.accounts.models import Role
 
 RECOVERY_CODES = 10
@@ -51,6 +52,7 @@ def _qr_data_uri(device: TOTPDevice, email: str) -> str:
     ).svg_data_uri(scale=5)
 
 
+@second_factor_not_required
 def two_factor(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user.role not in (Role.THERAPIST, Role.ADMIN):

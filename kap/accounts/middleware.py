@@ -1,12 +1,16 @@
 import time
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from django.contrib.auth.views import redirect_to_login
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from kap.lib import timezones
 
@@ -21,6 +25,49 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
                 {"status": "logged-out", "message": "You have been logged out."}, status=401
             )
         return super().handle_no_permission(request, view_func)
+
+
+class SecondFactorMiddleware:
+    """A therapist or clinic admin changes nothing on a password alone: until they have passed
+    their second factor in this session, every request but GET and HEAD is refused before its
+    view runs, whatever the view (so a new one is covered without saying so). A form is sent to
+    the two-factor page, which brings them back to the page they were on; a background request
+    gets a 403. The exceptions are the views marked
+    kap.accounts.decorators.second_factor_not_required (the two-factor page, logging out).
+
+    Reading is left to each view: staff pages send them to the two-factor page too
+    (staff_required); their own settings page shows, and saves nothing until then."""
+
+    READING = ("GET", "HEAD")
+    MESSAGE = "Please finish two-step login first. Nothing was changed."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        if request.method in self.READING:
+            return None
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.is_client:
+            return None
+        if user.is_verified() or not getattr(view_func, "second_factor_required", True):
+            return None
+        if request.headers.get("HX-Request") or request.headers.get("X-Kap-Background"):
+            return JsonResponse({"status": "second-factor", "message": self.MESSAGE}, status=403)
+        messages.info(request, self.MESSAGE)
+        back = urlencode({"next": _page_sent_from(request)}, safe="/")
+        return redirect(f"{reverse('two-factor')}?{back}")
+
+
+def _page_sent_from(request: HttpRequest) -> str:
+    """The page on this site that the form was sent from (its path), else the home page."""
+    referer = request.headers.get("Referer", "")
+    ok = url_has_allowed_host_and_scheme(referer, {request.get_host()}, request.is_secure())
+    path = urlsplit(referer).path if ok else ""
+    return path if path.startswith("/") and not path.startswith("//") else "/"
 
 
 class NoStoreMiddleware:

@@ -333,7 +333,9 @@ def _end_sessions(user) -> int:
     session once then is fine."""
     from django.contrib.sessions.models import Session
 
-    if not settings.SESSION_ENGINE.startswith("django.contrib.sessions.backends.db"):
+    if not settings.SESSION_ENGINE.startswith(
+        ("django.contrib.sessions.backends.db", "kap.accounts.sessions")
+    ):
         return 0  # (cookie or cache sessions: the is_active check above still ends them)
     mine = [
         s.pk

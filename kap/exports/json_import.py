@@ -35,6 +35,7 @@ from kap.journal.models import (
     SupportItem,
 )
 from kap.journal.signals import safety_event_recorded
+from kap.journal.word_index import index_objects
 from kap.practices.models import PracticeLog
 
 # A safety rule set off by an imported answer saved this recently tells linked therapists just
@@ -266,7 +267,7 @@ def import_export(*, user, export: Export) -> Imported:
     )
     events, notes = _import_safety_events(account, export, worked, response_pk)
 
-    Insight.objects.bulk_create(
+    insights = Insight.objects.bulk_create(
         Insight(
             client=account,
             session_id=session_pk.get(i.session) if i.session else None,
@@ -286,12 +287,12 @@ def import_export(*, user, export: Export) -> Imported:
         )
         for s in export.action_steps
     )
-    CheckIn.objects.bulk_create(
+    checkins = CheckIn.objects.bulk_create(
         CheckIn(step=step, status=c.status, note=c.note, created_at=c.created_at)
         for row, step in zip(export.action_steps, steps, strict=True)
         for c in row.check_ins
     )
-    QuestionToBring.objects.bulk_create(
+    questions = QuestionToBring.objects.bulk_create(
         QuestionToBring(
             client=account,
             source_id=response_pk.get(q.source_response) if q.source_response else None,
@@ -305,6 +306,9 @@ def import_export(*, user, export: Export) -> Imported:
         SupportItem(client=account, category=s.category, text=s.text, created_at=s.created_at)
         for s in export.support_items
     )
+    # bulk_create sends no post_save: the blind index of their words is written here, from the
+    # words in hand (nothing decrypted again), in this same transaction.
+    index_objects([*sessions, *responses, *insights, *steps, *checkins, *questions])
 
     # A practice's uuid only stops a retried send from being stored twice; one already taken
     # here (the same export imported into a second account) is given a new one.

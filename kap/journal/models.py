@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from kap.content.models import Instrument
@@ -19,7 +19,20 @@ class ClientQuerySet(models.QuerySet):
         return self.filter(client=client)
 
 
-class KapSession(models.Model):
+class Searchable(models.Model):
+    """A record that holds a person's words, which the blind index covers (kap.journal.word_index):
+    every save is a transaction, so that the index rows its post_save receiver writes commit or
+    roll back with it (inside a caller's transaction, no savepoint is added)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
+            super().save(*args, **kwargs)
+
+
+class KapSession(Searchable):
     class Status(models.TextChoices):
         PLANNED = "planned", "Planned"
         COMPLETED = "completed", "Completed"
@@ -67,7 +80,7 @@ class ResponseQuerySet(ClientQuerySet):
         return self.filter(submitted_at__gte=when)
 
 
-class Response(models.Model):
+class Response(Searchable):
     """Answers to one instrument: a draft while being written, then submitted (and editable)."""
 
     class Status(models.TextChoices):
@@ -166,7 +179,7 @@ class SafetyEvent(models.Model):
         ]
 
 
-class Insight(models.Model):
+class Insight(Searchable):
     client = models.ForeignKey(Client, models.CASCADE, related_name="insights")
     session = models.ForeignKey(
         KapSession, models.SET_NULL, null=True, blank=True, related_name="insights"
@@ -181,7 +194,7 @@ class Insight(models.Model):
         indexes = [models.Index(fields=["client", "created_at"])]
 
 
-class ActionStep(models.Model):
+class ActionStep(Searchable):
     class Status(models.TextChoices):
         OPEN = "open", "Working on it"
         DONE = "done", "Done"
@@ -205,7 +218,7 @@ class ActionStep(models.Model):
         indexes = [models.Index(fields=["client", "created_at"])]
 
 
-class CheckIn(models.Model):
+class CheckIn(Searchable):
     class Status(models.TextChoices):
         DONE = "done", "Done"
         WORKING = "working", "Still working on it"
@@ -220,7 +233,7 @@ class CheckIn(models.Model):
         ordering = ["-created_at"]
 
 
-class QuestionToBring(models.Model):
+class QuestionToBring(Searchable):
     client = models.ForeignKey(Client, models.CASCADE, related_name="questions")
     source = models.ForeignKey(
         Response, models.SET_NULL, null=True, blank=True, related_name="questions"
@@ -250,6 +263,25 @@ class SupportItem(models.Model):
 
     class Meta:
         ordering = ["category", "created_at"]
+
+
+class WordIndex(models.Model):
+    """The blind index of a person's words (kap.journal.word_index): one row per keyed hash of a
+    term of one record. Holds no text; gone with the person by CASCADE."""
+
+    client = models.ForeignKey(Client, models.CASCADE, related_name="+")
+    # The record's model, as its label ("journal.insight"), and its primary key.
+    kind = models.CharField(max_length=40)
+    object_id = models.PositiveBigIntegerField()
+    token = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [
+            # A search: one person's rows of one kind holding these tokens (covering).
+            models.Index(fields=["client", "kind", "token", "object_id"], name="wordindex_search"),
+            # A record's own rows, rewritten when it is saved.
+            models.Index(fields=["kind", "object_id"], name="wordindex_record"),
+        ]
 
 
 # --- Reminders (kap.journal.reminders) ------------------------------------------------------------

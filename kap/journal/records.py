@@ -5,13 +5,15 @@ whole, and a linked therapist is shown the same timeline through `Shared`, narro
 their link's scopes share (kap.care.timeline builds it). Other parts add their kinds with
 `register_parts` (kap.practices does, for practice logs).
 
-Everything a person writes is encrypted at rest, so nothing here searches in SQL. Search loads one
-person's rows (and only theirs), lets the fields decrypt them in memory, and matches there.
+Everything a person writes is encrypted at rest, so search looks their words up in a blind index
+(kap.journal.word_index: keyed hashes of the words, per person) in SQL, then decrypts only the
+rows of the page shown.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -26,7 +28,7 @@ from django.utils import timezone
 
 from kap.accounts.models import Scope
 from kap.content.answers import answer_words
-from kap.content.models import Instrument
+from kap.journal import word_index
 from kap.journal.models import (
     ActionStep,
     CheckIn,
@@ -107,25 +109,24 @@ class Entry:
     status: str = ""
     # (question, the answer in words): only on a therapist's view, for the scopes sharing words.
     answers: tuple[tuple[str, str], ...] = ()
-    # The person's own words, searched in memory (case-insensitively). Filled in by search().
+    # The person's own words, for the excerpt around a match. Filled in by search().
     searchable: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def day(self) -> date:
         return timezone.localtime(self.when).date()
 
-    def matches(self, query: str) -> bool:
-        needle = query.casefold()
-        return any(needle in s.casefold() for s in self.searchable)
-
     def excerpt(self, query: str, width: int = 80) -> str:
-        """The words around the first match, for search results."""
-        needle = query.casefold()
-        for s in self.searchable:
-            at = s.casefold().find(needle)
-            if at >= 0:
-                start, end = max(0, at - width), min(len(s), at + len(needle) + width)
-                return ("…" if start else "") + s[start:end] + ("…" if end < len(s) else "")
+        """The words around the first match, for search results: the whole query where it is
+        found as written, else the first of its words found at the start of a word."""
+        needle = query.strip().casefold()
+        for pattern in (re.escape(needle), *(rf"(?<!\w){re.escape(w)}" for w in needle.split())):
+            for s in self.searchable:
+                found = re.search(pattern, s.casefold()) if pattern else None
+                if found:
+                    at, end = found.start(), found.end()
+                    start, end = max(0, at - width), min(len(s), end + width)
+                    return ("…" if start else "") + s[start:end] + ("…" if end < len(s) else "")
         return ""
 
 
@@ -141,8 +142,9 @@ class Part:
     `rows(client, session)` is one person's rows (optionally about one session) with whatever
     `entry` needs selected and nothing else decrypted; `when` is the column (or annotation) the
     entries are ordered by; `words` are the columns that can hold the person's words (dicts, such
-    as a response's answers, are searched through their values); `searched(rows)` narrows the rows
-    worth decrypting for a search.
+    as a response's answers, through their values): a part with words is searched through the
+    blind index, which must cover its model (kap.journal.word_index.INDEXED), and its words are
+    decrypted for the rows of the page shown only, for the excerpt.
 
     `scope` is the sharing scope (kap.accounts.models.Scope) a linked therapist must be given to
     be shown these rows; "" for rows no therapist is ever shown, BY_INSTRUMENT for responses,
@@ -155,7 +157,6 @@ class Part:
     when: str
     entry: Callable[[object], Entry]
     words: tuple[str, ...] = ()
-    searched: Callable[[QuerySet], QuerySet] | None = None
     scope: str = ""
     shared_rows: Callable[[object, KapSession | None, Shared], QuerySet] | None = None
     shared_entry: Callable[[object, Shared], Entry] | None = None
@@ -237,7 +238,7 @@ def timeline(
     Loads the whole history: the timeline page uses LazyTimeline (no query) and search() instead.
     """
     if query.strip():
-        return search(client, query, kind=kind, session=session)
+        return list(search(client, query, kind=kind, session=session)[:])
     entries = [e for s in _sources(kind) for e in s.load(client, session)]
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries
@@ -307,7 +308,7 @@ class LazyTimeline:
         stop = s.stop if s.stop is not None else self.count()
         if stop <= start:
             return []
-        client, session, parts = self.client, self.session, self.parts
+        parts = self.parts
         streams = [self._pairs(n, part, stop) for n, part in enumerate(parts)]
         # Newest first; at the very same instant, the order of the sources, then the newest row.
         merged = heapq.merge(*streams, key=lambda t: (t[0], -t[2], t[1]), reverse=True)
@@ -316,11 +317,12 @@ class LazyTimeline:
         entries: list[tuple[int, Entry]] = []
         for n, part in enumerate(parts):
             pks = [pk for _, pk, m in chosen if m == n]
-            entries += [
-                (rank[n, obj.pk], part.entry(obj)) for obj in _load(part, client, session, pks)
-            ]
+            entries += [(rank[n, pk], e) for pk, e in self._entries(part, pks)]
         entries.sort(key=lambda t: t[0])
         return [e for _, e in entries]
+
+    def _entries(self, part: Part, pks: list) -> Iterable[tuple[object, Entry]]:
+        return ((obj.pk, part.entry(obj)) for obj in _load(part, self.client, self.session, pks))
 
 
 def _words(values: Iterable) -> tuple[str, ...]:
@@ -333,38 +335,57 @@ def _words(values: Iterable) -> tuple[str, ...]:
     return tuple(out)
 
 
+class Found(LazyTimeline):
+    """The entries whose words hold every word of a query, as LazyTimeline pages them.
+
+    Each part with words is narrowed in SQL to the rows the blind index finds (a subquery: no
+    query more, nothing decrypted); a page then loads and decrypts only its own rows, and their
+    words for the excerpt (one query more per part when the part's rows leave them deferred).
+    Parts without words (a practice log's minutes and ratings) are never searched.
+    """
+
+    def __init__(self, client, query: str, *, kind=None, session=None):
+        super().__init__(client, kind=kind, session=session)
+        self.query = query
+        self._eager = None  # every source is made of parts (register_parts)
+        self.parts = [n for p in self.parts if p.words and (n := self._narrowed(p)) is not None]
+
+    def _narrowed(self, part: Part) -> Part | None:
+        model = part.rows(self.client, self.session).model
+        found = word_index.matching(self.client, model._meta.label_lower, self.query)
+        if found is None:
+            return None
+
+        def rows(client, session):
+            return part.rows(client, session).filter(pk__in=found)
+
+        return replace(part, rows=rows)
+
+    def _entries(self, part: Part, pks: list) -> Iterable[tuple[object, Entry]]:
+        objs = _load(part, self.client, self.session, pks)
+        names, deferring = part.rows(self.client, self.session).query.deferred_loading
+        left = [w for w in part.words if (w in names) == deferring]  # not loaded with the rows
+        extra: dict = {}
+        if left:
+            rows = part.rows(self.client, self.session).filter(pk__in=pks or [0])
+            extra = {pk: values for pk, *values in rows.values_list("pk", *left)}
+        for obj in objs:
+            values = [
+                extra[obj.pk][left.index(w)] if w in left else getattr(obj, w) for w in part.words
+            ]
+            yield obj.pk, replace(part.entry(obj), searchable=_words(values))
+
+
 def search(
     client, query: str, *, kind: str | None = None, session: KapSession | None = None
-) -> list[Entry]:
-    """Entries whose words contain `query`, newest first.
-
-    Nothing is searchable in SQL (the words are encrypted), so one person's words are decrypted
-    in memory — only the columns that can hold words, as plain tuples — and entries are built for
-    the matches only. A fixed number of queries whatever matches.
+) -> Found | list[Entry]:
+    """Entries whose words hold every word of `query` (or a word starting with it), newest
+    first: a `Found`, which Paginator pages like LazyTimeline, building the entries of the page
+    shown only. A fixed number of queries whatever the length of the history or the matches.
     """
-    needle = query.strip().casefold()
-    if not needle:
+    if not query.strip():
         return timeline(client, kind=kind, session=session)
-    entries: list[Entry] = []
-    for source in _sources(kind):
-        if not source.parts:
-            entries += [e for e in source.load(client, session) if e.matches(needle)]
-            continue
-        for part in source.parts:
-            if not part.words:
-                continue  # nothing the person wrote (a practice log's minutes and ratings)
-            rows = part.rows(client, session)
-            if part.searched:
-                rows = part.searched(rows)
-            found = {}
-            for pk, *values in rows.values_list("pk", *part.words):
-                words = _words(values)
-                if any(needle in w.casefold() for w in words):
-                    found[pk] = words
-            for obj in _load(part, client, session, list(found)):
-                entries.append(replace(part.entry(obj), searchable=found[obj.pk]))
-    entries.sort(key=lambda e: e.when, reverse=True)
-    return entries
+    return Found(client, query, kind=kind, session=session)
 
 
 def _strings(values: Iterable) -> tuple[str, ...]:
@@ -424,14 +445,6 @@ def _responses(client, session: KapSession | None, *, answers: bool = False) -> 
         )
     )
     return rows.filter(session=session) if session is not None else rows
-
-
-def _with_free_text(rows: QuerySet) -> QuerySet:
-    # PHQ-9, GAD-7 and the like hold choices and numbers only: nothing to search in them.
-    # Only the instruments these rows answer: never every person's imports.
-    used = Instrument.objects.filter(pk__in=rows.values("instrument_id"))
-    texty = [i.pk for i in used.only("pk", "checksum", "spec") if i.parsed.has_free_text]
-    return rows.filter(instrument_id__in=texty)
 
 
 def _response_entry(r: Response) -> Entry:
@@ -550,7 +563,6 @@ register_parts(
         "when",
         _response_entry,
         ("answers",),
-        _with_free_text,
         scope=BY_INSTRUMENT,
         shared_rows=_shared_responses,
         shared_entry=_shared_response_entry,

@@ -23,6 +23,7 @@ from kap.journal.models import (
     SafetyEvent,
 )
 from kap.journal.signals import safety_event_recorded
+from kap.journal.word_index import index_objects
 
 
 class _Unversioned(enum.Enum):
@@ -163,6 +164,7 @@ def save_draft(
         return stored
     draft.answers = _clean(spec, answers)
     draft.version += 1
+    draft.instrument = instrument  # (the blind index reads its spec: no query for it)
     draft.save(update_fields=["answers", "version", "updated_at"])
     return draft
 
@@ -280,16 +282,22 @@ def _follow_ups(response: Response, spec: InstrumentSpec) -> None:
     ]
     if questions:
         have = {q.text for q in QuestionToBring.objects.filter(source=response)}
-        QuestionToBring.objects.bulk_create(
-            QuestionToBring(client=response.client, source=response, text=t)
-            for t in questions
-            if t not in have
+        index_objects(  # bulk_create sends no post_save: the blind index is written here
+            QuestionToBring.objects.bulk_create(
+                QuestionToBring(client=response.client, source=response, text=t)
+                for t in questions
+                if t not in have
+            )
         )
     steps = [line for i in spec.tagged("next-steps") for line in _lines(answers.get(i.key, ""))]
     if steps:
         have = {s.text for s in ActionStep.objects.filter(source=response)}
-        ActionStep.objects.bulk_create(
-            ActionStep(client=response.client, session=response.session, source=response, text=t)
-            for t in steps
-            if t not in have
+        index_objects(
+            ActionStep.objects.bulk_create(
+                ActionStep(
+                    client=response.client, session=response.session, source=response, text=t
+                )
+                for t in steps
+                if t not in have
+            )
         )

@@ -5,9 +5,10 @@ Included from kap.journal.urls at "", so every name lives in the "journal" names
 
 from django.urls import path
 
+from kap.accounts.decorators import client_required
 from kap.journal import views_reminders as views
 
 urlpatterns = [
-    path("reminders/", views.reminder_settings, name="reminders"),
+    path("reminders/", client_required(views.reminder_settings), name="reminders"),
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
 ]

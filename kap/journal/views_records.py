@@ -419,7 +419,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
     query = chosen.get("q") or ""
     kind, session = chosen.get("kind") or None, chosen.get("session")
     if query.strip():
-        # Decrypts this person's words (only the columns that can hold them), builds the matches.
+        # Finds the matches in the blind index; decrypts the rows of the page shown only.
         entries = records.search(request.user, query, kind=kind, session=session)
     else:
         # Loads and decrypts the rows of the page shown only, whatever the length of the history.

@@ -105,7 +105,7 @@ def write_keyring(path: Path, current: str, keys: dict[str, bytes]) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     global _checked_at
-    _checked_at = 0.0  # this process wrote it: read it on the next use
+    _checked_at = float("-inf")  # this process wrote it: read it on the next use
 
 
 def new_key() -> tuple[str, bytes]:
@@ -125,7 +125,7 @@ _lock = threading.Lock()
 # The key file is looked at again at most this often (seconds), and at once when a value names a
 # key not in the ring: a stat for every value would cost more than the encryption itself.
 RECHECK_SECONDS = 1.0
-_checked_at = 0.0
+_checked_at = float("-inf")
 
 
 def _file_signature(path: Path) -> tuple | None:
@@ -184,6 +184,8 @@ def keyring(*, fresh: bool = False) -> Keyring:
                     raise
                 raise KeyError_(f"the key file {path} cannot be read: {type(e).__name__}") from None
         _cached = (signature, ring)
+        if signature is not None and signature[0] == "file":
+            _checked_at = time.monotonic()
         return ring
 
 
@@ -191,7 +193,7 @@ def reset_keyring_cache() -> None:
     """Forget the keyring read last (the next use reads it again)."""
     global _cached, _checked_at
     _cached = None
-    _checked_at = 0.0
+    _checked_at = float("-inf")
 
 
 def encrypt(text: str) -> str:

@@ -3,14 +3,17 @@ request id and the client's address of the request being served, and never a sec
 
 - `request_context` (set by kap.ops.middleware.RequestIdMiddleware) holds the request id and the
   client's address in context variables; `RequestContextFilter` copies them onto every record.
-- `PlainFormatter` and `JsonFormatter` redact tokens in paths (calendar feeds, invitations) from
-  whatever they write, messages and tracebacks alike.
+- `RedactingFilter`, on every handler (settings.LOGGING, where Django's own loggers are sent to
+  those handlers too), rewrites each record with the tokens in paths (calendar feeds, invitations,
+  password-reset links) redacted: its message, traceback and the request it carries. And
+  `PlainFormatter` and `JsonFormatter` redact whatever they write once more.
 - gunicorn's access log goes through the same handlers (kap.lib.gunicorn_logging), without query
   strings.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -22,7 +25,12 @@ from datetime import UTC, datetime
 
 from kap.lib.addresses import client_ip
 
-SECRET_PATHS = re.compile(r"/(calendar|invite)/[^/?\s\"']+")
+# Every route with a secret in its path (kap/*/urls*.py: the parameters named code, token or
+# uidb64; tests/security/test_log_redaction.py fails when one is not covered): the calendar feed
+# (/calendar/<token>.ics), an invitation (/invite/<code>/), a password reset
+# (/reset/<uidb64>/<token>/). Letter case is ignored: a mistyped /INVITE/<code>/ is a secret too.
+_SEGMENT = r"[^/?#\s\"'<>]+"
+SECRET_PATHS = re.compile(rf"/(calendar|invite)/{_SEGMENT}|/(reset)/{_SEGMENT}/{_SEGMENT}", re.I)
 # A proxy's request id is kept if it looks like one (a UUID, a hex or base64url token); anything
 # else (too long, spaces, quotes, newlines) is replaced by our own.
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -34,9 +42,15 @@ _client: ContextVar[str] = ContextVar("kap_client", default="-")
 FIELDS = ("client", "method", "path", "status", "bytes", "duration_ms")
 
 
+def _redacted(match: re.Match) -> str:
+    if match.group(2):
+        return f"/{match.group(2)}/[redacted]/[redacted]"
+    return f"/{match.group(1)}/[redacted]"
+
+
 def redact(text: str) -> str:
-    """Tokens in calendar-feed and invitation paths become "[redacted]"."""
-    return SECRET_PATHS.sub(lambda m: f"/{m.group(1)}/[redacted]", text or "")
+    """Tokens in calendar-feed, invitation and password-reset paths become "[redacted]"."""
+    return SECRET_PATHS.sub(_redacted, text or "")
 
 
 def strip_query(path: str) -> str:
@@ -84,6 +98,53 @@ class RequestContextFilter(logging.Filter):
             if record.client == "-" and hasattr(request, "META"):
                 record.client = client_address(request.META)
         return True
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record with no token left in it, for every handler and formatter after it: the
+    message (rendered once, redacted, its arguments dropped), the traceback and stack, the
+    access-log fields, and the request Django attaches (a copy, its path redacted and its cookies
+    left out; the request being served is not touched)."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True  # (a malformed record: the handler reports it, as logging does)
+        record.msg, record.args = redact(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for field in FIELDS:
+            if isinstance(value := getattr(record, field, None), str):
+                setattr(record, field, redact(value))
+        request = getattr(record, "request", None)
+        if (
+            hasattr(request, "path")
+            and hasattr(request, "META")
+            and not getattr(request, "_kap_redacted", False)
+        ):
+            record.request = _redacted_request(request)
+        return True
+
+
+def _redacted_request(request):
+    safe = copy.copy(request)
+    safe._kap_redacted = True
+    safe.path = redact(request.path)
+    safe.path_info = redact(getattr(request, "path_info", ""))
+    safe.META = {
+        key: redact(value) if isinstance(value, str) else value
+        for key, value in request.META.items()
+        if key != "HTTP_COOKIE"
+    }
+    safe.__dict__.pop("COOKIES", None)  # (read again from the META above: none)
+    return safe
 
 
 class PlainFormatter(logging.Formatter):

@@ -5,6 +5,10 @@ A SQLite backup is one self-contained file (no -wal beside it), copied from a si
 snapshot, so it is consistent even while the app keeps writing. It is a byte copy: encrypted text
 stays encrypted, and reading it needs the key, which is deliberately not in the backup.
 
+Backups are their owner's alone (files 0600, the worker's folder 0700) and hold no session
+(SESSION_TABLE is left empty): a stolen backup opens no one's session, and a restored one starts
+with everyone logged out.
+
 The functions here take paths and connection settings and report progress through a callback;
 the `kap backup` / `kap restore` commands add the messages and the progress bar.
 """
@@ -22,9 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from kap.lib.private import private_dir, private_file
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 PGDUMP_HEADER = b"PGDMP"
 CANARY_TABLE = "journal_keycanary"  # kap.ops.models.KeyCanary
+SESSION_TABLE = "django_session"  # django.contrib.sessions: left out of every backup
 # Tables that tell a KAP Companion database from any other SQLite file.
 KAP_MARKER_TABLES = ("django_migrations", CANARY_TABLE, "accounts_user")
 # Apps whose tables hold people's data; the content tables (the guide) are not "data".
@@ -34,8 +41,9 @@ Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
 KEY_REMINDER = (
     "Encrypted text in this backup can only be read with the key in KAP_DATA_DIR/keys "
-    "(or KAP_ENCRYPTION_KEYS). Keep a copy of the key somewhere else; a backup without it "
-    "cannot be read."
+    "(or KAP_ENCRYPTION_KEYS), and its audit trail verified only with the secret key "
+    "(KAP_DATA_DIR/secret_key or KAP_SECRET_KEY). Keep a copy of both somewhere else; a backup "
+    "without them cannot be read."
 )
 
 
@@ -119,6 +127,7 @@ def backup_sqlite(
         source.execute("COMMIT")
         # A backup is one file: no write-ahead log beside it.
         target.execute("PRAGMA journal_mode=DELETE")
+        _without_sessions(target)
         problems = [row[0] for row in target.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:
             raise BackupError(f"the copy failed its integrity check: {'; '.join(problems[:5])}")
@@ -134,6 +143,15 @@ def backup_sqlite(
     os.replace(tmp, dest)
     _fsync_dir(dest.parent)
     return SqliteInfo(pages=total, page_size=page_size)
+
+
+def _without_sessions(conn: sqlite3.Connection) -> None:
+    """Empty the session table of a copy, the deleted rows overwritten with zeros."""
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [SESSION_TABLE]
+    ).fetchone():
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute(f'DELETE FROM "{SESSION_TABLE}"')
 
 
 def check_kap_sqlite(path: Path) -> None:
@@ -254,6 +272,7 @@ def restore_sqlite(src: Path, live: Path, *, progress: Progress | None = None) -
     finally:
         source.close()
         target.close()
+    private_file(live)  # (a database made here by this restore: its owner's alone already)
     return SqliteInfo(pages=total, page_size=page_size)
 
 
@@ -306,7 +325,14 @@ def backup_postgres(db: dict, dest: Path) -> int:
     args, env = _pg_connection_args(db)
     try:
         _run(
-            [_pg_tool("pg_dump"), "--format=custom", f"--file={tmp}", *args, str(db["NAME"])],
+            [
+                _pg_tool("pg_dump"),
+                "--format=custom",
+                f"--file={tmp}",
+                f"--exclude-table-data={SESSION_TABLE}",
+                *args,
+                str(db["NAME"]),
+            ],
             env,
         )
         with open(tmp, "rb") as f:
@@ -444,12 +470,14 @@ def backup_database(dest: Path, progress: Progress | None = None, using: str = "
 
 
 def backup_into(folder: Path, using: str = "default") -> tuple[Path, int]:
-    """A dated backup file in `folder` (which must exist). Returns (its path, its size)."""
+    """A dated backup file in `folder` (which must exist, and is made its owner's alone).
+    Returns (its path, its size)."""
     from django.db import connections
 
     folder = Path(folder)
     if not folder.is_dir():
         raise BackupError(f"the folder {folder} does not exist")
+    private_dir(folder, create=False)
     dest = folder / dated_name(connections[using].vendor)
     if dest.exists():  # two within one second: never overwrite one
         raise BackupError(f"{dest} already exists")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from kap.accounts.decorators import client_required
 from kap.content.models import Instrument
 from kap.content.specs import Duration
 from kap.lib.jsonbody import BadJson, read_json
@@ -89,6 +90,9 @@ def practice(request: HttpRequest, key: str) -> HttpResponse:
 def _practice_page(request: HttpRequest, instrument: Instrument) -> HttpResponse:
     spec = instrument.parsed
     duration = spec.duration or DEFAULT_DURATION
+    if request.method == "POST" and not request.user.is_client:
+        # Anyone may try a practice; only a client's practices are logged (in their journal).
+        raise Http404("Only a client's own practices are logged.")
     if request.method == "POST":
         form = ManualLogForm(request.POST, spec=spec)
         if form.is_valid():
@@ -150,6 +154,7 @@ def _outbox_data(request: HttpRequest) -> dict:
 
 
 @require_POST
+@client_required
 def log(request: HttpRequest) -> JsonResponse:
     """The end of a practice, sent by the page's JavaScript; a repeat of a send is a no-op."""
     try:

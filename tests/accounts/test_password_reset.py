@@ -29,7 +29,7 @@ def mail_server(settings):
     settings.MAILERS = LOCMEM
     settings.BASE_URL = "https://care.example.org"
     settings.DEFAULT_FROM_EMAIL = "Anything <noreply@care.example.org>"
-    settings.SITE_NAME = "Quiet Notes"
+    settings.MAIL_NAME = "Quiet Notes"
 
 
 def ask(client, email: str, **extra):

@@ -97,7 +97,7 @@ def test_an_invited_client_joins_with_sign_up_closed(page, live_server, settings
     run_worker_once()
     (message,) = inbox.messages
     assert message["To"] == "robin@example.org"
-    assert message["From"] == "Lakeside Clinic <kap@localhost>"
+    assert message["From"] == "Lakeside Clinic <companion@localhost>"
     link = re.search(rf"{re.escape(live_server.url)}/invite/[A-Za-z0-9_-]+/", message.get_content())
     assert link, message.get_content()
 

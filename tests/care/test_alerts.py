@@ -86,7 +86,7 @@ def test_the_email_holds_no_clinical_content(therapist, client_user, alert):
     assert message.to == [therapist.email]
     # Discreet: the clinic's name as the sender, nothing of what the app is for.
     assert message.subject == "A safety alert to look at"
-    assert message.from_email == "Lakeside Clinic <kap@localhost>"
+    assert message.from_email == "Lakeside Clinic <companion@localhost>"
     assert "KAP" not in message.subject + message.body
     assert "ketamine" not in (message.subject + message.body).lower()
     assert "A client you support has a new safety alert. Log in to see it." in message.body

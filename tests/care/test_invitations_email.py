@@ -96,7 +96,7 @@ def test_the_worker_sends_each_invitation_of_a_list_through_the_queue(
     assert sorted(m.to[0] for m in mail.outbox) == ["dr.ana@example.org", "dr.ben@example.org"]
     for message in mail.outbox:
         assert code_in(message) in codes
-        assert message.from_email == "Lakeside Clinic <kap@localhost>"
+        assert message.from_email == "Lakeside Clinic <companion@localhost>"
         assert message.subject == "An invitation to join Lakeside Clinic"
         assert_discreet(message.subject, message.body)
     # Settled: sent, and the code erased from the row (the invitation keeps only its hash).
@@ -124,7 +124,7 @@ def test_a_client_invitation_names_the_therapist_and_the_clinic_and_nothing_more
 
     (message,) = mail.outbox
     assert message.subject == "An invitation from Lakeside Clinic"
-    assert message.from_email == "Lakeside Clinic <kap@localhost>"
+    assert message.from_email == "Lakeside Clinic <companion@localhost>"
     assert message.to == ["robin@example.org"]
     assert "Dr Lee at Lakeside Clinic invites you to create an account" in message.body
     code = code_in(message)
@@ -141,7 +141,7 @@ def test_a_therapists_own_invitation_by_a_therapist_is_sent_as_their_clinic(locm
     tasks.deliver_invite_email(row.pk)
 
     (message,) = mail.outbox
-    assert message.from_email == "Lakeside Clinic <kap@localhost>"
+    assert message.from_email == "Lakeside Clinic <companion@localhost>"
     assert "Dr Lee at Lakeside Clinic invites you" in message.body
 
 
@@ -300,7 +300,7 @@ def test_an_invitation_reaches_a_real_mail_server(
     (message,) = inbox.messages
     assert inbox.encrypted == [mode != "plain"]
     assert message["To"] == "robin@example.org"
-    assert message["From"] == "Lakeside Clinic <kap@localhost>"
+    assert message["From"] == "Lakeside Clinic <companion@localhost>"
     assert message["Subject"] == "An invitation from Lakeside Clinic"
     text = message.get_content()
     assert "Dr Lee at Lakeside Clinic invites you" in text

@@ -247,7 +247,9 @@ def test_a_wrong_password_counts_towards_the_sign_in_lockout(client, violet):
 
 
 def test_a_therapist_has_no_delete_page_here(client, therapist, guide):
-    client.force_login(therapist)
+    from tests.security.support import log_in_with_second_factor
+
+    log_in_with_second_factor(client, therapist)
     assert client.get(reverse("exports:delete")).status_code == 404
     assert confirm(client, email=therapist.email).status_code == 404
     assert User.objects.filter(pk=therapist.pk).exists()

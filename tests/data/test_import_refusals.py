@@ -195,7 +195,9 @@ def test_opening_the_import_address_without_a_file_goes_back_to_your_data(client
 
 
 def test_a_therapist_cannot_import_into_their_account(client, therapist, exported):
-    client.force_login(therapist)
+    from tests.security.support import log_in_with_second_factor
+
+    log_in_with_second_factor(client, therapist)
     before = row_counts()
     response = upload(client, "exports:import", "export-file", json.dumps(exported).encode())
     assert response.status_code == 404

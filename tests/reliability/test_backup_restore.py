@@ -123,8 +123,12 @@ def assert_consistent_standalone_backup(path: Path) -> None:
 
 
 def copy_keys(src_dir: Path, dest_dir: Path) -> None:
+    """The keys kept apart from the backups: the encryption keys, and the secret key the audit
+    trail's chain is keyed with."""
     dest_dir.mkdir(exist_ok=True)
     shutil.copy2(src_dir / "keys", dest_dir / "keys")
+    if (src_dir / "secret_key").exists():
+        shutil.copy2(src_dir / "secret_key", dest_dir / "secret_key")
 
 
 @pytest.fixture(scope="module")

@@ -490,6 +490,7 @@ ENDPOINTS = [
     Endpoint(
         "login", "visitor", lambda w, kw: {"username": w.client_user.email, "password": PASSWORD}
     ),
+    # A wrong current password is counted (kap.accounts.views.PasswordChange).
     Endpoint(
         "password_change",
         "fresh_client",
@@ -498,6 +499,7 @@ ENDPOINTS = [
             "new_password1": "another quiet lake 42",
             "new_password2": "another quiet lake 42",
         },
+        may_write=frozenset({"accounts_throttlehit"}),
     ),
     Endpoint("account", "client", lambda w, kw: {"display_name": "Alex", "region": ""}),
     # The same answer whether or not the address has an account; each request is counted by the

@@ -394,6 +394,20 @@ def verified_test_client(user, device):
     return c
 
 
+def log_in_with_second_factor(client, user) -> None:
+    """Log `client` in as `user` (a therapist or admin) with the second factor passed, through a
+    new confirmed authenticator app: without it, staff send no form at all
+    (tests/security/test_second_factor_first.py)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
 # --- A populated database ----------------------------------------------------------------------
 
 SESSION_INSTRUMENTS = ("intention-setting", "integration-worksheet")

@@ -168,8 +168,10 @@ def test_a_client_who_ended_a_link_can_link_again_with_a_new_invitation(
 
 
 def test_a_therapist_cannot_accept_a_client_invitation(client, make_user, clinic, invite):
+    from tests.security.support import log_in_with_second_factor
+
     colleague = make_user("lee@harbour.example", role="therapist", clinic=clinic)
-    client.force_login(colleague)
+    log_in_with_second_factor(client, colleague)
 
     response = client.post(URL, {"scopes": ["scores"]})
 

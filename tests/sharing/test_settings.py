@@ -150,7 +150,9 @@ def test_another_clients_link_is_a_404(logged_in, stranger, therapist, make_link
     "url", [URL, "/account/sharing/views/", "/account/sharing/1/", "/account/sharing/1/end/"]
 )
 def test_staff_get_a_404_on_the_sharing_pages(client, request, link, persona, url):
-    client.force_login(request.getfixturevalue(persona))
+    from tests.security.support import log_in_with_second_factor
+
+    log_in_with_second_factor(client, request.getfixturevalue(persona))
 
     assert client.get(url).status_code == 404
     assert client.post(url).status_code == 404

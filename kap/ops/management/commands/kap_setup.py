@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from kap.accounts import setup_code
 from kap.content.sync import ensure_default_pack
+from kap.journal import word_index
 from kap.ops.keys import KeyProblem, verify_keys
 from kap.ops.locks import setup_lock
 
@@ -29,6 +30,11 @@ class Command(BaseCommand):
             except KeyProblem as e:
                 raise CommandError(str(e)) from None
             result = ensure_default_pack()
+            # Records made before the search index existed (or bulk-written): index them once.
+            built = word_index.reindex_everyone() if word_index.needs_building() else None
+        if built:
+            who = "1 person" if built[0] == 1 else f"{built[0]} people"
+            self.stdout.write(f"Built the search index of {who}'s words.")
         if result and result.changed:
             self.stdout.write(f"Loaded the guide: {result.pack}")
         # While no account exists: the one-time code for /setup/ (kap.accounts.setup_code).
