@@ -1,16 +1,26 @@
 """`make bench`: serve the seeded databases under gunicorn, load them from another process on
 loopback, and print each figure beside its baseline measured in the same run.
 
-Needs `kap bench seed` first (see bench/README.md). Writes the table into bench/RESULTS.md
-between the generated-section markers; what is written around them (analysis, before/after) is
-kept. Prints figures; never fails for being slow (exit 1 only when it could not measure at all).
+Needs `kap bench seed` first (see bench/README.md). Baseline and subject are interleaved in
+short slices (A B B A …) and each figure prints the min / median / max of the per-slice ratio,
+with the CPU time, queries, rows fetched and values decrypted per request that the app server
+itself measured (bench/measure.py). The table is printed and written to an untracked file,
+KAP_BENCH_DIR/results-<timestamp>.md (bench/data/ by default, git-ignored); bench/RESULTS.md is
+hand-written and never touched. Prints figures; never fails for being slow (exit 1 only when it
+could not measure at all).
 
-Environment: KAP_BENCH_SECONDS (each load run, default 10), KAP_BENCH_ONLY (comma-separated
+    python -m bench.run                  every section whose database is seeded (`make bench`)
+    python -m bench.run --one-person     the one person only: HTTP figures and per-page work
+    python -m bench.run --only sqlite,pdf
+
+Environment: KAP_BENCH_SLICE (seconds per slice, default 2), KAP_BENCH_ROUNDS (slices per side,
+default 6), KAP_BENCH_SECONDS (the two-server load run, default 10), KAP_BENCH_ONLY (as --only;
 sections: sqlite, inprocess, pdf, clinic, servers, browser), KAP_BENCH_DIR, KAP_BENCH_PG.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -20,6 +30,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -33,11 +44,14 @@ from bench import common, load
 from bench.load import Req
 
 SECONDS = float(os.environ.get("KAP_BENCH_SECONDS", "10"))
+SLICE = float(os.environ.get("KAP_BENCH_SLICE", "2"))
+ROUNDS = max(2, int(os.environ.get("KAP_BENCH_ROUNDS", "6")))
+MIN_SLICE_REQUESTS = 10  # a latency slice runs on until it has this many responses
 ONLY = {s for s in os.environ.get("KAP_BENCH_ONLY", "").split(",") if s}
+SECTIONS = ("sqlite", "inprocess", "pdf", "clinic", "servers", "browser")
+ONE_PERSON = {"sqlite", "inprocess"}
 NPROC = os.cpu_count() or 1
 RUN = common.DATA / "run"
-RESULTS = common.BENCH / "RESULTS.md"
-BEGIN, END = "<!-- results:begin (written by bench/run.py) -->", "<!-- results:end -->"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 POOL_SIZE = int(os.environ.get("KAP_DB_POOL_SIZE", "8"))
 SINCE_EVER = "1990-01-01"
@@ -63,6 +77,9 @@ class Figure:
     target: str
     verdict: str  # "met", "MISSED", "n/a"
     note: str = ""
+    cpu: str = ""  # CPU per request, subject vs baseline, measured in the app server
+    work: str = ""  # queries · rows fetched · values decrypted per request, subject | baseline
+    machine: str = ""  # how busy the machine was while this figure was measured
 
 
 @dataclass
@@ -73,7 +90,10 @@ class Report:
     def add(self, *args, **kwargs) -> Figure:
         f = Figure(*args, **kwargs)
         self.figures.append(f)
-        say(f"  -> {f.name}: {f.value} vs {f.baseline} ({f.ratio}); target {f.target}: {f.verdict}")
+        say(
+            f"  -> {f.name}: {f.value} vs {f.baseline}; ratio {f.ratio}; target {f.target}: "
+            f"{f.verdict}" + (f"; CPU/request {f.cpu}" if f.cpu else "")
+        )
         return f
 
     def detail(self, text: str) -> None:
@@ -95,7 +115,98 @@ def run_line(r: load.Result) -> str:
         f"{r.requests:,} requests in {r.seconds:.1f} s = {r.rps:,.1f}/s; p50 {ms(r.p50_ms)}, "
         f"p95 {ms(r.p95_ms)}, p99 {ms(r.p99_ms)}, max {ms(r.max_ms)}; {s}"
         + (f"; socket errors {r.socket_errors}" if r.socket_errors else "")
+        + (f"; {work_text(r)}; CPU {cpu_text(r)}/request" if r.bench.get("n") else "")
     )
+
+
+def per(r: load.Result, key: str) -> float | None:
+    return r.per_request(key)
+
+
+def cpu_text(r: load.Result) -> str:
+    cpu = per(r, "cpu_ms")
+    return "–" if cpu is None else ms(cpu)
+
+
+def work_text(r: load.Result) -> str:
+    """Queries, rows fetched and values decrypted per request (means), and KB sent."""
+    if not r.bench.get("n"):
+        return "not measured"
+    q, rows, dec, enc = (per(r, k) for k in ("queries", "rows", "decrypts", "encrypts"))
+    kb = (per(r, "bytes") or 0) / 1024
+    return f"{q:,.0f} q · {rows:,.0f} rows · {dec:,.0f} dec · {kb:,.1f} KB" + (
+        f" · {enc:,.0f} enc" if enc else ""
+    )
+
+
+def spread(values: list[float]) -> str:
+    """min / median / max of per-round ratios."""
+    if not values:
+        return "–"
+    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+
+
+SERVER_PIDS: set[int] = set()  # gunicorn masters running now (their workers are found in /proc)
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: str) -> tuple[int, int] | None:
+    """(parent pid, CPU ticks of the process and its waited-for children) from /proc."""
+    try:
+        post = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(post[1]), sum(int(x) for x in post[11:15])
+
+
+def own_cpu_seconds() -> float:
+    """CPU used so far by the benchmark itself: this process, the children it has waited for
+    (wrk, bench.tool) and the app servers it runs (gunicorn masters and their workers)."""
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    if SERVER_PIDS:
+        ticks = 0
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            got = _proc_stat(pid)
+            if got and (int(pid) in SERVER_PIDS or got[0] in SERVER_PIDS):
+                ticks += got[1]
+        total += ticks / TICK
+    return total
+
+
+class CpuMeter:
+    """How busy the machine was between start and text(): CPU time of all processes, split into
+    the benchmark's own (load generator, app servers) and everyone else's, in cores."""
+
+    def __init__(self):
+        self.load_start = os.getloadavg()[0]
+        self.wall = time.perf_counter()
+        self.stat_start = self._stat()
+        self.own_start = own_cpu_seconds()
+
+    @staticmethod
+    def _stat() -> tuple[int, int] | None:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+
+    def text(self) -> str:
+        end, load_end = self._stat(), os.getloadavg()[0]
+        wall = time.perf_counter() - self.wall
+        own = own_cpu_seconds() - self.own_start
+        busy = ""
+        if self.stat_start and end and end[0] > self.stat_start[0] and wall > 0:
+            total = end[0] - self.stat_start[0]
+            used = (total - (end[1] - self.stat_start[1])) / TICK  # busy CPU-seconds, all cores
+            others = max(0.0, used - own)
+            busy = (
+                f"busy {used / wall:.2f} of {NPROC} cores (bench {own / wall:.2f}, "
+                f"others {others / wall:.2f}), "
+            )
+        return f"{busy}load average {self.load_start:.2f}→{load_end:.2f}"
 
 
 # --- Machine ------------------------------------------------------------------------------------
@@ -141,7 +252,7 @@ def machine() -> dict:
         "sqlite": sqlite3.sqlite_version,
         "postgresql": pg,
         "load generator": wrk_version or "Python threads (wrk unavailable)",
-        "each load run": f"{SECONDS:g} s",
+        "two-server load run": f"{SECONDS:g} s",
     }
 
 
@@ -193,6 +304,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        SERVER_PIDS.add(self.proc.pid)
         deadline = time.time() + 90
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -211,6 +323,8 @@ class Server:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.proc:
+            SERVER_PIDS.discard(self.proc.pid)
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # this gunicorn master only; it stops its workers
             try:
@@ -269,8 +383,143 @@ def bench_run(base: str, reqs: list[Req], *, latency: bool) -> load.Result:
     return load.run(base, reqs, seconds=seconds, connections=conns, threads=threads)
 
 
-def ratio_text(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b else "–"
+# --- Interleaved comparisons --------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    label: str
+    base: str
+    reqs: list[Req]
+
+
+def merge(results: list[load.Result]) -> load.Result:
+    """Slices of one side pooled: requests/s over the slices' total time; percentiles over every
+    latency when they were kept (the Python client), else the median of the slices' own."""
+    lat = sorted(x for r in results for x in r.latencies)
+    requests = sum(r.requests for r in results)
+    seconds = sum(r.seconds for r in results)
+    status: dict = {}
+    bench: dict = {}
+    for r in results:
+        for k, v in r.status.items():
+            status[k] = status.get(k, 0) + v
+        for k, v in r.bench.items():
+            bench[k] = bench.get(k, 0) + v
+
+    def pct(p: float, attr: str) -> float:
+        if lat:
+            return load.percentile(lat, p)
+        return statistics.median(getattr(r, attr) for r in results)
+
+    return load.Result(
+        requests=requests,
+        seconds=seconds,
+        rps=requests / seconds if seconds else 0.0,
+        p50_ms=pct(50, "p50_ms"),
+        p95_ms=pct(95, "p95_ms"),
+        p99_ms=pct(99, "p99_ms"),
+        mean_ms=(sum(lat) / len(lat) * 1000)
+        if lat
+        else statistics.mean(r.mean_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+        status=status,
+        socket_errors=sum(r.socket_errors for r in results),
+        tool=results[0].tool,
+        bench=bench,
+        latencies=lat,
+    )
+
+
+@dataclass
+class Interleaved:
+    latency: bool  # True: one connection, p95; False: saturated, requests/s
+    rounds: list[dict[str, load.Result]]
+    machine: str
+
+    def pooled(self, label: str) -> load.Result:
+        return merge([r[label] for r in self.rounds])
+
+    def metric(self, r: load.Result) -> float:
+        return r.p95_ms if self.latency else r.rps
+
+    def ratios(self, a: str, b: str) -> list[float]:
+        """Per round, the figure of `a` over that of `b`, measured next to each other."""
+        return [self.metric(r[a]) / self.metric(r[b]) for r in self.rounds if self.metric(r[b]) > 0]
+
+
+def one_slice(side: Side, latency: bool, seconds: float, min_requests: int = 0) -> load.Result:
+    if latency:
+        return load.run_python(
+            side.base, side.reqs, seconds=seconds, connections=1, min_requests=min_requests
+        )
+    return load.run(side.base, side.reqs, seconds=seconds, connections=4 * NPROC, threads=NPROC)
+
+
+def interleave(sides: list[Side], *, latency: bool) -> Interleaved:
+    """Warm every side for a second, then ROUNDS rounds of one SLICE-second slice per side, the
+    order reversed every other round (A B, B A, A B, …): drift in a shared machine's load falls
+    on both sides alike. A latency slice uses one connection (service time, not queueing) and
+    runs on until it has MIN_SLICE_REQUESTS responses; a throughput slice saturates the server
+    (4 connections per core)."""
+    for side in sides:
+        one_slice(side, latency, 1)
+    meter = CpuMeter()
+    rounds = []
+    for k in range(ROUNDS):
+        got = {}
+        for side in sides if k % 2 == 0 else sides[::-1]:
+            got[side.label] = one_slice(side, latency, SLICE, MIN_SLICE_REQUESTS if latency else 0)
+        rounds.append(got)
+    return Interleaved(latency, rounds, meter.text())
+
+
+def compare(
+    report: Report,
+    il: Interleaved,
+    subject: str,
+    baseline: str,
+    name: str,
+    target: str,
+    ok,
+    baseline_text: str = "",
+) -> Figure:
+    """A figure from an interleaved run: the median of the per-round ratios is what `ok` judges;
+    min / median / max and the pooled ratio are shown, with CPU and work per request."""
+    a, b = il.pooled(subject), il.pooled(baseline)
+    ratios = il.ratios(subject, baseline)
+    med = statistics.median(ratios) if ratios else float("nan")
+    pooled = il.metric(a) / il.metric(b) if il.metric(b) else float("nan")
+    ca, cb = per(a, "cpu_ms"), per(b, "cpu_ms")
+    if il.latency:
+        value = f"p95 {ms(a.p95_ms)} (p50 {ms(a.p50_ms)}; {a.requests:,} requests)"
+        base = f"p95 {ms(b.p95_ms)} (p50 {ms(b.p50_ms)}; {b.requests:,} requests)"
+        ratio = f"{spread(ratios)} (pooled p95 {pooled:.2f}×)"
+        cpu_ratio = ca / cb if ca and cb else None
+    else:
+        value, base = f"{a.rps:,.1f}/s", f"{b.rps:,.1f}/s"
+        ratio = f"{spread(ratios)} (pooled {pooled:.2f}×)"
+        cpu_ratio = cb / ca if ca and cb else None  # the requests/s ratio of a CPU-bound server
+    cpu = f"{ms(ca)} vs {ms(cb)} ({cpu_ratio:.2f}×)" if cpu_ratio is not None else "not measured"
+    report.detail(
+        f"{name}: per-round {'p95' if il.latency else 'requests/s'} "
+        + ", ".join(
+            f"{il.metric(r[subject]):,.1f}/{il.metric(r[baseline]):,.1f}" for r in il.rounds
+        )
+        + f"; ratios {', '.join(f'{x:.2f}' for x in ratios)}; {il.machine}"
+    )
+    return report.add(
+        name,
+        value,
+        f"{base}, {baseline_text or baseline}",
+        ratio,
+        target,
+        "n/a" if ok is None else verdict(a.ok and b.ok and bool(ratios) and ok(med, a, b)),
+        "" if a.ok and b.ok else "non-2xx responses: see details",
+        cpu=cpu,
+        work=f"{work_text(a)} \\| {work_text(b)}",
+        machine=il.machine,
+    )
 
 
 # --- SQLite: one person ---------------------------------------------------------------------------
@@ -288,55 +537,52 @@ def sqlite_section(report: Report, manifest: dict) -> None:
     sessions = tool("one-person", data_dir, "sessions", ten, year, month)
     sid = {e: sessions[e]["sessionid"] for e in (ten, year, month)}
     with Server("sqlite-one-person", "one-person", data_dir) as srv:
-        # Today vs the 12-row baseline, saturated.
-        base = bench_run(
-            srv.base, [Req("/bench/baseline/", headers=cookie(sid[ten]))], latency=False
+        # Today vs the 12-row baseline, saturated, interleaved.
+        il = interleave(
+            [
+                Side("Today", srv.base, [Req("/", headers=cookie(sid[ten]))]),
+                Side("12-row view", srv.base, [Req("/bench/baseline/", headers=cookie(sid[ten]))]),
+            ],
+            latency=False,
         )
-        today = bench_run(srv.base, [Req("/", headers=cookie(sid[ten]))], latency=False)
-        report.detail(f"baseline 12-row view (10-year person): {run_line(base)}")
-        report.detail(f"Today (10-year person): {run_line(today)}")
-        r = today.rps / base.rps
-        report.add(
-            "Today page requests/s (SQLite, 10-year person)",
-            f"{today.rps:,.1f}/s",
-            f"{base.rps:,.1f}/s (12-row view, same DB and middleware)",
-            f"{r:.2f}×",
+        for label in ("Today", "12-row view"):
+            report.detail(f"{label} (10-year person), pooled: {run_line(il.pooled(label))}")
+        compare(
+            report,
+            il,
+            "Today",
+            "12-row view",
+            "Today requests/s vs the 12-row view (SQLite, 10-year person)",
             "≥ 0.8×",
-            verdict(today.ok and base.ok and r >= 0.8),
-            "" if today.ok and base.ok else "non-2xx responses: see details",
+            lambda r, a, b: r >= 0.8,
+            "12-row view, same DB and middleware",
         )
 
-        # p95 with 10 years vs one month, one connection (service time, no queueing).
-        for label, path in (("Today", "/"), ("timeline", "/timeline/"), ("trends", "/progress/")):
-            big = bench_run(srv.base, [Req(path, headers=cookie(sid[ten]))], latency=True)
-            small = bench_run(srv.base, [Req(path, headers=cookie(sid[month]))], latency=True)
-            report.detail(f"{label} p95, 10 years: {run_line(big)}")
-            report.detail(f"{label} p95, one month: {run_line(small)}")
-            r = big.p95_ms / small.p95_ms
-            report.add(
-                f"{label} p95 with 10 years of data (SQLite)",
-                ms(big.p95_ms),
-                f"{ms(small.p95_ms)} (one month)",
-                f"{r:.2f}×",
-                "≤ 1.3×",
-                verdict(big.ok and small.ok and r <= 1.3),
+        # p95 with 10 years vs one month (the target) and vs one year, one connection.
+        search = f"/timeline/?q={common.SEARCH_WORD}"
+        for label, path in (
+            ("Today", "/"),
+            ("timeline", "/timeline/"),
+            ("trends", "/progress/"),
+            ("search", search),
+        ):
+            sides = [
+                Side(who, srv.base, [Req(path, headers=cookie(sid[email]))])
+                for who, email in (("10 years", ten), ("1 month", month), ("1 year", year))
+            ]
+            il = interleave(sides, latency=True)
+            for who in ("10 years", "1 year", "1 month"):
+                report.detail(f"{label} p95, {who}: {run_line(il.pooled(who))}")
+            if label == "search":
+                target = "≤ 3× and < 100 ms"
+                ok = lambda r, a, b: r <= 3 and a.p95_ms < 100  # noqa: E731
+            else:
+                target = "≤ 1.3×"
+                ok = lambda r, a, b: r <= 1.3  # noqa: E731
+            compare(
+                report, il, "10 years", "1 month", f"{label} p95, 10 years vs 1 month", target, ok
             )
-
-        # Search over one person's words.
-        path = f"/timeline/?q={common.SEARCH_WORD}"
-        big = bench_run(srv.base, [Req(path, headers=cookie(sid[ten]))], latency=True)
-        small = bench_run(srv.base, [Req(path, headers=cookie(sid[month]))], latency=True)
-        report.detail(f"search p95, 10 years: {run_line(big)}")
-        report.detail(f"search p95, one month: {run_line(small)}")
-        r = big.p95_ms / small.p95_ms
-        report.add(
-            "search p95 over one person's text, 10 years (SQLite)",
-            ms(big.p95_ms),
-            f"{ms(small.p95_ms)} (one month)",
-            f"{r:.2f}×",
-            "≤ 3× and < 100 ms",
-            verdict(big.ok and small.ok and r <= 3 and big.p95_ms < 100),
-        )
+            compare(report, il, "10 years", "1 year", f"{label} p95, 10 years vs 1 year", "–", None)
 
         if wanted("browser"):
             browser_pages(report, srv, sessions[ten], sid[ten], sid[month])
@@ -367,25 +613,29 @@ def autosave_section(report: Report, srv: Server, sessions: dict) -> None:
         Req("/i/integration-worksheet/autosave/", "POST", headers(sid), body(s)) for sid, s in pairs
     ]
     log_before = len(srv.log_text())
-    base = bench_run(srv.base, inserts, latency=False)
-    save = bench_run(srv.base, saves, latency=False)
+    il = interleave(
+        [Side("autosave", srv.base, saves), Side("bare insert", srv.base, inserts)], latency=False
+    )
     log = srv.log_text()[log_before:]
     locked = len(re.findall(r"database is locked", log, re.I))
     errors = len(re.findall(r"^\S.* ERROR ", log, re.M))
-    report.detail(f"bare insert view: {run_line(base)}")
+    save = il.pooled("autosave")
+    report.detail(f"bare insert view, pooled: {run_line(il.pooled('bare insert'))}")
     report.detail(
-        f"worksheet autosave ({len(pairs)} drafts of 3 people, rotating): {run_line(save)}; "
+        f"worksheet autosave ({len(pairs)} drafts of 3 people, rotating), pooled: {run_line(save)}; "
         f"'database is locked' in the server log: {locked}; ERROR lines: {errors}"
     )
-    r = save.rps / base.rps
-    report.add(
-        "worksheet save requests/s (SQLite)",
-        f"{save.rps:,.1f}/s, 5xx: {save.status['5xx']}, locked: {locked}",
-        f"{base.rps:,.1f}/s (bare insert view)",
-        f"{r:.2f}×",
+    f = compare(
+        report,
+        il,
+        "autosave",
+        "bare insert",
+        "worksheet autosave requests/s vs a bare insert (SQLite)",
         "≥ 0.5×, zero 'database is locked'",
-        verdict(r >= 0.5 and locked == 0 and save.status["5xx"] == 0 and save.ok),
+        lambda r, a, b: r >= 0.5 and locked == 0 and a.status["5xx"] == 0,
+        "bare insert view",
     )
+    f.value += f", 5xx: {save.status['5xx']}, locked: {locked}"
 
 
 def browser_pages(report: Report, srv: Server, person: dict, sid: str, sid_small: str) -> None:
@@ -487,33 +737,42 @@ CLIENT_PAGES = [
 
 
 def queries_section(report: Report, manifest: dict) -> None:
-    section("Queries per page, in-process (CaptureQueriesContext)")
+    section("Work per page, in-process: queries, rows fetched, values decrypted, CPU")
     people = manifest["people"]
     data_dir = fresh_sqlite("one-person-inprocess")
+    who = ("one-month", "one-year", "ten-years")
     pairs = []
-    for who in ("one-year", "ten-years"):
-        pairs += [(label, people[who]["email"], url, False) for label, url in CLIENT_PAGES]
+    for w in who:
+        pairs += [(label, people[w]["email"], url, False) for label, url in CLIENT_PAGES]
     out = tool("one-person", data_dir, "queries", "--pairs", json.dumps(pairs))["pages"]
     by = {(p["label"], p["email"]): p for p in out}
     rows = [
-        "| page | queries, 1 year | queries, 10 years | CPU/request, 1 year | CPU, 10 years | HTML, 10 years |",
+        "| page | queries (1 m / 1 y / 10 y) | rows fetched (1 m / 1 y / 10 y) "
+        "| values decrypted (1 m / 1 y / 10 y) | CPU/request (1 m / 1 y / 10 y) | sent, 10 years (gzip) |",
         "|---|---|---|---|---|---|",
     ]
-    differ = []
+    differ, growing = [], []
     for label, _ in CLIENT_PAGES:
-        a, b = by[(label, people["one-year"]["email"])], by[(label, people["ten-years"]["email"])]
+        m, a, b = (by[(label, people[w]["email"])] for w in who)
+
+        def three(key, fmt="{:,}"):
+            return " / ".join(fmt.format(x[key]) for x in (m, a, b))  # noqa: B023
+
         rows.append(
-            f"| {label} | {a['queries']} | {b['queries']} | {a['cpu_ms']} ms | {b['cpu_ms']} ms | "
-            f"{b['bytes'] / 1024:,.0f} KB |"
+            f"| {label} | {three('queries')} | {three('rows')} | {three('decrypts')} "
+            f"| {three('cpu_ms', '{:,.1f}')} ms | {b['bytes'] / 1024:,.1f} KB |"
         )
         if a["queries"] != b["queries"] or a["status"] != 200 or b["status"] != 200:
             differ.append(
                 f"{label} ({a['queries']} vs {b['queries']}, status {a['status']}/{b['status']})"
             )
+        for key in ("rows", "decrypts"):
+            if b[key] > max(2 * a[key], a[key] + 50):
+                growing.append(f"{label}: {key} {a[key]:,} → {b[key]:,}")
     report.detail(
-        "Queries per page, one person, 1 year vs 10 years (10× the data):\n\n"
-        + "\n".join(rows)
-        + "\n"
+        "Work per page, one person, 1 month / 1 year / 10 years (in-process, warm, median of five; "
+        "rows are rows fetched from the database, decrypted values are calls of "
+        "kap.lib.crypto.decrypt):\n\n" + "\n".join(rows) + "\n"
     )
     QUERY_ROWS.extend(differ)
     report.add(
@@ -524,6 +783,15 @@ def queries_section(report: Report, manifest: dict) -> None:
         "equal",
         verdict(not differ),
         "; ".join(differ),
+    )
+    report.add(
+        "rows fetched and values decrypted per page (1 year vs 10 years)",
+        f"{len(CLIENT_PAGES) - len({g.split(':')[0] for g in growing})} of {len(CLIENT_PAGES)} pages bounded",
+        "the same page with 1/10 the data",
+        "–",
+        "shown (no target of its own)",
+        "n/a",
+        "; ".join(growing) or "none grows with the years",
     )
 
 
@@ -570,59 +838,73 @@ def pdf_section(report: Report, manifest: dict) -> None:
 def clinic_section(report: Report, big: dict, small: dict) -> None:
     section("Clinic on PostgreSQL: roster")
     got = {}
+    sides = {}
     for target, m in (("clinic", big), ("clinic-small", small)):
         data_dir = RUN / target
         therapist = m["therapist"]["email"]
-        sessions = tool(target, data_dir, "sessions", "--otp", therapist)
-        sid = sessions[therapist]["sessionid"]
-        first = m["client_ids"][0]
-        with Server(f"pg-{target}", target, data_dir) as srv:
-            r = bench_run(srv.base, [Req("/care/", headers=cookie(sid))], latency=True)
-            sat = bench_run(srv.base, [Req("/care/", headers=cookie(sid))], latency=False)
-            if target == "clinic" and wanted("browser"):
-                from bench import browser
-
-                if browser.CHROMIUM.exists():
-                    pages = [
-                        ("roster (therapist, 10,000 clients)", "/care/"),
-                        ("client page (therapist)", f"/care/clients/{first}/"),
-                        ("pre-session brief (therapist)", f"/care/clients/{first}/brief/"),
-                    ]
-                    visits = browser.visit_all([(lbl, srv.base + p, sid) for lbl, p in pages])
-                    BROWSER_VISITS.extend(("therapist", v) for v in visits)
-        got[target] = r
-        report.detail(f"roster p95, {m['clients']:,} clients: {run_line(r)}")
-        report.detail(f"roster saturated, {m['clients']:,} clients: {run_line(sat)}")
+        sid = tool(target, data_dir, "sessions", "--otp", therapist)[therapist]["sessionid"]
+        sides[target] = (m, data_dir, sid)
         pairs = [
             ("roster", therapist, "/care/", True),
             ("roster sorted by PHQ-9", therapist, "/care/?sort=phq9", True),
             ("roster page 4", therapist, "/care/?page=4", True),
-            ("client page", therapist, f"/care/clients/{first}/", True),
-            ("brief", therapist, f"/care/clients/{first}/brief/", True),
+            ("client page", therapist, f"/care/clients/{m['client_ids'][0]}/", True),
+            ("brief", therapist, f"/care/clients/{m['client_ids'][0]}/brief/", True),
             ("Today (client, 2 years)", m["journey_client"]["email"], "/", False),
             ("trends (client, 2 years)", m["journey_client"]["email"], "/progress/", False),
         ]
-        q = tool(target, data_dir, "queries", "--pairs", json.dumps(pairs))["pages"]
-        got[target + ":q"] = q
-    a, b = got["clinic-small"], got["clinic"]
-    r = b.p95_ms / a.p95_ms
-    report.add(
-        f"roster p95 with {big['clients']:,} clients (PostgreSQL)",
-        ms(b.p95_ms),
-        f"{ms(a.p95_ms)} ({small['clients']} clients)",
-        f"{r:.2f}×",
+        got[target + ":q"] = tool(target, data_dir, "queries", "--pairs", json.dumps(pairs))[
+            "pages"
+        ]
+    big_label, small_label = f"{big['clients']:,} clients", f"{small['clients']:,} clients"
+    (_, big_dir, big_sid), (_, small_dir, small_sid) = sides["clinic"], sides["clinic-small"]
+    # Both app servers up at once, so that the two sides can be interleaved slice by slice.
+    with (
+        Server("pg-clinic", "clinic", big_dir) as srv,
+        Server("pg-clinic-small", "clinic-small", small_dir) as srv_small,
+    ):
+        il = interleave(
+            [
+                Side(big_label, srv.base, [Req("/care/", headers=cookie(big_sid))]),
+                Side(small_label, srv_small.base, [Req("/care/", headers=cookie(small_sid))]),
+            ],
+            latency=True,
+        )
+        if wanted("browser"):
+            from bench import browser
+
+            if browser.CHROMIUM.exists():
+                first = big["client_ids"][0]
+                pages = [
+                    ("roster (therapist, 10,000 clients)", "/care/"),
+                    ("client page (therapist)", f"/care/clients/{first}/"),
+                    ("pre-session brief (therapist)", f"/care/clients/{first}/brief/"),
+                ]
+                visits = browser.visit_all([(lbl, srv.base + p, big_sid) for lbl, p in pages])
+                BROWSER_VISITS.extend(("therapist", v) for v in visits)
+    for label in (big_label, small_label):
+        report.detail(f"roster p95, {label}, pooled: {run_line(il.pooled(label))}")
+    compare(
+        report,
+        il,
+        big_label,
+        small_label,
+        f"roster p95 with {big['clients']:,} clients vs {small['clients']} (PostgreSQL)",
         "≤ 1.3×",
-        verdict(a.ok and b.ok and r <= 1.3),
+        lambda r, a, b: r <= 1.3,
     )
     rows = [
         f"| page | queries, {small['clients']} clients | queries, {big['clients']:,} clients "
+        f"| rows, {small['clients']} | rows, {big['clients']:,} | decrypted, {small['clients']} "
+        f"| decrypted, {big['clients']:,} "
         f"| CPU/request, {small['clients']} | CPU, {big['clients']:,} | wall, {small['clients']} | wall, {big['clients']:,} |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     differ = []
     for qa, qb in zip(got["clinic-small:q"], got["clinic:q"], strict=True):
         rows.append(
-            f"| {qa['label']} | {qa['queries']} | {qb['queries']} | {qa['cpu_ms']} ms | {qb['cpu_ms']} ms "
+            f"| {qa['label']} | {qa['queries']} | {qb['queries']} | {qa['rows']:,} | {qb['rows']:,} "
+            f"| {qa['decrypts']:,} | {qb['decrypts']:,} | {qa['cpu_ms']} ms | {qb['cpu_ms']} ms "
             f"| {qa['ms']} ms | {qb['ms']} ms |"
         )
         if qa["queries"] != qb["queries"] or qa["status"] != 200 or qb["status"] != 200:
@@ -769,22 +1051,42 @@ def servers_section(report: Report, m: dict) -> None:
 # --- Output -------------------------------------------------------------------------------------
 
 
-def write_results(info: dict, report: Report, seed_times: dict) -> str:
-    lines = [BEGIN, "", f"## Results of {info['date']}", ""]
+def figures_table(report: Report) -> list[str]:
+    lines = [
+        "| figure | measured | baseline (same run, interleaved) | ratio min / median / max "
+        "| CPU/request (in the server) | work per request: subject \\| baseline | target "
+        "| verdict | machine while measured | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in report.figures:
+        lines.append(
+            f"| {f.name} | {f.value} | {f.baseline} | {f.ratio} | {f.cpu} | {f.work} | {f.target} "
+            f"| **{f.verdict}** | {f.machine} | {f.note} |"
+        )
+    return lines
+
+
+def write_results(info: dict, report: Report, seed_times: dict) -> Path:
+    """The whole report, in an untracked file (KAP_BENCH_DIR is git-ignored)."""
+    lines = [f"# Benchmark results of {info['date']}", ""]
+    lines.append(
+        "Generated by `python -m bench.run`; not tracked. Ratios are the min / median / max "
+        f"over {ROUNDS} interleaved rounds of {SLICE:g}-second slices (verdicts on the median), "
+        "and the ratio of the pooled slices in brackets. CPU per request is the serving thread's "
+        "CPU time measured in the app server (X-Bench-CPU-ms); in brackets, its ratio in the "
+        "figure's own sense (for requests/s: baseline CPU / subject CPU). Work per request: "
+        "queries · rows fetched · values decrypted · KB sent (gzip)."
+    )
+    lines.append("")
     lines.append("| machine | |")
     lines.append("|---|---|")
     for k, v in info.items():
         lines.append(f"| {k} | {v} |")
     lines.append("")
-    lines.append("| figure | measured | baseline (same run) | ratio | target | verdict | note |")
-    lines.append("|---|---|---|---|---|---|---|")
-    for f in report.figures:
-        lines.append(
-            f"| {f.name} | {f.value} | {f.baseline} | {f.ratio} | {f.target} | **{f.verdict}** | {f.note} |"
-        )
+    lines += figures_table(report)
     lines.append("")
     if seed_times:
-        lines.append("### Seed times")
+        lines.append("## Seed times")
         lines.append("")
         for name, m in seed_times.items():
             if "people" in m:
@@ -799,27 +1101,36 @@ def write_results(info: dict, report: Report, seed_times: dict) -> str:
                     f"profile `{m['profile_name']}`: {m['profile']})"
                 )
         lines.append("")
-    lines.append("### Details")
+    lines.append("## Details")
     lines.append("")
     for d in report.details:
         lines.append(d if "\n" in d else f"- {d}")
     lines.append("")
-    lines.append(END)
-    block = "\n".join(lines)
-    old = (
-        RESULTS.read_text()
-        if RESULTS.exists()
-        else "# Benchmark results\n\n" + BEGIN + "\n" + END + "\n"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = common.DATA / f"results-{stamp}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--one-person",
+        action="store_true",
+        help="the one person only: " + ", ".join(sorted(ONE_PERSON)),
     )
-    if BEGIN in old and END in old:
-        new = old.split(BEGIN)[0] + block + old.split(END, 1)[1]
-    else:
-        new = old.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(new)
-    return block
+    parser.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
+    args = parser.parse_args(argv)
+    if args.one_person:
+        ONLY.clear()
+        ONLY.update(ONE_PERSON)
+    if args.only:
+        ONLY.clear()
+        ONLY.update(x for x in args.only.split(",") if x)
+    if unknown := ONLY - set(SECTIONS):
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
 
-
-def main() -> int:
     one = common.read_manifest("one-person")
     big = common.read_manifest("clinic")
     small = common.read_manifest("clinic-small")
@@ -828,11 +1139,16 @@ def main() -> int:
         return 1
     RUN.mkdir(parents=True, exist_ok=True)
     info = machine()
+    info["interleaving"] = (
+        f"{ROUNDS} rounds × {SLICE:g} s slices per side, order reversed each round"
+    )
+    info["sections"] = ", ".join(sorted(ONLY)) if ONLY else "all"
     say("KAP Companion benchmark")
     for k, v in info.items():
         say(f"  {k}: {v}")
     report = Report()
     started = time.perf_counter()
+    meter = CpuMeter()
     sections = [
         ("sqlite", one, lambda: sqlite_section(report, one)),
         ("inprocess", one, lambda: queries_section(report, one)),
@@ -863,20 +1179,18 @@ def main() -> int:
             )
     browser_figures(report)
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    info["machine during the run"] = meter.text()
     info["run time"] = f"{time.perf_counter() - started:,.0f} s"
     seed_times = (
         json.loads((common.DATA / "seed-times.json").read_text())
         if (common.DATA / "seed-times.json").exists()
         else {}
     )
-    write_results(info, report, seed_times)
-    say("\n== Figures (each beside its baseline from this run) ==")
-    width = max(len(f.name) for f in report.figures) if report.figures else 10
-    for f in report.figures:
-        say(
-            f"{f.name:<{width}}  {f.value}  |  {f.baseline}  |  {f.ratio}  |  {f.target}  |  {f.verdict}"
-        )
-    say(f"\nWritten to {RESULTS}")
+    path = write_results(info, report, seed_times)
+    say("\n== Figures (each beside its baseline from this run) ==\n")
+    for line in figures_table(report):
+        say(line)
+    say(f"\nWritten to {path} (untracked; bench/RESULTS.md is left as it is)")
     return 0
 
 

@@ -573,6 +573,11 @@ def child_one_person(years: float) -> dict:
             profile = full_profile(days)
             with transaction.atomic():
                 rows = seed_people([user], profile, now, random.Random(42), inst)
+            # bulk_create sends no signals: the search's blind index is built as the app would
+            # have built it record by record (kap.journal.word_index).
+            from kap.journal.word_index import reindex
+
+            reindex(user)
             seconds = time.perf_counter() - t
             out["people"][label] = {
                 "user_id": user.pk,
@@ -601,6 +606,10 @@ def _seed_chunk(args) -> tuple[int, int]:
         rows = seed_people(
             clients, profile, datetime.fromisoformat(now_iso), random.Random(seed), inst
         )
+    from kap.journal.word_index import reindex
+
+    for person in clients:  # the search's blind index (bulk_create sends no signals)
+        reindex(person)
     connection.close()
     return len(ids), rows
 

@@ -88,25 +88,29 @@ def _device(user):
 
 
 def cmd_queries(args) -> dict:
-    """For each (label, email, url, otp): the queries that page runs (warm), its status and
-    size, and the median wall and CPU time of five in-process requests."""
+    """For each (label, email, url, otp): the queries that page runs (warm), the rows it fetches
+    and the values it decrypts (bench/measure.py's X-Bench-* headers), its status and size as
+    sent to a browser (gzip), and the median wall and CPU time of five in-process requests."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from bench.load import ACCEPT_ENCODING
     from kap.accounts.models import User
 
     out = []
     for label, email, url, otp in json.loads(args.pairs):
         user = User.objects.get(email=email)
         c = _client_for(user, otp)
-        c.get(url)  # warm: caches, first-request work
+        c.get(url, HTTP_ACCEPT_ENCODING=ACCEPT_ENCODING)  # warm: caches, first-request work
         times, cpu = [], []
         for _ in range(5):
             with CaptureQueriesContext(connection) as q:
-                t, p = time.perf_counter(), time.process_time()
-                r = c.get(url)
+                t = time.perf_counter()
+                r = c.get(url, HTTP_ACCEPT_ENCODING=ACCEPT_ENCODING)
                 times.append(time.perf_counter() - t)
-                cpu.append(time.process_time() - p)
+            # CPU of the request's thread, measured by the bench middleware (which neighbours
+            # on a shared machine disturb far less than wall time).
+            cpu.append(float(r.get("X-Bench-CPU-ms", "nan")))
         out.append(
             {
                 "label": label,
@@ -115,10 +119,11 @@ def cmd_queries(args) -> dict:
                 "status": r.status_code,
                 "bytes": len(r.content),
                 "queries": len(q.captured_queries),
-                # Median of five: wall time, and this process's CPU time (which neighbours on a
-                # shared machine disturb far less).
+                "rows": int(r.get("X-Bench-Rows", -1)),
+                "decrypts": int(r.get("X-Bench-Decrypts", -1)),
+                "encrypts": int(r.get("X-Bench-Encrypts", -1)),
                 "ms": round(sorted(times)[2] * 1000, 1),
-                "cpu_ms": round(sorted(cpu)[2] * 1000, 1),
+                "cpu_ms": round(sorted(cpu)[2], 1),
                 "sql": [x["sql"][:300] for x in q.captured_queries] if args.sql else [],
             }
         )

@@ -16,7 +16,7 @@ from kap.accounts.models import CareLink, Scope
 from kap.care.models import AlertAcknowledgement
 from kap.care.sharing import SHARES, Record, response_scopes, scope_of, shares
 from kap.journal.models import KapSession, SafetyEvent
-from kap.journal.records import Entry, LazyTimeline, Part, Shared
+from kap.journal.timeline import Entry, LazyTimeline, Part, Shared
 
 
 def scopes_of(link: CareLink) -> set[str]:

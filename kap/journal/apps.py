@@ -7,6 +7,7 @@ class JournalConfig(AppConfig):
 
     def ready(self) -> None:
         # The blind index of a person's words is written as their records are saved.
-        from kap.journal import word_index
+        from kap.journal import records, word_index
 
         word_index.connect()
+        records.register()  # the journal's kinds on the timeline, before practices' and care's

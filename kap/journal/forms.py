@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.text import normalize_newlines
 
 from kap.content.specs import InstrumentSpec, Item
-from kap.journal import records
+from kap.journal import timeline
 from kap.journal.models import ActionStep, CheckIn, KapSession, QuestionToBring, SupportItem
 from kap.lib.limits import (
     EARLIEST_DATE,
@@ -281,7 +281,7 @@ class TimelineFilter(forms.Form):
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = [("", "Everything")] + [
-            (s.kind, s.label) for s in records.SOURCES.values()
+            (s.kind, s.label) for s in timeline.SOURCES.values()
         ]
         self.fields["kind"].error_messages["invalid_choice"] = "Please choose one of the kinds."
         self.fields["session"].queryset = KapSession.objects.for_client(client)

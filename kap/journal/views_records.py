@@ -23,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from kap.content.models import Instrument
 from kap.content.roles import roles_for
 from kap.journal import records
+from kap.journal import timeline as timeline_
 from kap.journal.forms import (
     InsightForm,
     QuestionForm,
@@ -420,10 +421,10 @@ def timeline(request: HttpRequest) -> HttpResponse:
     kind, session = chosen.get("kind") or None, chosen.get("session")
     if query.strip():
         # Finds the matches in the blind index; decrypts the rows of the page shown only.
-        entries = records.search(request.user, query, kind=kind, session=session)
+        entries = timeline_.search(request.user, query, kind=kind, session=session)
     else:
         # Loads and decrypts the rows of the page shown only, whatever the length of the history.
-        entries = records.LazyTimeline(request.user, kind=kind, session=session)
+        entries = timeline_.LazyTimeline(request.user, kind=kind, session=session)
     page = Paginator(entries, PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,

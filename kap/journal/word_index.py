@@ -6,7 +6,7 @@ holds words has one `WordIndex` row per *term* of its words: a keyed hash (HMAC-
 never in the database) and the person's id, so that the same word in two people's records gives
 two different tokens. A search hashes the words it is given the same way and finds, in one SQL
 query, the records that hold all of them; only the records shown are then decrypted
-(kap.journal.records.search).
+(kap.journal.timeline.search).
 
 Terms: the text is NFKC-normalised, case-folded and cut into words (runs of letters and digits).
 A word of two characters is a term as it is; of three or more, each of its first 3 … PREFIX
@@ -144,7 +144,7 @@ class Indexed:
         return rows.select_related(*self.related) if self.related else rows
 
 
-# The one list of what the index covers. records.Part.words names the same columns (for the
+# The one list of what the index covers. timeline.Part.words names the same columns (for the
 # excerpt of a search result); tests/journal/test_search_index.py checks that they agree.
 INDEXED: dict[type[models.Model], Indexed] = {
     i.model: i

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from kap.accounts.models import Scope
 from kap.journal.models import KapSession
-from kap.journal.records import Entry, Part, register_parts
+from kap.journal.timeline import Entry, Part, register_parts
 from kap.practices.models import PracticeLog
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from kap.accounts.models import Scope
 from kap.care.sharing import Record, scope_of
 from kap.care.timeline import shared_with
-from kap.journal import records
+from kap.journal import timeline
 from kap.journal.models import ActionStep, CheckIn, Insight, SafetyEvent
 from tests.care.conftest import ALL_SCOPES, phq9_answers
 from tests.care.helpers import body
@@ -83,11 +83,11 @@ def test_every_kind_of_the_timeline_is_shared_under_the_scope_the_consent_screen
         "question": Record.QUESTIONS,
         "practice": Record.PRACTICES,
     }
-    assert set(records.SOURCES) == set(record_of) | {"response"}
+    assert set(timeline.SOURCES) == set(record_of) | {"response"}
     for kind, record in record_of.items():
-        assert {p.scope for p in records.SOURCES[kind].parts} == {scope_of(record)}, kind
+        assert {p.scope for p in timeline.SOURCES[kind].parts} == {scope_of(record)}, kind
     # Answers are shared instrument by instrument, as the client's packs say.
-    assert {p.scope for p in records.SOURCES["response"].parts} == {records.BY_INSTRUMENT}
+    assert {p.scope for p in timeline.SOURCES["response"].parts} == {timeline.BY_INSTRUMENT}
 
 
 def test_safety_events_are_shared_under_safety(client_user, therapist, link, guide):

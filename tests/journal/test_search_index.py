@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from kap.exports.erasure import erase_client
 from kap.exports.json_import import import_json
-from kap.journal import records, word_index
+from kap.journal import timeline, word_index
 from kap.journal.models import Insight, Searchable, WordIndex
 from tests.data.conftest import ALEX_PHRASE, download_json
 from tests.data.people import build_person
@@ -30,7 +30,7 @@ TIMELINE = reverse("journal:timeline")
 
 def found(user, query: str, **filters) -> list[str]:
     """The texts of every entry a search finds, newest first."""
-    return [e.text for e in records.search(user, query, **filters)[:]]
+    return [e.text for e in timeline.search(user, query, **filters)[:]]
 
 
 def rows_of(obj) -> set[str]:
@@ -101,7 +101,7 @@ def test_a_worksheet_answer_is_found_but_not_the_choices_of_a_questionnaire(clie
     submit(client_user, "integration-worksheet", {"felt-different": "a Heron standing still"})
     submit(client_user, "phq9", {f"q{i}": "several-days" for i in range(1, 10)})
 
-    assert [e.kind for e in records.search(client_user, "heron")[:]] == ["response"]
+    assert [e.kind for e in timeline.search(client_user, "heron")[:]] == ["response"]
     # PHQ-9's answers are choices, not the person's words: never indexed.
     assert found(client_user, "several") == []
 
@@ -109,7 +109,7 @@ def test_a_worksheet_answer_is_found_but_not_the_choices_of_a_questionnaire(clie
 def test_the_steps_and_questions_a_worksheet_makes_are_found(client_user, submit):
     submit(client_user, "integration-worksheet", {"might-do-next": "walk by the canal"})
 
-    kinds = sorted(e.kind for e in records.search(client_user, "canal")[:])
+    kinds = sorted(e.kind for e in timeline.search(client_user, "canal")[:])
 
     assert kinds == ["response", "step"]
 
@@ -118,7 +118,7 @@ def test_a_draft_is_found_and_each_autosave_replaces_its_words(client_user, draf
     from kap.journal.services import save_draft
 
     first = draft(client_user, "integration-worksheet", {"felt-different": "marigold"})
-    assert [e.kind for e in records.search(client_user, "marigold")[:]] == ["response"]
+    assert [e.kind for e in timeline.search(client_user, "marigold")[:]] == ["response"]
 
     save_draft(
         client=client_user,
@@ -129,7 +129,7 @@ def test_a_draft_is_found_and_each_autosave_replaces_its_words(client_user, draf
     )
 
     assert found(client_user, "marigold") == []
-    assert [e.draft for e in records.search(client_user, "sunflower")[:]] == [True]
+    assert [e.draft for e in timeline.search(client_user, "sunflower")[:]] == [True]
     assert rows_of(first) == word_index.tokens(client_user.pk, ["sunflower"])
 
 
@@ -175,10 +175,10 @@ def test_another_persons_identical_word_never_matches(client_user, stranger):
     # The same word gives other tokens for another person: nothing links the two records.
     assert rows_of(mine) and rows_of(theirs)
     assert rows_of(mine).isdisjoint(rows_of(theirs))
-    assert [e.url for e in records.search(client_user, "lantern")[:]] == [
+    assert [e.url for e in timeline.search(client_user, "lantern")[:]] == [
         reverse("journal:insight-edit", args=[mine.pk])
     ]
-    assert [e.url for e in records.search(stranger, "lantern")[:]] == [
+    assert [e.url for e in timeline.search(stranger, "lantern")[:]] == [
         reverse("journal:insight-edit", args=[theirs.pk])
     ]
 
@@ -212,7 +212,7 @@ def test_a_search_decrypts_only_the_rows_it_shows(client_user, decrypts):
     _insights(client_user, 30, "other words", start=30)
     decrypts.clear()
 
-    result = records.search(client_user, "lantern")
+    result = timeline.search(client_user, "lantern")
     assert len(result) == 30
     assert decrypts == []  # counted in SQL
 
@@ -263,9 +263,9 @@ def test_an_imported_export_is_found(client, client_user, make_user, guide):
 
     import_json(user=newcomer, raw=raw)
 
-    kinds = {e.kind for e in records.search(newcomer, ALEX_PHRASE)[:]}
+    kinds = {e.kind for e in timeline.search(newcomer, ALEX_PHRASE)[:]}
     assert {"session", "insight", "response", "step", "question"} <= kinds
-    assert kinds == {e.kind for e in records.search(client_user, ALEX_PHRASE)[:]}
+    assert kinds == {e.kind for e in timeline.search(client_user, ALEX_PHRASE)[:]}
     # Indexed as the newcomer's own: another person's tokens.
     assert WordIndex.objects.filter(client=newcomer).exists()
     mine = set(WordIndex.objects.filter(client=client_user).values_list("token", flat=True))
@@ -305,7 +305,7 @@ def test_reindex_rebuilds_the_index_after_the_secret_key_changes(
 
     assert "Rebuilt the search index: 2 people" in out.getvalue()
     assert found(client_user, "harbour") == ["quiet harbour"]
-    assert [e.kind for e in records.search(stranger, "meadow")[:]] == ["response"]
+    assert [e.kind for e in timeline.search(stranger, "meadow")[:]] == ["response"]
     assert not WordIndex.objects.filter(
         token__in=word_index.tokens(client_user.pk, ["quiet harbour"], secret=old)
     ).exists()
@@ -325,7 +325,7 @@ def test_setup_builds_the_index_when_records_exist_without_it(client_user, guide
 
 
 def test_every_part_with_words_is_covered_by_the_index(client_user):
-    parts = [p for s in records.SOURCES.values() for p in s.parts if p.words]
+    parts = [p for s in timeline.SOURCES.values() for p in s.parts if p.words]
     covered = {}
     for part in parts:
         model = part.rows(client_user, None).model

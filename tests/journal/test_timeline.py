@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.urls import reverse
 from django.utils import timezone
 
-from kap.journal import records
+from kap.journal import timeline
 from kap.journal.models import ActionStep, CheckIn, Insight, QuestionToBring
 from tests.journal.conftest import field_error, queries_for
 from tests.practices.conftest import log_practice
@@ -229,7 +229,7 @@ def test_the_timeline_takes_the_same_number_of_queries_filtered_by_session_or_ki
 
 
 def test_every_kind_is_a_registered_source_so_others_can_add_theirs():
-    assert set(records.SOURCES) == {
+    assert set(timeline.SOURCES) == {
         "session",
         "insight",
         "response",
@@ -237,7 +237,7 @@ def test_every_kind_is_a_registered_source_so_others_can_add_theirs():
         "question",
         "practice",  # added by kap.practices when the app is ready
     }
-    assert all(s.label for s in records.SOURCES.values())
+    assert all(s.label for s in timeline.SOURCES.values())
 
 
 # --- Practices ------------------------------------------------------------------------------------
