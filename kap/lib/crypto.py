@@ -20,7 +20,7 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -45,10 +45,18 @@ class Keyring:
     current: str
     keys: dict[str, bytes]
     source: str
+    # One AESGCM object per key, made on first use: an AESGCM is safe to share between threads,
+    # and making one costs about as much as sealing a short value.
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
 
     def cipher(self, key_id: str) -> AESGCM:
         try:
-            return AESGCM(self.keys[key_id])
+            return self._ciphers[key_id]
+        except KeyError:
+            pass
+        try:
+            cipher = self._ciphers[key_id] = AESGCM(self.keys[key_id])
+            return cipher
         except KeyError:
             raise KeyError_(
                 f"encryption key {key_id!r} is not in {self.source}; restore the key file from"
