@@ -217,6 +217,24 @@ class SessionForm(KapSessionForm):
         )
 
 
+# A list of sessions to choose from offers the latest (and the one asked for, e.g. from a
+# session's own page): years of sessions neither make a long list nor are read to draw it.
+SESSIONS_LISTED = 24
+
+
+def offer_latest_sessions(form: forms.BaseForm, client) -> None:
+    """Narrow `form`'s "session" field to the client's latest SESSIONS_LISTED sessions, plus
+    the one sent, if it is theirs; nothing encrypted is read to label them."""
+    mine = KapSession.objects.for_client(client).defer("notes", "clinician_name", "setting")
+    wanted = list(mine.order_by("-starts_at", "-pk").values_list("pk", flat=True)[:SESSIONS_LISTED])
+    sent = form.data.get(form.add_prefix("session")) if form.data else None
+    if isinstance(sent, str) and sent.isdigit():
+        wanted.append(int(sent))
+    field = form.fields["session"]
+    field.queryset = mine.filter(pk__in=wanted).order_by("-starts_at", "-pk")
+    field.help_text = f"Your latest {SESSIONS_LISTED}; an earlier one from its page in Sessions."
+
+
 class StepForm(ActionStepForm):
     session = forms.ModelChoiceField(
         queryset=KapSession.objects.none(),
@@ -231,7 +249,7 @@ class StepForm(ActionStepForm):
 
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["session"].queryset = KapSession.objects.for_client(client)
+        offer_latest_sessions(self, client)
         self.fields["text"].error_messages["required"] = "Write the step in a few words first."
 
 
@@ -284,4 +302,4 @@ class TimelineFilter(forms.Form):
             (s.kind, s.label) for s in timeline.SOURCES.values()
         ]
         self.fields["kind"].error_messages["invalid_choice"] = "Please choose one of the kinds."
-        self.fields["session"].queryset = KapSession.objects.for_client(client)
+        offer_latest_sessions(self, client)

@@ -256,8 +256,11 @@ def step_list(request: HttpRequest) -> HttpResponse:
 
 
 # Each step shows its latest check-ins and how many there are in all (the others are in the
-# timeline): the page grows with the number of steps, not with years of daily check-ins.
+# timeline): the page grows with the number of steps, not with years of daily check-ins. Every
+# open step is shown; of those done or let go, the latest CLOSED_SHOWN (the rest are in the
+# timeline), so that years of steps do not make the page slower to open.
 CHECKINS_SHOWN = 3
+CLOSED_SHOWN = 20
 
 
 def _render_steps(
@@ -266,12 +269,17 @@ def _render_steps(
     invalid: tuple[int, StepCheckInForm] | None = None,
 ) -> HttpResponse:
     latest = CheckIn.objects.order_by("-created_at", "-pk")[:CHECKINS_SHOWN]
-    steps = list(
+    mine = (
         ActionStep.objects.for_client(request.user)
         .select_related("session")
         .defer("session__notes")
         .annotate(n_checkins=Count("checkins"))
         .prefetch_related(Prefetch("checkins", queryset=latest, to_attr="latest_checkins"))
+    )
+    closed = mine.exclude(status=ActionStep.Status.OPEN)
+    closed_count = closed.count()
+    steps = list(mine.filter(status=ActionStep.Status.OPEN)) + list(
+        closed.order_by("-created_at", "-pk")[:CLOSED_SHOWN]
     )
     rows = []
     for step in steps:
@@ -286,6 +294,7 @@ def _render_steps(
         {
             "open_rows": [r for r in rows if r[0].status == ActionStep.Status.OPEN],
             "closed_rows": [r for r in rows if r[0].status != ActionStep.Status.OPEN],
+            "closed_not_shown": max(0, closed_count - CLOSED_SHOWN),
             "add_form": StepForm(client=request.user),
         },
     )

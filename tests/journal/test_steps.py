@@ -183,3 +183,26 @@ def test_the_steps_page_takes_the_same_number_of_queries_for_3_or_30_steps(
     add(27)
     with django_assert_num_queries(few):
         assert logged_in.get(STEPS).status_code == 200
+
+
+def test_years_of_closed_steps_show_the_latest_and_point_to_the_rest(
+    logged_in, client_user, monkeypatch
+):
+    """Every open step is shown; of those done or let go only the latest (the rest are in the
+    timeline), so the page does not read and decrypt years of steps to open."""
+    from kap.journal import views_records
+    from kap.lib import crypto
+
+    monkeypatch.setattr(views_records, "CLOSED_SHOWN", 5)
+    for i in range(2):
+        ActionStep.objects.create(client=client_user, text=f"open step {i}")
+    for i in range(12):
+        ActionStep.objects.create(client=client_user, text=f"closed step {i}", status="done")
+    decrypted = []
+    original = crypto.decrypt
+    monkeypatch.setattr(crypto, "decrypt", lambda v: decrypted.append(1) or original(v))
+    html = logged_in.get(STEPS).content.decode()
+    assert "open step 0" in html and "open step 1" in html
+    assert "closed step 11" in html and "closed step 7" in html and "closed step 6" not in html
+    assert "7 earlier steps are in" in html and "?kind=step" in html
+    assert len(decrypted) <= 2 + 5 + 2  # the steps shown (and the add form's choices), not all
