@@ -47,6 +47,9 @@ CSRF_TRUSTED_ORIGINS = [o for o in envstr("KAP_CSRF_TRUSTED_ORIGINS").split(",")
 OPEN_SIGNUP = envbool("KAP_OPEN_SIGNUP", "True")
 SITE_NAME = envstr("KAP_SITE_NAME", "KAP Companion")
 DEFAULT_PACK = envstr("KAP_DEFAULT_PACK", "kap-guide")
+# Today keeps what its rules read for this long at most (kap.journal.today.cache_key), in the
+# default cache (CACHES: Django's per-process memory unless set); 0: not cached.
+TODAY_CACHE_SECONDS = envint("KAP_TODAY_CACHE_SECONDS", "300")
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -22,5 +22,8 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["KAP_DATA_DIR"] = str(data)
     log = Path(os.environ["KAP_LOG_FILE"])
     os.environ["KAP_LOG_FILE"] = str(log.with_name(f"{log.stem}-{worker}{log.suffix}"))
+# Today's cache is off unless a test turns it on (tests/journal/test_today_cache.py): many tests
+# move a record in time with QuerySet.update(), behind the change stamp's back.
+os.environ.setdefault("KAP_TODAY_CACHE_SECONDS", "0")
 # pytest-django's live server runs beside Playwright's event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

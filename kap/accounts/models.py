@@ -52,6 +52,9 @@ class User(AbstractBaseUser):
     time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Counts the changes to what Today is built from (kap.journal.stamps): Today's cache is keyed
+    # on it. A database default too, so that code inserting people without naming it still works.
+    journal_stamp = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 
     objects = UserManager()
 

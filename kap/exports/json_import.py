@@ -35,7 +35,8 @@ from kap.journal.models import (
     SupportItem,
 )
 from kap.journal.signals import safety_event_recorded
-from kap.journal.word_index import index_objects
+from kap.journal.stamps import bump
+from kap.journal.word_index import index_in_batches
 from kap.practices.models import PracticeLog
 
 # A safety rule set off by an imported answer saved this recently tells linked therapists just
@@ -51,6 +52,9 @@ class Imported:
 
     counts: dict[str, int] = field(default_factory=dict)
     not_imported: list[str] = field(default_factory=list)
+    # The records stored, with their words in hand, for the search's blind index (import_json
+    # writes it after the import's own transaction, a few hundred records at a time).
+    to_index: list = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         parts = [f"{n} {kind}" for kind, n in self.counts.items() if n]
@@ -306,9 +310,11 @@ def import_export(*, user, export: Export) -> Imported:
         SupportItem(client=account, category=s.category, text=s.text, created_at=s.created_at)
         for s in export.support_items
     )
-    # bulk_create sends no post_save: the blind index of their words is written here, from the
-    # words in hand (nothing decrypted again), in this same transaction.
-    index_objects([*sessions, *responses, *insights, *steps, *checkins, *questions])
+    # bulk_create sends no post_save: the blind index of their words is written by import_json
+    # once this transaction is committed, from the words in hand (nothing decrypted again), in
+    # short transactions, so that years of records never hold the write lock for long.
+    result.to_index = [*sessions, *responses, *insights, *steps, *checkins, *questions]
+    bump(account)  # nor does it raise the change stamp Today's cache is keyed on
 
     # A practice's uuid only stops a retried send from being stored twice; one already taken
     # here (the same export imported into a second account) is given a new one.
@@ -398,7 +404,7 @@ def import_json(*, user, raw: bytes) -> Imported:
     """An uploaded export read, checked and loaded; ImportRefused says why it cannot be."""
     export = parse_export(raw)
     try:
-        return import_export(user=user, export=export)
+        result = import_export(user=user, export=export)
     except IntegrityError:
         # The schema cannot see everything the database checks (e.g. two open drafts of one
         # check-in); the transaction was rolled back, so nothing is half-imported.
@@ -413,3 +419,6 @@ def import_json(*, user, raw: bytes) -> Imported:
             "Some values in this export cannot be stored here (for example a control character"
             " in a name), so it was not imported. Nothing was imported."
         ) from None
+    index_in_batches(result.to_index)
+    result.to_index = []
+    return result

@@ -5,8 +5,13 @@ No streaks, no counts of missed days, no guilt: each suggestion is an invitation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.utils import timezone
 
 from kap.content.roles import Roles, roles_for
@@ -20,6 +25,7 @@ from kap.journal.due import (
     STEPS,
     WORKSHEET,
     Due,
+    Facts,
     due_for,
     facts,
 )
@@ -74,11 +80,92 @@ def intention_for(
     return [(items[k].text, v) for k, v in r.answers.items() if k in items and v]
 
 
+@dataclass
+class Kept:
+    """What Today keeps between requests for one person: no word they wrote (no question, no
+    intention, no note: those are read and decrypted afresh), only ids, dates, keys and counts,
+    so that any cache backend may hold it. `facts.roles` is left out (None) while kept: the
+    packs' roles are read on every request, and the key carries their fingerprint."""
+
+    facts: Facts
+    open_steps: int  # how many action steps are open (0 when none can be due)
+    any_question: bool  # whether any question to bring is open
+
+
+_FINGERPRINTS: dict[int, tuple[Roles, str]] = {}
+
+
+def _fingerprint(roles: Roles) -> str:
+    """The same for the same roles on every server (roles_for hands out one object per set of
+    pack versions: it is hashed once)."""
+    found = _FINGERPRINTS.get(id(roles))
+    if found is None or found[0] is not roles:
+        digest = hashlib.blake2b(repr(roles).encode(), digest_size=12).hexdigest()
+        found = _FINGERPRINTS[id(roles)] = (roles, digest)
+    return found[1]
+
+
+def cache_key(user, now: datetime, roles: Roles) -> str | None:
+    """Today's cache key for this person now, or None when Today is not cached
+    (settings.TODAY_CACHE_SECONDS is 0). One query: the person's change stamp, read from the
+    database before anything it stands for (kap.journal.stamps), so an entry is never older than
+    what it is served for, on whichever app server wrote it. Also in the key: when they joined (an
+    id used again is another person), the roles their packs give them (a pack loaded again, a
+    clinic linked), their time zone (what "today" is), and a bucket of TODAY_CACHE_SECONDS
+    (what moves with time alone is bounded by it)."""
+    seconds = settings.TODAY_CACHE_SECONDS
+    if seconds <= 0 or not user.pk:
+        return None
+    row = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .values_list("journal_stamp", "date_joined")
+        .first()
+    )
+    if row is None:
+        return None
+    stamp, joined = row
+    zone = timezone.get_current_timezone_name()
+    bucket = int(now.timestamp()) // seconds
+    return f"kap.today:{user.pk}:{joined.timestamp()}:{stamp}:{_fingerprint(roles)}:{zone}:{bucket}"
+
+
+def kept_for(user, now: datetime, roles: Roles) -> tuple[Kept, list | None]:
+    """What the rules read for this person, from the cache when it holds it for this key; and,
+    when it did not, the open questions to bring (read to know whether there are any)."""
+    key = cache_key(user, now, roles)
+    found = cache.get(key) if key else None
+    if found is not None:
+        return replace(found, facts=replace(found.facts, roles=roles)), None
+    known = facts(user, now, roles=roles)
+    open_steps = (
+        ActionStep.objects.for_client(user).filter(status=ActionStep.Status.OPEN).count()
+        if known.step_days
+        else 0  # no open step has a check-in day: none can be due
+    )
+    questions = list(open_questions(user)[:10])
+    kept = Kept(known, open_steps, bool(questions))
+    if key:
+        cache.set(
+            key, replace(kept, facts=replace(known, roles=None)), settings.TODAY_CACHE_SECONDS
+        )
+    return kept, questions
+
+
 def context(user) -> dict:
     """Every query is bounded whatever the length of the history (kap.journal.due reads what the
-    rules need; notes are deferred, never decrypted here), and what the packs say (one query)."""
+    rules need; notes are deferred, never decrypted here), and what the packs say (one query).
+
+    What the rules read is kept between requests (`kept_for`); what is due is worked out from it
+    at each request, to the minute, as are the words (the hours since a session). Drafts, the
+    questions to bring and the day's intention are read afresh: they hold the person's words,
+    which no cache holds, and a draft's autosave does not touch the change stamp."""
     now = timezone.now()
-    known = facts(user, now)
+    roles = roles_for(user)
+    kept, questions = kept_for(user, now, roles)
+    if questions is None:
+        questions = list(open_questions(user)[:10]) if kept.any_question else []
+    known = kept.facts
     due = due_for(user, now, known=known)
     drafts = list(
         Response.objects.for_client(user)
@@ -95,18 +182,18 @@ def context(user) -> dict:
     next_session = known.next_session
     todays_intention = None
     if next_session and timezone.localdate(next_session.starts_at) == timezone.localdate(now):
-        todays_intention = intention_for(user, next_session, roles=known.roles)
+        todays_intention = intention_for(user, next_session, roles=roles)
     return {
         "todays_intention": todays_intention,
-        "suggestions": [_suggestion(d, now, user) for d in shown],
+        "suggestions": [_suggestion(d, now, kept.open_steps) for d in shown],
         "next_session": next_session,
-        "questions": list(open_questions(user)[:10]),
+        "questions": questions,
         "drafts": drafts,
         "latest_completed": known.latest_completed[0] if known.latest_completed else None,
     }
 
 
-def _suggestion(d: Due, now, user) -> Suggestion:
+def _suggestion(d: Due, now, open_steps: int) -> Suggestion:
     """Today's words for one thing due."""
     if d.kind == INSIGHTS:
         hours = int((now - d.start).total_seconds() // 3600)
@@ -124,7 +211,7 @@ def _suggestion(d: Due, now, user) -> Suggestion:
         why = "Your goals, the patterns you want to shift, how ready you feel, and any questions."
         return Suggestion("Prepare for your first session", why, d.path, "Start preparing")
     if d.kind == STEPS:
-        n = ActionStep.objects.for_client(user).filter(status=ActionStep.Status.OPEN).count()
+        n = open_steps
         why = (
             f"You have {n} step{'s' if n != 1 else ''} you are working on. "
             "Done, still working on it, or let it go — all are fine."
