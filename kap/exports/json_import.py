@@ -53,7 +53,7 @@ class Imported:
     counts: dict[str, int] = field(default_factory=dict)
     not_imported: list[str] = field(default_factory=list)
     # The records stored, with their words in hand, for the search's blind index (import_json
-    # writes it after the import's own transaction, a few hundred records at a time).
+    # writes it after the import's own transaction, a few records at a time).
     to_index: list = field(default_factory=list, repr=False)
 
     def summary(self) -> str:

@@ -198,8 +198,8 @@ def index_objects(objs: Iterable[models.Model]) -> int:
     return len(batch)
 
 
-def index_in_batches(objs: list, per_transaction: int = 200) -> int:
-    """index_objects for many records already committed (an import), a few hundred records per
+def index_in_batches(objs: list, per_transaction: int = 25) -> int:
+    """index_objects for many records already committed (an import), a few records per
     transaction: nobody else's save waits long for the write lock. Until it is done the search
     finds fewer of them; `kap search reindex` rebuilds all if the process is stopped half-way."""
     written = 0
@@ -287,6 +287,11 @@ def reindex_everyone(progress: Callable[[int], None] | None = None) -> tuple[int
         if progress:
             progress(1)
     return len(everyone), written
+
+
+def records_count() -> int:
+    """How many records the index covers, of everyone."""
+    return sum(spec.model._default_manager.count() for spec in INDEXED.values())
 
 
 def needs_building() -> bool:

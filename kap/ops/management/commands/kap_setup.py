@@ -10,6 +10,9 @@ from kap.journal import word_index
 from kap.ops.keys import KeyProblem, verify_keys
 from kap.ops.locks import setup_lock
 
+# Up to this many records, `kap setup` builds a missing search index itself (a few seconds).
+INLINE_INDEX_RECORDS = 2_000
+
 
 class Command(BaseCommand):
     help = "Bring the database up to date and load the built-in guide (quick when nothing changed)."
@@ -30,8 +33,17 @@ class Command(BaseCommand):
             except KeyProblem as e:
                 raise CommandError(str(e)) from None
             result = ensure_default_pack()
-            # Records made before the search index existed (or bulk-written): index them once.
-            built = word_index.reindex_everyone() if word_index.needs_building() else None
+            # Records made before the search index existed (or bulk-written): index them once,
+            # here when there are few; else `kap search reindex` (with its progress bar) does it,
+            # while the app serves: years of records take minutes, not for every start-up to wait.
+            missing = word_index.needs_building()
+            small = missing and word_index.records_count() <= INLINE_INDEX_RECORDS
+            built = word_index.reindex_everyone() if small else None
+        if missing and not small:
+            self.stdout.write(
+                "Search finds records written before this version once `kap search reindex`"
+                " has run (it shows its progress; the app can serve meanwhile)."
+            )
         if built:
             who = "1 person" if built[0] == 1 else f"{built[0]} people"
             self.stdout.write(f"Built the search index of {who}'s words.")
