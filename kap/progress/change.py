@@ -161,6 +161,40 @@ def cutoff_for(latest: datetime | None) -> datetime | None:
     return datetime.combine(start, datetime.min.time(), timezone.get_current_timezone())
 
 
+def period_months(first: date, cutoff: datetime) -> int:
+    """How long the periods before `cutoff` are when the oldest entry was on `first` (a local
+    date): months, or quarters or years when months would be more than OLDER_PERIODS."""
+    end = timezone.localtime(cutoff).date()
+    span = (end.year - first.year) * 12 + end.month - first.month + 1
+    return next((m for m in (1, 3, 12) if span <= OLDER_PERIODS * m), 12)
+
+
+def period_start(day: date, months: int) -> date:
+    """The first day of the period of `months` (1, 3 or 12) that `day` falls in."""
+    return date(day.year, (day.month - 1) // months * months + 1, 1)
+
+
+def periods_of_months(
+    buckets: Sequence[tuple[date, int, float]], cutoff: datetime | None
+) -> list[Period]:
+    """What `condense` makes of one series, from its entries already counted and summed per
+    local month in SQL: `buckets` are (first day of the month, entries, sum of their values),
+    oldest first, with nothing missing from a value; those before `cutoff` become periods."""
+    if cutoff is None:
+        return []
+    end = timezone.localtime(cutoff).date()
+    older = [b for b in buckets if b[0] < end]
+    if not older:
+        return []
+    months = period_months(older[0][0], cutoff)
+    groups: dict[date, list[float]] = {}
+    for start, count, total in older:
+        group = groups.setdefault(period_start(start, months), [0, 0.0])
+        group[0] += count
+        group[1] += total
+    return [Period(start, months, n, [total / n]) for start, (n, total) in groups.items()]
+
+
 def condense(
     rows: Sequence,
     cutoff: datetime | None,
@@ -175,15 +209,10 @@ def condense(
     recent = [r for r in rows if when(r) >= cutoff]
     if not older:
         return [], recent
-    first = timezone.localtime(when(older[0])).date()
-    end = timezone.localtime(cutoff).date()
-    span = (end.year - first.year) * 12 + end.month - first.month + 1
-    months = next((m for m in (1, 3, 12) if span <= OLDER_PERIODS * m), 12)
+    months = period_months(timezone.localtime(when(older[0])).date(), cutoff)
     groups: dict[date, list] = {}
     for r in older:
-        day = timezone.localtime(when(r)).date()
-        month = (day.month - 1) // months * months + 1
-        groups.setdefault(date(day.year, month, 1), []).append(r)
+        groups.setdefault(period_start(timezone.localtime(when(r)).date(), months), []).append(r)
     periods = []
     for start, members in groups.items():
         means: list[float | None] = []

@@ -10,19 +10,28 @@ never diagnose.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models.functions import Coalesce, RowNumber, TruncMonth
+from django.utils import timezone
 
 from kap.accounts.models import Scope as Sharing
 from kap.content.models import Instrument, Scope
 from kap.content.roles import Followed, Roles, imported_measures, roles_for
 from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
-from kap.journal.scores import ScorePoint, score_series
+from kap.journal.scores import ScorePoint
 from kap.practices.models import PracticeLog
-from kap.progress.change import Change, and_join, change_between, cutoff_for, plural
+from kap.progress.change import (
+    Change,
+    Period,
+    and_join,
+    change_between,
+    cutoff_for,
+    periods_of_months,
+    plural,
+)
 
 # Which instruments are which (the measures followed over time, the outcomes, the worksheet) is
 # said by the packs (kap.content.roles), and so are the published rules for the words
@@ -42,15 +51,19 @@ class ScoreTrend:
     title: str  # the instrument's title
     y_max: float
     bands: list[Band]
-    points: list[ScorePoint]
+    points: list[ScorePoint]  # those from the cutoff on (TrendsData.cutoff), one by one
     measure: Measure | None = None
+    periods: list[Period] = field(default_factory=list)  # before the cutoff, averaged
+    first: ScorePoint | None = None
+    last: ScorePoint | None = None
+    count: int = 0  # how many scores in all
 
     @property
     def change(self) -> Change | None:
-        if not self.points:
+        if not (self.first and self.last):
             return None
         return change_between(
-            self.name, self.measure, self.points[0].total, self.points[-1].total, len(self.points)
+            self.name, self.measure, self.first.total, self.last.total, self.count
         )
 
 
@@ -137,7 +150,7 @@ class TrendsData:
 
     @property
     def latest(self) -> datetime | None:
-        whens = [t.points[-1].when for t in self.scores.values() if t.points]
+        whens = [t.last.when for t in self.scores.values() if t.last]
         if self.outcomes and self.outcomes.rows:
             whens.append(self.outcomes.rows[-1].when)
         if self.practices:
@@ -152,7 +165,7 @@ class TrendsData:
     @property
     def is_empty(self) -> bool:
         return (
-            not any(t.points for t in self.scores.values())
+            not any(t.count for t in self.scores.values())
             and not (self.outcomes and self.outcomes.rows)
             and not self.practices
         )
@@ -266,6 +279,84 @@ def session_counts(
     return [SessionCounts(*row) for row in list(rows)[::-1]]
 
 
+@dataclass(frozen=True)
+class _Scores:
+    """One measure's scores as `_score_months` and `_score_points` read them."""
+
+    months: list[tuple[date, int, float]]  # (local month, scores, their sum), oldest first
+    top: float | None = None  # the highest score
+    points: list[ScorePoint] = field(default_factory=list)  # from the cutoff on
+    first: ScorePoint | None = None
+    last: ScorePoint | None = None
+
+
+def _scored(client, keys):
+    return (
+        Response.objects.for_client(client)
+        .submitted()
+        .filter(instrument__key__in=keys, score_total__isnull=False)
+    )
+
+
+def _score_months(client, keys) -> tuple[dict[str, _Scores], dict[str, tuple]]:
+    """Each measure's scores counted and summed per month in the person's time zone, in one
+    query (a few rows a month however many scores there are); and the (first, last) time of
+    each measure that has any."""
+    rows = (
+        _scored(client, keys)
+        .annotate(month=TruncMonth("submitted_at", tzinfo=timezone.get_current_timezone()))
+        .order_by()
+        .values("instrument__key", "month")
+        .annotate(
+            n=Count("pk"),
+            total=Sum("score_total"),
+            top=Max("score_total"),
+            first=Min("submitted_at"),
+            last=Max("submitted_at"),
+        )
+        .order_by("instrument__key", "month")
+        .values_list("instrument__key", "month", "n", "total", "top", "first", "last")
+    )
+    found = {key: _Scores([]) for key in keys}
+    ends: dict[str, tuple] = {}
+    for key, month, n, total, top, first, last in rows:
+        start = timezone.localtime(month).date() if isinstance(month, datetime) else month
+        scores = found[key]
+        scores.months.append((start, n, total))
+        found[key] = _Scores(scores.months, top if scores.top is None else max(scores.top, top))
+        was = ends.get(key, (first, last))
+        ends[key] = (min(was[0], first), max(was[1], last))
+    return found, ends
+
+
+def _score_points(client, found: dict[str, _Scores], ends, cutoff) -> dict[str, _Scores]:
+    """The scores from `cutoff` on one by one, and each measure's first and last, in one query."""
+    if not ends:
+        return found
+    wanted = Q(submitted_at__gte=cutoff)
+    for key, (first, last) in ends.items():
+        wanted |= Q(instrument__key=key, submitted_at__in=[first, last])
+    points: dict[str, list[ScorePoint]] = {key: [] for key in found}
+    rows = (
+        _scored(client, list(ends))
+        .filter(wanted)
+        .order_by("submitted_at", "pk")
+        .values_list("instrument__key", "submitted_at", "score_total", "score_band")
+    )
+    for key, when, total, band in rows:
+        points[key].append(ScorePoint(when, total, band))
+    return {
+        key: _Scores(
+            scores.months,
+            scores.top,
+            [p for p in points[key] if p.when >= cutoff],
+            points[key][0] if points[key] else None,
+            points[key][-1] if points[key] else None,
+        )
+        for key, scores in found.items()
+    }
+
+
 def _rating(value: object) -> float | None:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -274,36 +365,18 @@ def _rating(value: object) -> float | None:
 
 
 def trends(client) -> TrendsData:
-    """Everything the Trends page draws, for this person only, in six queries: the packs' roles,
-    the instruments, scores, outcomes, practices and sessions."""
+    """Everything the Trends page draws, for this person only, in seven queries: the packs'
+    roles, the instruments, scores per month, outcomes, practices, recent scores and sessions.
+
+    Scores before the cutoff (TrendsData.cutoff) are averaged per period in SQL (see
+    kap.progress.change.periods_of_months); only those after it are read one by one."""
     roles = roles_for(client)
     outcomes_key = roles.key("outcomes")
     keys = [*roles.measure_keys, *roles.keys("outcomes"), *blank_sheet_keys(roles)]
     specs = current_specs(client, keys, with_imports=True)
     followed = followed_in(roles, specs)
 
-    points = {
-        key: series.points
-        for key, series in score_series(client, [f.key for f in followed]).items()
-    }
-
-    scores = {}
-    for f in followed:
-        # A pack's measure is shown (with an invitation) before it is filled in; an import only
-        # once there is something to show.
-        if f.key not in roles.measure_keys and not points[f.key]:
-            continue
-        top, bands, rule = bands_of(f, specs)
-        shown = [banded(p, rule) for p in points[f.key]]
-        scores[f.key] = ScoreTrend(
-            key=f.key,
-            name=f.label,
-            title=specs[f.key][0].title,
-            y_max=top if top is not None else max([p.total for p in shown] or [1]),
-            bands=bands,
-            points=shown,
-            measure=f.measure,
-        )
+    found, ends = _score_months(client, list(dict.fromkeys(f.key for f in followed)))
 
     outcomes = None
     if outcomes_key in specs:
@@ -337,6 +410,36 @@ def trends(client) -> TrendsData:
         .order_by("started_at", "pk")
         .values_list("started_at", "instrument__title", "settled_before", "settled_after")
     ]
+
+    whens = [last for _, last in ends.values()]
+    if outcomes and outcomes.rows:
+        whens.append(outcomes.rows[-1].when)
+    if practices:
+        whens.append(practices[-1].when)
+    cutoff = cutoff_for(max(whens, default=None))
+    found = _score_points(client, found, ends, cutoff)
+
+    scores = {}
+    for f in followed:
+        # A pack's measure is shown (with an invitation) before it is filled in; an import only
+        # once there is something to show.
+        got = found[f.key]
+        if f.key not in roles.measure_keys and not got.last:
+            continue
+        top, bands, rule = bands_of(f, specs)
+        scores[f.key] = ScoreTrend(
+            key=f.key,
+            name=f.label,
+            title=specs[f.key][0].title,
+            y_max=top if top is not None else (got.top if got.top is not None else 1),
+            bands=bands,
+            points=[banded(p, rule) for p in got.points],
+            measure=f.measure,
+            periods=periods_of_months(got.months, cutoff),
+            first=got.first,
+            last=got.last,
+            count=sum(n for _, n, _ in got.months),
+        )
 
     return TrendsData(
         scores=scores,

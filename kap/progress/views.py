@@ -122,13 +122,13 @@ def trends_view(request: HttpRequest) -> HttpResponse:
     markers = [charts.Marker(s.when, s.label) for s in data.sessions]
     scores = []
     for trend in data.scores.values():
-        shown = change.condense(trend.points, cutoff, [lambda p: p.total])
+        shown = (trend.periods, trend.points)  # averaged in SQL before the cutoff
         scores.append(
             {
                 "trend": trend,
                 "periods": shown[0],
                 "recent": shown[1],
-                "chart": _score_chart(trend, shown, markers) if trend.points else None,
+                "chart": _score_chart(trend, shown, markers) if trend.count else None,
                 "change": trend.change.sentences() if trend.change else [],
             }
         )

@@ -310,15 +310,16 @@ def test_three_or_thirty_of_everything_take_the_same_queries(
     assert "After session 30 you wrote 1 insight" in text_of(response)
 
 
-def test_the_data_is_assembled_in_six_queries(client_user, factories, django_assert_num_queries):
+def test_the_data_is_assembled_in_seven_queries(client_user, factories, django_assert_num_queries):
     from kap.content.roles import roles_for
     from kap.progress.trends import trends
 
     _record_a_lot(client_user, 5, **factories)
     roles_for(client_user)  # the packs are parsed once per process
 
-    # The packs' roles, the instruments, scores, outcomes, practices and sessions.
-    with django_assert_num_queries(6):
+    # The packs' roles, the instruments, scores per month, outcomes, practices, recent scores
+    # and sessions.
+    with django_assert_num_queries(7):
         data = trends(client_user)
 
     assert len(data.scores["phq9"].points) == 5
