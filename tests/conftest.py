@@ -191,3 +191,22 @@ def axe_violations(page) -> list:
 
     result = Axe().run(page)
     return result.response["violations"]
+
+
+@pytest.fixture
+def worker_cleanup():
+    """db_worker installs its own signal handlers and log handlers (on the stdout of the moment,
+    which pytest closes); put things back as they were afterwards."""
+    import logging
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
+    loggers = [logging.getLogger(name) for name in ("django_tasks_db", "django.tasks")]
+    handlers = {lg: list(lg.handlers) for lg in loggers}
+    levels = {lg: lg.level for lg in loggers}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+    for lg in loggers:
+        lg.handlers[:] = handlers[lg]
+        lg.setLevel(levels[lg])

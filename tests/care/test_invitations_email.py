@@ -29,10 +29,10 @@ from tests.care.helpers import body
 from tests.care.invitation_helpers import (
     admin_client,
     assert_discreet,
-    self_signed,
     send_list,
     smtp_server,
 )
+from tests.tls import self_signed
 
 LOCMEM = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 SITE = "https://care.example.org"

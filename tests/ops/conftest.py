@@ -3,8 +3,6 @@ PostgreSQL database, and the worker's side effects put back."""
 
 from __future__ import annotations
 
-import logging
-import signal
 from urllib.parse import quote
 
 import pytest
@@ -41,21 +39,6 @@ def own_keys(settings, tmp_path, monkeypatch):
     crypto.reset_keyring_cache()
     yield settings.DATA_DIR / "keys"
     crypto.reset_keyring_cache()
-
-
-@pytest.fixture
-def worker_cleanup():
-    """db_worker installs its own signal handlers and log handlers; put them back afterwards."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
-    loggers = [logging.getLogger(name) for name in ("django_tasks_db", "django.tasks")]
-    handlers = {lg: list(lg.handlers) for lg in loggers}
-    levels = {lg: lg.level for lg in loggers}
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
-    for lg in loggers:
-        lg.handlers[:] = handlers[lg]
-        lg.setLevel(levels[lg])
 
 
 def pg_conninfo() -> dict:

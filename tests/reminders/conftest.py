@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import logging
-import signal
 import socket
 from datetime import timedelta
 
@@ -119,19 +117,3 @@ def smtp(settings):
         yield inbox
     finally:
         controller.stop()
-
-
-@pytest.fixture
-def worker_cleanup():
-    """db_worker installs its own signal handlers and log handlers (on the stdout of the moment,
-    which pytest closes); put things back as they were afterwards."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
-    loggers = [logging.getLogger(name) for name in ("django_tasks_db", "django.tasks")]
-    handlers = {lg: list(lg.handlers) for lg in loggers}
-    levels = {lg: lg.level for lg in loggers}
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
-    for lg in loggers:
-        lg.handlers[:] = handlers[lg]
-        lg.setLevel(levels[lg])

@@ -206,9 +206,7 @@ def test_a_moved_session_is_a_new_reminder(smtp, client_user, make_session):
 
 
 @pytest.mark.parametrize("zone", ["Pacific/Auckland", "America/Los_Angeles"])
-def test_times_in_the_email_are_in_the_persons_own_time_zone(
-    smtp, client_user, make_session, zone
-):
+def test_times_in_the_email_are_in_the_persons_own_time_zone(smtp, client_user, make_session, zone):
     from zoneinfo import ZoneInfo
 
     client_user.time_zone = zone
