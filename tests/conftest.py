@@ -187,10 +187,21 @@ def browser_login(page, email: str, password: str = PASSWORD) -> None:
 
 
 def axe_violations(page) -> list:
+    """axe-core on the page the tab has landed on. A click on a link returns once the navigation
+    has started; axe run in between would see a document that is going away, so wait for the new
+    page's load first, and run once more if a navigation still raced the run."""
     from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import Error
 
-    result = Axe().run(page)
-    return result.response["violations"]
+    for attempt in range(3):
+        page.wait_for_load_state("load")
+        try:
+            return Axe().run(page).response["violations"]
+        except Error as e:
+            gone = "documentElement" in str(e) or "context was destroyed" in str(e)
+            if not gone or attempt == 2:
+                raise
+    return []
 
 
 @pytest.fixture
