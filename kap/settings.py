@@ -143,7 +143,8 @@ if database_url := envstr("DATABASE_URL"):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, with one process's writers queued on a lock (see there).
+            "ENGINE": "kap.lib.sqlite",
             "NAME": DATA_DIR / "kap.sqlite3",
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy

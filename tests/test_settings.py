@@ -31,7 +31,7 @@ def settings_with(env: dict, tmp_path) -> dict:
 
 def test_sqlite_is_the_default_with_wal_and_immediate_transactions(tmp_path):
     db = settings_with({}, tmp_path)
-    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert db["ENGINE"] == "kap.lib.sqlite"
     assert db["NAME"] == str(tmp_path / "kap.sqlite3")
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]

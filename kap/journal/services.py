@@ -23,7 +23,7 @@ from kap.journal.models import (
     SafetyEvent,
 )
 from kap.journal.signals import safety_event_recorded
-from kap.journal.word_index import index_objects
+from kap.journal.word_index import index_objects, refresh
 
 
 class _Unversioned(enum.Enum):
@@ -108,7 +108,6 @@ def _started_by(draft: Response, base_version: BaseVersion, token: str | None) -
     return base_version is None and bool(token) and draft.submission_token == token
 
 
-@transaction.atomic
 def save_draft(
     *,
     client,
@@ -124,7 +123,101 @@ def save_draft(
     a draft started meanwhile in another window is not overwritten by this page's first save.
     `token` is the one rendered with the page: the draft its first save starts carries it, so that
     the page's later saves and its submit, sent before the first save's answer (and version)
-    reached it, are known as its own rather than another window's."""
+    reached it, are known as its own rather than another window's.
+
+    Nearly every save is the page's own draft at the version it shows: one conditional UPDATE
+    does it. Anything else (no draft yet, another version, a draft submitted meanwhile) takes
+    the careful path, which reads first and decides."""
+    if isinstance(base_version, int):
+        saved = _save_current(
+            client=client,
+            instrument=instrument,
+            session=session,
+            answers=_clean(instrument.parsed, answers),
+            version=base_version,
+        )
+        if saved is not None:
+            return saved
+    return _save_draft_carefully(
+        client=client,
+        instrument=instrument,
+        session=session,
+        answers=answers,
+        base_version=base_version,
+        token=token,
+    )
+
+
+def _save_current(
+    *, client, instrument: Instrument, session: KapSession | None, answers: dict, version: int
+) -> Response | None:
+    """The draft of this page, if it is still at `version`: written by one conditional
+    `UPDATE … RETURNING` (SQLite ≥ 3.35 and PostgreSQL both have it), its blind index refreshed in
+    the same transaction. The answers are encrypted before the transaction starts, so the write
+    lock is held for the statements only. None, with nothing written, when no draft of this page
+    is at that version."""
+    meta = Response._meta
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    now = timezone.now()
+    sealed = meta.get_field("answers").get_db_prep_save(answers, connection)
+    stamp = meta.get_field("updated_at").get_db_prep_save(now, connection)
+    column = {
+        name: quote(meta.get_field(name).column)
+        for name in (
+            "answers",
+            "version",
+            "updated_at",
+            "client",
+            "instrument",
+            "session",
+            "status",
+            "id",
+        )
+    }
+    session_is = (
+        f"{column['session']} = %s" if session is not None else f"{column['session']} IS NULL"
+    )
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {column['answers']} = %s, "
+        f"{column['version']} = {column['version']} + 1, {column['updated_at']} = %s "
+        f"WHERE {column['client']} = %s AND {column['instrument']} = %s AND {session_is} "
+        f"AND {column['status']} = %s AND {column['version']} = %s "
+        f"RETURNING {column['id']}, {column['version']}"
+    )
+    params = [sealed, stamp, client.pk, instrument.pk]
+    params += [session.pk] if session is not None else []
+    params += [Response.Status.DRAFT, version]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        draft = Response(
+            pk=row[0],
+            client=client,
+            instrument=instrument,
+            session=session,
+            status=Response.Status.DRAFT,
+            answers=answers,
+            version=row[1],
+            updated_at=now,
+        )
+        refresh(draft)
+    return draft
+
+
+@transaction.atomic
+def _save_draft_carefully(
+    *,
+    client,
+    instrument: Instrument,
+    session: KapSession | None,
+    answers: dict,
+    base_version: BaseVersion,
+    token: str | None,
+) -> Response:
     spec = instrument.parsed
     # The answers about to be overwritten are not decrypted (a stale save reads them again).
     locked = Response.objects.select_for_update().drafts().defer("answers")
