@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "kap.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kap.accounts.middleware.NoStoreMiddleware",
+    # Whose page a response is, for the service worker; a logout clears the device.
+    "kap.offline.middleware.OfflineMiddleware",
     # A value under a key this server has not received yet: a 503 page, not a 500.
     "kap.ops.middleware.KeyMissingMiddleware",
     # Last, so that it sees the outcome of the login view.
@@ -246,6 +248,8 @@ SECURE_CSP = {
     "img-src": [CSP.SELF, "data:"],
     "font-src": [CSP.SELF],
     "connect-src": [CSP.SELF],
+    "worker-src": [CSP.SELF],
+    "manifest-src": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "object-src": [CSP.NONE],

@@ -19,18 +19,13 @@ urlpatterns = [
     path("guide/<slug:slug>/", content.guide_page, name="guide-page"),
     path("guide/<slug:pack>/<slug:slug>/", content.guide_pack_page, name="guide-pack-page"),
     path("crisis/", content.crisis, name="crisis"),
+    path("style/", views.style_guide, name="style-guide"),
     path("signup/", accounts.signup, name="signup"),
     # The first-run set-up and password reset (kap/accounts/urls.py).
     path("", include("kap.accounts.urls")),
     path(
         "login/",
-        login_not_required(
-            auth_views.LoginView.as_view(
-                template_name="accounts/login.html",
-                authentication_form=LoginForm,
-                redirect_authenticated_user=True,
-            )
-        ),
+        login_not_required(views.LoginView.as_view(authentication_form=LoginForm)),
         name="login",
     ),
     # Logging out needs no second factor (kap.accounts.middleware.SecondFactorMiddleware).
@@ -51,10 +46,12 @@ urlpatterns = [
     path("account/two-factor/", mfa.two_factor, name="two-factor"),
     path("", include("kap.journal.urls")),
     path("practices/", include("kap.practices.urls")),
+    path("welcome/", include("kap.journal.urls_onboarding")),
     path("data/", include("kap.exports.urls")),
     path("care/", include("kap.care.urls")),
     path("progress/", include("kap.progress.urls")),
     path("", include("kap.care.urls_sharing")),
     # /healthz and /readyz (answered first by kap.ops.middleware.ProbeMiddleware).
     path("", include("kap.ops.urls")),
+    path("", include("kap.offline.urls")),  # /sw.js, /manifest.webmanifest, /offline/
 ]

@@ -48,7 +48,10 @@ def test_later_sign_ups_are_always_clients(client, make_user, guide):
     response = client.post("/signup/", signup_data(role="admin"))
     assert response.status_code == 302
     assert User.objects.get(email="robin@example.com").role == "client"
-    # and they are logged in on the Today page
+    # and they are logged in: offered the first steps once (tests/accounts/test_onboarding.py),
+    # then on the Today page
+    assert client.get("/")["Location"] == "/welcome/"
+    client.get("/welcome/")
     assert "Hello, Robin" in client.get("/").content.decode()
 
 

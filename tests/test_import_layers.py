@@ -24,7 +24,7 @@ LAYERS = [
     # Accounts (people, sign-in, two factors) need the content's regions; nothing here needs
     # them but by foreign key, which names a model without importing it.
     {"journal", "practices", "accounts"},
-    {"progress", "care", "exports", "ops"},
+    {"progress", "care", "exports", "ops", "offline"},
 ]
 TOP = "(project)"  # kap/*.py: views, urls, cli, settings, wsgi
 

@@ -11,6 +11,8 @@ PUBLIC = {
     "guide-page",
     "guide-pack-page",
     "crisis",
+    # The living style guide: the design system, no one's data (kap.views.style_guide says why).
+    "style-guide",
     "signup",
     "login",
     "journal:calendar-feed",
@@ -26,6 +28,11 @@ PUBLIC = {
     # Probes for a load balancer: "ok" or the names of failing checks, nothing else (tests/ops).
     "ops:healthz",
     "ops:readyz",
+    # The app on a phone: the service worker and the manifest (the same for everyone, naming no
+    # one) and the page shown offline (tests/offline).
+    "offline:service-worker",
+    "offline:manifest",
+    "offline:page",
 }
 SAMPLE_ARGS = {
     "slug": "first-session",

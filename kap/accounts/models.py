@@ -55,6 +55,10 @@ class User(AbstractBaseUser):
     # Counts the changes to what Today is built from (kap.journal.stamps): Today's cache is keyed
     # on it. A database default too, so that code inserting people without naming it still works.
     journal_stamp = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
+    # When the three steps after signing up (kap.journal.views_onboarding) were offered: None
+    # until then. Only sign-up leaves it empty; accounts made any other way (an invitation, an
+    # admin, `kap users add`, everyone before this field) count as having had it.
+    onboarded_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
 
     objects = UserManager()
 

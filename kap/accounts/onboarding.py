@@ -13,11 +13,13 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from kap.accounts.models import Clinic, Role, User
+from kap.lib import links
 
 CLINIC_NAME_MAX = Clinic._meta.get_field("name").max_length
 DISPLAY_NAME_MAX = User._meta.get_field("display_name").max_length
@@ -74,8 +76,9 @@ def create_clinic(*, name: str, admin_email: str, admin_name: str = "") -> tuple
     return clinic, add_admin(clinic=clinic, email=admin_email, display_name=admin_name)
 
 
-def set_password_link(user: User) -> str:
-    """A one-time link (on KAP_BASE_URL) where `user` chooses their password."""
+def set_password_link(user: User, request: HttpRequest | None = None) -> str:
+    """A one-time link where `user` chooses their password (kap.lib.links: on KAP_BASE_URL, or
+    the address of `request` when that is not set)."""
     path = reverse(
         "password_reset_confirm",
         kwargs={
@@ -83,7 +86,7 @@ def set_password_link(user: User) -> str:
             "token": default_token_generator.make_token(user),
         },
     )
-    return settings.BASE_URL + path
+    return links.absolute(path, request)
 
 
 def link_lifetime() -> str:

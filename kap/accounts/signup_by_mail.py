@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from kap.accounts import onboarding
 from kap.accounts.models import Role, User
 from kap.accounts.senders import sender_for
+from kap.lib import links
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ NEW_SUBJECT = "Finish creating your account"
 TAKEN_SUBJECT = "Someone tried to create an account with your address"
 
 
-def start(*, email: str, display_name: str = "", time_zone: str = "") -> None:
+def start(
+    *, email: str, display_name: str = "", time_zone: str = "", request: HttpRequest | None = None
+) -> None:
     """Make the account for `email` and e-mail it the link to choose a password; or, when an
     account already uses the address, e-mail its holder a note (none to a deactivated account).
     The caller answers the same in every case."""
@@ -48,23 +51,24 @@ def start(*, email: str, display_name: str = "", time_zone: str = "") -> None:
                     role=Role.CLIENT,
                     display_name=display_name,
                     time_zone=time_zone,
+                    onboarded_at=None,  # the first steps, after the first login
                 )
         except IntegrityError:
             # The same address signed up a moment ago: that request sends its e-mail.
             return
-        _send_link(user)
+        _send_link(user, request)
     elif _unfinished(existing):
         # Signed up before, the link never used (lost, expired): a new link. The name and time
         # zone stay as they were first given.
-        _send_link(existing)
+        _send_link(existing, request)
     elif existing.is_active:
         _send(
             existing,
             TAKEN_SUBJECT,
             "accounts/email/signup_taken.txt",
             {
-                "login": settings.BASE_URL + reverse("login"),
-                "reset": settings.BASE_URL + reverse("password_reset"),
+                "login": links.absolute(reverse("login"), request),
+                "reset": links.absolute(reverse("password_reset"), request),
             },
         )
 
@@ -79,12 +83,15 @@ def _unfinished(user: User) -> bool:
     )
 
 
-def _send_link(user: User) -> None:
+def _send_link(user: User, request: HttpRequest | None = None) -> None:
     _send(
         user,
         NEW_SUBJECT,
         "accounts/email/signup_new.txt",
-        {"link": onboarding.set_password_link(user), "lifetime": onboarding.link_lifetime()},
+        {
+            "link": onboarding.set_password_link(user, request),
+            "lifetime": onboarding.link_lifetime(),
+        },
     )
 
 

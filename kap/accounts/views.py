@@ -42,6 +42,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             display_name=form.cleaned_data["display_name"],
             role=Role.CLIENT,
             time_zone=form.cleaned_data["time_zone"],
+            onboarded_at=None,  # Today offers the first steps (kap.journal.views_onboarding)
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome. Your account is ready.")
@@ -76,6 +77,7 @@ def _signup_by_mail(request: HttpRequest) -> HttpResponse:
             email=email,
             display_name=form.cleaned_data["display_name"],
             time_zone=form.cleaned_data["time_zone"],
+            request=request,
         )
         return redirect(reverse("signup") + "?sent")
     return render(request, "accounts/signup.html", {"form": form, "by_mail": True})

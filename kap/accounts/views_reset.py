@@ -13,6 +13,7 @@ from django.shortcuts import render
 
 from kap.accounts import onboarding, throttle
 from kap.accounts.forms import ResetForm
+from kap.lib import links
 from kap.lib.mail import is_set_up as mail_is_set_up
 
 HOUR = timedelta(hours=1)
@@ -48,7 +49,7 @@ class PasswordReset(auth_views.PasswordResetView):
             # Nothing can be sent; the next page says so (to everyone alike).
             return HttpResponseRedirect(self.get_success_url())
         self.extra_email_context = {
-            "base_url": settings.BASE_URL,
+            "base_url": links.base_url(self.request),
             "lifetime": onboarding.link_lifetime(),
         }
         return super().form_valid(form)

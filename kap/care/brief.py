@@ -16,6 +16,7 @@ from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
+from kap.care.charts import SharedScores, shared_scores
 from kap.care.models import QuestionDiscussed
 from kap.care.sharing import Record, scopes_from, shares
 from kap.care.timeline import safety_events, scopes_of
@@ -30,7 +31,6 @@ from kap.journal.models import (
     SafetyEvent,
 )
 from kap.journal.records import UPCOMING_GRACE, answers_in_words
-from kap.journal.scores import score_series
 from kap.practices.models import PracticeLog
 
 # Which instruments' responses each scope shares is what the client's packs say, as
@@ -163,6 +163,8 @@ class Brief:
     practices: PracticeTotals | None = None
     # Of each list above, how many older entries are left out (BRIEF_ENTRIES), by field name.
     more: dict[str, int] = field(default_factory=dict)
+    # The series behind `scores`, for the page's charts (kap.care.charts).
+    shared_scores: SharedScores | None = None
 
     def keep_newest(self) -> None:
         """At most BRIEF_ENTRIES of each list, the newest: the brief is a page to read before a
@@ -174,17 +176,17 @@ class Brief:
                 setattr(self, name, entries[-BRIEF_ENTRIES:])
 
 
-def _score_lines(link, keys: list[str], names: dict[str, str], average: str | None):
-    """The scores of the instruments `keys` (what "scores" shares), each named by its measure's
-    short name (`names`), else by its title; the `average` (the packs' outcomes) says so."""
+def _score_lines(shared: SharedScores) -> list[ScoreLine]:
+    """The scores of the instruments "scores" shares, each named by its measure's short name,
+    else by its title in the client's packs; the packs' outcomes (an average) says so."""
     lines = []
-    for key, series in score_series(link.client_id, keys).items():
+    for key, series in shared.series.items():
         points = series.points
         if not points:
             continue
-        name = names.get(key) or series.title
-        if key == average:
-            name = f"{series.title} (average, 0–10)"
+        name = shared.names.get(key) or series.title
+        if key == shared.average:
+            name = f"{name} (average, 0–10)"
         lines.append(
             ScoreLine(
                 key=key,
@@ -301,12 +303,8 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
     if shares(scopes, Record.ACTION_STEPS):
         brief.steps = _step_lines(link, since)
     if Scope.SCORES in scopes:
-        brief.scores = _score_lines(
-            link,
-            shared.get(Scope.SCORES, []),
-            {f.key: f.label for f in followed},
-            roles.key("outcomes"),
-        )
+        brief.shared_scores = shared_scores(link, scopes)
+        brief.scores = _score_lines(brief.shared_scores) if brief.shared_scores else []
     if shares(scopes, Record.SAFETY_EVENTS):
         brief.safety = safety_events(link, therapist, since=since)
     if shares(scopes, Record.PRACTICES):

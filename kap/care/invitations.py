@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
 
-from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -29,6 +28,7 @@ from kap.accounts.models import Invite, Role, User
 from kap.accounts.senders import sender_for
 from kap.care import services
 from kap.care.models import InviteEmail
+from kap.lib import links
 from kap.lib.limits import INVITES_PER_LIST
 
 # --- Reading a list of addresses ----------------------------------------------------------------
@@ -244,8 +244,9 @@ def invitation_message(row: InviteEmail) -> mail.EmailMessage:
         "email/invitation.txt",
         {
             "opening": own or standard_opening(invite),
-            "link": f"{settings.BASE_URL}{reverse('invite', args=[row.code])}",
-            "code_url": f"{settings.BASE_URL}{reverse('invite-code')}",
+            # Sent by the worker, with no request: on KAP_BASE_URL (kap.lib.links).
+            "link": links.absolute(reverse("invite", args=[row.code])),
+            "code_url": links.absolute(reverse("invite-code")),
             "code": row.code,
             "expires": expires,
         },

@@ -11,7 +11,7 @@ server's and their clinic's), in the packs' order; each can be sorted by its ins
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
@@ -31,8 +31,9 @@ from django.db.models import (
     TextField,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Cast, Coalesce, Lower, NullIf
+from django.db.models.functions import Cast, Coalesce, Lower, NullIf, RowNumber
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
@@ -44,6 +45,7 @@ from kap.content.specs import Measure
 from kap.journal.models import KapSession, Response, SafetyEvent
 from kap.journal.records import UPCOMING_GRACE
 from kap.lib.addresses import request_ip
+from kap.lib.charts import sparkline
 
 PER_PAGE = 25
 # (value, label); the first is the default. Then one per measure (`sorts_for`).
@@ -252,11 +254,26 @@ class Score:
     latest: float
     first: float
     count: int
+    recent: tuple[float, ...] = ()  # the latest SPARK_POINTS scores, oldest first
+    top: float | None = None  # the top of the measure's scale
 
     @property
     def change(self) -> float | None:
         """Latest minus the first (the baseline); None while there is only one score."""
         return self.latest - self.first if self.count > 1 else None
+
+    def sparkline(self, label: str):
+        """A small line of the recent scores (kap.lib.charts.sparkline), or "" for one score."""
+        if len(self.recent) < 2:
+            return ""
+        top = self.top if self.top else max(self.recent) or 1
+        values = ", ".join(f"{v:g}" for v in self.recent)
+        return sparkline(
+            self.recent,
+            label=f"{label}, the last {len(self.recent)} scores, oldest first: {values}",
+            y_min=0,
+            y_max=top,
+        )
 
 
 @dataclass(frozen=True)
@@ -271,36 +288,101 @@ class Row:
     # An open alert's e-mail was not delivered / not sent because e-mail is not set up.
     email_not_delivered: bool = False
     email_not_set_up: bool = False
+    # One per measure, in the order of the columns: (its short name, the score, its sparkline).
+    cells: list[tuple[str, Score | None, str]] = field(default_factory=list)
 
     @property
     def client(self):
         return self.link.client
 
 
-def _score(link, n: int) -> Score | None:
+# How many of each measure's latest scores a roster row's sparkline draws.
+SPARK_POINTS = 8
+
+
+def recent_scores(
+    client_ids: list[int], measures: tuple[Measure, ...] | list[Measure]
+) -> dict[tuple[int, str], tuple[list[float], float | None]]:
+    """(client, instrument key) → (their latest SPARK_POINTS scores, oldest first; the top of the
+    scale), for the clients of one page, in one query however many there are: each client's
+    scores are ranked newest first per instrument in SQL and only the first few are read. Pass
+    only clients who share their scores."""
+    keys = [m.instrument for m in measures]
+    if not client_ids or not keys:
+        return {}
+    newest = [F("submitted_at").desc(), F("pk").desc()]
+    rows = (
+        Response.objects.filter(
+            client_id__in=client_ids,
+            instrument__key__in=keys,
+            status=Response.Status.SUBMITTED,
+            score_total__isnull=False,
+        )
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("client_id"), F("instrument__key")], order_by=newest
+            ),
+        )
+        .filter(rank__lte=SPARK_POINTS)
+        .order_by("client_id", "instrument__key", "submitted_at", "pk")
+        .values_list(
+            "client_id", "instrument__key", "score_total", "instrument__spec__scoring__max"
+        )
+    )
+    found: dict[tuple[int, str], tuple[list[float], float | None]] = {}
+    for client_id, key, total, top in rows:
+        values, was = found.setdefault((client_id, key), ([], None))
+        values.append(total)
+        if isinstance(top, int | float) and (was is None or top > was):
+            found[(client_id, key)] = (values, float(top))
+    return found
+
+
+def _score(link, n: int, recent=None) -> Score | None:
     column = _column(n)
     latest = getattr(link, f"{column}_latest")
     if latest is None:
         return None
-    return Score(latest, getattr(link, f"{column}_first"), getattr(link, f"{column}_count") or 0)
+    values, top = recent or ((), None)
+    return Score(
+        latest,
+        getattr(link, f"{column}_first"),
+        getattr(link, f"{column}_count") or 0,
+        tuple(values),
+        top,
+    )
 
 
 def rows(links, measures: tuple[Measure, ...] | list[Measure] = ()) -> list[Row]:
-    """The page's rows, with a score (or None) for each of the `measures` roster_links used."""
-    return [
-        Row(
-            link=link,
-            shares_sessions=link.shares(Scope.SESSIONS),
-            shares_scores=link.shares(Scope.SCORES),
-            shares_safety=link.shares(Scope.SAFETY),
-            next_session=link.next_session,
-            scores=[_score(link, n) for n in range(len(measures))],
-            open_alerts=link.open_alerts or 0,
-            email_not_delivered=bool(link.email_failed),
-            email_not_set_up=bool(link.email_unsent),
+    """The page's rows, with a score (or None) for each of the `measures` roster_links used, and
+    the recent scores for its sparkline (one query for the page, `recent_scores`)."""
+    links = list(links)
+    sharing = [link.client_id for link in links if link.shares(Scope.SCORES)]
+    recent = recent_scores(sharing, measures)
+    out = []
+    for link in links:
+        scores = [
+            _score(link, n, recent.get((link.client_id, m.instrument)))
+            for n, m in enumerate(measures)
+        ]
+        out.append(
+            Row(
+                link=link,
+                shares_sessions=link.shares(Scope.SESSIONS),
+                shares_scores=link.shares(Scope.SCORES),
+                shares_safety=link.shares(Scope.SAFETY),
+                next_session=link.next_session,
+                scores=scores,
+                open_alerts=link.open_alerts or 0,
+                email_not_delivered=bool(link.email_failed),
+                email_not_set_up=bool(link.email_unsent),
+                cells=[
+                    (m.label, score, score.sparkline(m.label) if score else "")
+                    for m, score in zip(measures, scores, strict=True)
+                ],
+            )
         )
-        for link in links
-    ]
+    return out
 
 
 def audit_roster(request, clients: list) -> None:

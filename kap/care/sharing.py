@@ -37,8 +37,8 @@ class Record(StrEnum):
 
 # How each kind of record is named on the consent screen: what the therapist is shown of it.
 RECORD_LABELS: dict[Record, str] = {
-    Record.SAFETY_EVENTS: "Safety alerts: which safety rule your answers matched, in which"
-    " check-in, and when (not your answers)",
+    Record.SAFETY_EVENTS: "Safety alerts: when an answer matched a safety rule, the question"
+    " it watches and your answer to it, in which check-in, and when (not your other answers)",
     Record.INSIGHTS: "Insights you write down",
     Record.QUESTIONS: "Questions to bring to your sessions, and whether you have asked them",
     Record.ACTION_STEPS: "Action steps and your check-ins on them, with their notes",
@@ -147,4 +147,32 @@ def shared_lines(client=None) -> dict[str, list[Line]]:
         ]
         lines += [Line(record.value, RECORD_LABELS[record]) for record in s.records]
         out[scope] = lines
+    return out
+
+
+def scope_names(client) -> dict[str, str]:
+    """Scope → how the therapist's pages name it for this client, in Scope order: "scores" names
+    the packs' instruments it shares as the packs do ("Scores: PHQ-9, GAD-7 and Changes You
+    Hope For"), never by key; the others go by their label."""
+    from kap.content.models import Instrument
+
+    # The packs' instruments only: a client's own imports are named to them alone (they are
+    # charted under their titles where shared, as the client's consent screen says).
+    roles = roles_for(client)
+    keys = roles.shared_keys(Scope.SCORES)
+    titles = dict(
+        Instrument.objects.for_person(client)
+        .filter(key__in=keys)
+        .order_by("key", "version")
+        .values_list("key", "title")
+    )
+    labels = {m.instrument: m.label for m in roles.measures}
+    names = [labels.get(key) or titles[key] for key in keys if key in labels or key in titles]
+    out = {}
+    for value, label in Scope.choices:
+        if value == Scope.SCORES and names:
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            out[value] = f"Scores: {listed}"
+        else:
+            out[value] = label.split(" (")[0]
     return out

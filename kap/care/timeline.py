@@ -10,11 +10,15 @@ and a page costs the same few queries however much the client has recorded. A Ka
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.models import AlertAcknowledgement
 from kap.care.sharing import SHARES, Record, response_scopes, scope_of, shares
+from kap.content.answers import answer_words
+from kap.content.crisis import safety_rules_for
 from kap.journal.models import KapSession, SafetyEvent
 from kap.journal.timeline import Entry, LazyTimeline, Part, Shared
 
@@ -27,14 +31,44 @@ def scopes_of(link: CareLink) -> set[str]:
 
 
 def _events(client, therapist) -> QuerySet:
-    """The client's safety events, each with `mine` (this therapist's acknowledgements)."""
+    """The client's safety events, each with `mine` (this therapist's acknowledgements). The
+    response's answers and its instrument's spec come too: `matched` reads the one answer the
+    rule watched, and only that one is shown."""
     mine = AlertAcknowledgement.objects.filter(therapist=therapist).order_by("created_at")
     return (
         SafetyEvent.objects.for_client(client)
-        .select_related("response__instrument")
-        .defer("response__answers", "response__instrument__spec")
+        .select_related("response__instrument__pack")
         .prefetch_related(Prefetch("acknowledgements", queryset=mine, to_attr="mine"))
     )
+
+
+@dataclass(frozen=True)
+class Matched:
+    """What a safety rule watched, in the pack's words: the question and the answer given."""
+
+    question: str
+    answer: str
+
+
+def matched(event: SafetyEvent) -> Matched | None:
+    """The question the event's rule watches (its pack's wording, never the rule's key) and the
+    client's answer to it in words; None if the rule or the question is no longer in the pack."""
+    instrument = event.response.instrument
+    rule = next((r for r in safety_rules_for(instrument) if r.key == event.rule_key), None)
+    if rule is None:
+        return None
+    spec = instrument.parsed
+    item = next((i for i in spec.items if i.key == rule.item), None)
+    if item is None:
+        return None
+    answer = answer_words(spec, item, (event.response.answers or {}).get(item.key))
+    return Matched(item.text, answer or "(no answer)")
+
+
+def _with_matched(events: list[SafetyEvent]) -> list[SafetyEvent]:
+    for event in events:
+        event.matched = matched(event)
+    return events
 
 
 def _not_acknowledged_by(therapist):
@@ -47,7 +81,7 @@ def safety_events(link: CareLink, therapist, *, since=None) -> list[SafetyEvent]
     rows = _events(link.client_id, therapist).order_by("-created_at", "-pk")
     if since is not None:
         rows = rows.filter(Q(created_at__gte=since) | _not_acknowledged_by(therapist))
-    return list(rows)
+    return _with_matched(list(rows))
 
 
 def open_alerts(link: CareLink, therapist) -> list[SafetyEvent]:
@@ -56,15 +90,22 @@ def open_alerts(link: CareLink, therapist) -> list[SafetyEvent]:
     if not shares(scopes_of(link), Record.SAFETY_EVENTS):
         return []
     rows = _events(link.client_id, therapist).filter(_not_acknowledged_by(therapist))
-    return list(rows.order_by("-created_at", "-pk"))
+    return _with_matched(list(rows.order_by("-created_at", "-pk")))
 
 
 def _event_entry(e: SafetyEvent) -> Entry:
+    found = matched(e)
+    if found is None:
+        text = f"An answer in {e.response.instrument.title} matched a safety rule."
+    else:
+        text = (
+            f"In {e.response.instrument.title}, “{found.question}” was answered “{found.answer}”."
+        )
     return Entry(
         kind="safety",
         when=e.created_at,
         title="Safety rule matched",
-        text=f"A safety rule ({e.rule_key}) was triggered by {e.response.instrument.title}.",
+        text=text,
         status="Acknowledged by you" if e.mine else "Not acknowledged by you yet",
     )
 

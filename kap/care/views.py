@@ -28,16 +28,18 @@ from kap.accounts.models import CareLink, Invite, Role, Scope, User
 from kap.care import brief as briefs
 from kap.care import roster as rosters
 from kap.care import timeline as timelines
-from kap.care.access import SCOPE_LABELS, get_link_for_therapist
+from kap.care.access import get_link_for_therapist
 from kap.care.alerts import with_undelivered_alert_emails
 from kap.care.audit import record_request
+from kap.care.charts import far_sessions_note, score_charts, shared_scores
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
 from kap.care.services import create_invite, withdraw_invite
-from kap.care.sharing import Record, scope_of, shares
+from kap.care.sharing import Record, scope_names, scope_of, shares
 from kap.care.views_invites import invitations_section
 from kap.care.views_staff import staff_section
 from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
+from kap.lib import links
 from kap.lib.limits import THERAPIST_NOTE, too_long
 from kap.lib.mail import is_set_up as mail_is_set_up
 from kap.lib.pdf import pdf_response
@@ -101,7 +103,8 @@ def _new_invite(request, *, kind: str, form: InviteForm) -> dict:
         email=form.cleaned_data["email"] or "",
         days=form.cleaned_data["days"],
     )
-    return {"code": code, "link": f"{settings.BASE_URL}/invite/{code}/"}
+    # On the address the inviter is using (kap.lib.links), not a default that may be wrong.
+    return {"code": code, "link": links.absolute(reverse("invite", args=[code]), request)}
 
 
 def _pending(invites):
@@ -181,12 +184,17 @@ def _client_page(request, link: CareLink, *, note_form=None, status: int = 200) 
     # Loads and decrypts the entries of the page shown only, whatever the length of the history.
     entries = timelines.shared_timeline(link, therapist)
     page = Paginator(entries, TIMELINE_PER_PAGE).get_page(request.GET.get("page"))
+    names = scope_names(link.client)
+    drawn = score_charts(link, scopes, shared_scores(link, scopes), prefix="client-chart")
     context = {
         "link": link,
         "client": link.client,
         "scopes": scopes,
-        "shared": [label for value, label in SCOPE_LABELS.items() if value in scopes],
-        "not_shared": [label for value, label in SCOPE_LABELS.items() if value not in scopes],
+        "shared": [label for value, label in names.items() if value in scopes],
+        "not_shared": [label for value, label in names.items() if value not in scopes],
+        # Scores over time, when the client shares them (nothing is read otherwise).
+        "score_charts": drawn,
+        "far_sessions": far_sessions_note(drawn),
         "page": page,
         "questions": (
             briefs.open_questions(link, therapist) if shares(scopes, Record.QUESTIONS) else None
@@ -263,7 +271,12 @@ def brief(request: HttpRequest, client_id: int) -> HttpResponse:
     link = get_link_for_therapist(request, client_id)
     made = briefs.build_brief(link, request.user)
     record_request(request, subject=link.client, what="pre-session brief")
-    return render(request, "care/brief.html", {"brief": made, "link": link})
+    charts = score_charts(link, timelines.scopes_of(link), made.shared_scores, prefix="brief-chart")
+    return render(
+        request,
+        "care/brief.html",
+        {"brief": made, "link": link, "charts": charts, "far_sessions": far_sessions_note(charts)},
+    )
 
 
 @therapist_required

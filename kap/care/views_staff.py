@@ -95,7 +95,7 @@ def admin_add(request: HttpRequest) -> HttpResponse:
                 "care/clinic_admin_added.html",
                 {
                     "added": added,
-                    "link": onboarding.set_password_link(added),
+                    "link": onboarding.set_password_link(added, request),
                     "lifetime": onboarding.link_lifetime(),
                 },
             )

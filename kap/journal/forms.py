@@ -18,7 +18,7 @@ from kap.lib.limits import (
     limit_length,
     too_long,
 )
-from kap.lib.widgets import Textarea
+from kap.lib.widgets import Textarea, first_control_id
 
 # Limits on free text (kap.lib.limits): an answer or an insight may be long, a step is a line.
 MAX_TEXT = LONG_TEXT
@@ -50,7 +50,7 @@ def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
                 "invalid_choice": "Please choose one of the answers shown.",
             },
         )
-    return forms.TypedChoiceField(
+    field = forms.TypedChoiceField(
         **common,
         coerce=int,
         choices=[(n, str(n)) for n in range(item.min, item.max + 1)],
@@ -60,6 +60,22 @@ def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
             "invalid_choice": f"Please choose a number from {item.min} to {item.max}.",
         },
     )
+    # A scale is a row of segments; more than six wrap into two even rows on a phone (0-10:
+    # six and five), each segment still a 44 px target (kap/static/kap/questionnaire.css).
+    count = item.max - item.min + 1
+    field.segment_rows = "two" if count > 6 else "one"  # type: ignore[attr-defined]
+    field.segment_columns = -(-count // 2) if count > 6 else count  # type: ignore[attr-defined]
+    return field
+
+
+def error_summary(form: forms.BaseForm) -> list[tuple[str, str]]:
+    """(id of the control to go to, message) for every error of `form`, in the order of the
+    page, for the "There is a problem" summary at its top (GOV.UK's error summary). A message
+    that belongs to no field has no link."""
+    out = [("", str(e)) for e in form.non_field_errors()]
+    for bound in form:
+        out += [(first_control_id(bound), str(e)) for e in bound.errors]
+    return out
 
 
 class InstrumentForm(forms.Form):
@@ -79,6 +95,24 @@ class InstrumentForm(forms.Form):
     def items(self):
         """(item, bound field, kind) in order, for the template."""
         return [(i, self[i.key], self.spec.item_type(i)) for i in self.spec.items]
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """The summary names a question by its number, never by its wording cut short (a long
+        question, such as PHQ-9's ninth, must be read whole): the message in full is next to
+        the question itself. A question left unanswered reads "Answer question 4": one short
+        line each, however many were left."""
+        out = [("", str(e)) for e in self.non_field_errors()]
+        for n, item in enumerate(self.spec.items, start=1):
+            bound = self[item.key]
+            if not bound.errors:
+                continue
+            error = bound.errors.as_data()[0]
+            if error.code == "required":
+                message = f"Answer question {n}"
+            else:
+                message = f"Question {n}: {' '.join(error.messages)}"
+            out.append((first_control_id(bound), message))
+        return out
 
 
 def answers_from_post(spec: InstrumentSpec, data) -> dict:
@@ -103,7 +137,11 @@ def answers_from_post(spec: InstrumentSpec, data) -> dict:
 
 
 class _Limited:
-    """A ModelForm mixin: `text_limits` = {field: (most characters, "the field" in a message)}."""
+    """A ModelForm mixin: `text_limits` = {field: (most characters, "the field" in a message)}.
+
+    It also takes the blank choice ("- Select an option -") out of every required field shown
+    as radio buttons: a radio that means "nothing" would be read aloud, and could look chosen.
+    An optional one keeps it, under words a form gives it (e.g. "Prefer not to say")."""
 
     text_limits: dict[str, tuple[int, str]] = {}
 
@@ -111,6 +149,9 @@ class _Limited:
         super().__init__(*args, **kwargs)
         for name, (limit, what) in self.text_limits.items():
             limit_length(self.fields[name], limit, what)
+        for field in self.fields.values():
+            if field.required and isinstance(field.widget, forms.RadioSelect):
+                field.choices = [(v, label) for v, label in field.choices if v != ""]
 
 
 class KapSessionForm(_Limited, forms.ModelForm):
@@ -256,8 +297,7 @@ class StepForm(ActionStepForm):
 class StepCheckInForm(CheckInForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # No "- Select an option -" radio: the person picks one of the three, nothing is preset.
-        self.fields["status"].choices = CheckIn.Status.choices
+        # (No blank radio, _Limited: the person picks one of the three, nothing is preset.)
         self.fields["status"].error_messages["required"] = "Please choose how it is going."
         self.fields["status"].error_messages["invalid_choice"] = "Please choose one of the answers."
 

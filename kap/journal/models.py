@@ -186,12 +186,23 @@ class Insight(Searchable):
     )
     text = EncryptedTextField()
     created_at = models.DateTimeField(default=timezone.now)
+    # The token the insight was sent with (a form's, or the device's outbox when it was written
+    # offline: kap/static/kap/offline/outbox.js): sent again (a retry when the network returns,
+    # a second tab), it finds this row instead of storing the insight twice. Unique per client.
+    submission_token = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     objects = ClientQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["client", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "submission_token"],
+                condition=~models.Q(submission_token=""),
+                name="one_insight_per_submission_token",
+            ),
+        ]
 
 
 class ActionStep(Searchable):

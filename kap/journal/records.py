@@ -139,8 +139,12 @@ def _response_entry(r: Response) -> Entry:
         url = f"{url}?session={r.session_id}" if r.session_id else url
     else:
         url = reverse("journal:response", args=[r.pk])
-    score = ""
-    if r.score_total is not None:
+    score = status = ""
+    if r.score_total is not None and r.instrument.kind == "checklist":
+        # What a checklist counts is how many were ticked, not a score with a published meaning:
+        # it reads in words ("3 ticked") where an entry says what became of it.
+        status = f"{r.score_total:g} ticked"
+    elif r.score_total is not None:
         score = f"{r.score_total:g}" + (f" ({r.score_band})" if r.score_band else "")
     return Entry(
         kind="response",
@@ -150,6 +154,7 @@ def _response_entry(r: Response) -> Entry:
         session=r.session,
         draft=r.is_draft,
         score=score,
+        status=status,
     )
 
 

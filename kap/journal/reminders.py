@@ -29,7 +29,7 @@ from kap.accounts.senders import sender_for
 from kap.journal.due import INSIGHTS, MEASURE, SESSION, STEPS, Due, again_after, due_for
 from kap.journal.models import CalendarFeed, KapSession, ReminderPreference, ReminderSent
 from kap.journal.today import period
-from kap.lib import timezones
+from kap.lib import links, timezones
 from kap.lib.limits import in_date_range
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ UID_DOMAIN = "kap-companion"
 
 
 def _link(path: str) -> str:
-    return settings.BASE_URL + path
+    """A link back to the app in an e-mail (sent by the worker: no request), on KAP_BASE_URL."""
+    return links.absolute(path)
 
 
 # --- The calendar feed ----------------------------------------------------------------------------
@@ -82,13 +83,14 @@ def feed_for_token(token: str) -> CalendarFeed | None:
     )
 
 
-def feed_url(feed: CalendarFeed) -> str:
-    return _link(reverse("journal:calendar-feed", args=[feed.token]))
+def feed_url(feed: CalendarFeed, request=None) -> str:
+    """The calendar's address, on the address `request` came to (kap.lib.links)."""
+    return links.absolute(reverse("journal:calendar-feed", args=[feed.token]), request)
 
 
-def webcal_url(feed: CalendarFeed) -> str:
+def webcal_url(feed: CalendarFeed, request=None) -> str:
     """The same address with the webcal scheme, which calendar apps open as a subscription."""
-    return "webcal://" + feed_url(feed).split("://", 1)[1]
+    return "webcal://" + feed_url(feed, request).split("://", 1)[1]
 
 
 def mark_fetched(feed: CalendarFeed, now: datetime | None = None) -> None:
@@ -135,12 +137,12 @@ def _event(uid, summary, description, url, start, end, now, *, busy=False) -> Ev
     return event
 
 
-def _session_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+def _session_event(d: Due, client, include_clinician: bool, now: datetime, base: str) -> Event:
     event = _event(
         f"session-{d.session.pk}",
         _session_title(d.session, include_clinician),
         "Open your journal to look over your intention and preparation.",
-        _link(d.path),
+        base + d.path,
         d.start,
         d.end,
         now,
@@ -154,32 +156,32 @@ def _session_event(d: Due, client, include_clinician: bool, now: datetime) -> Ev
     return event
 
 
-def _insights_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+def _insights_event(d: Due, client, include_clinician: bool, now: datetime, base: str) -> Event:
     return _event(
         f"insights-{d.session.pk}",
         "Capture insights",
         "The first 72 hours after a session are a good time to note what stays with you. "
         "Even a few words help.",
-        _link(d.path),
+        base + d.path,
         d.start,
         d.end,
         now,
     )
 
 
-def _steps_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+def _steps_event(d: Due, client, include_clinician: bool, now: datetime, base: str) -> Event:
     return _event(
         f"steps-{client.pk}-{d.start:%Y%m%d}",
         "Check in on your action steps",
         "Done, still working on it, or letting it go: all are fine.",
-        _link(d.path),
+        base + d.path,
         d.start,
         d.end,
         now,
     )
 
 
-def _measure_event(d: Due, client, include_clinician: bool, now: datetime) -> Event:
+def _measure_event(d: Due, client, include_clinician: bool, now: datetime, base: str) -> Event:
     m = d.measure
     return _event(
         f"scores-{m.instrument}-{client.pk}",
@@ -187,7 +189,7 @@ def _measure_event(d: Due, client, include_clinician: bool, now: datetime) -> Ev
         f"A few minutes; repeating it every {period(m.again_after_days)} shows change over time."
         if again_after(m)
         else "A few minutes, whenever suits you.",
-        _link(d.path),
+        base + d.path,
         d.start,
         d.end,
         now,
@@ -203,14 +205,15 @@ _CALENDAR = {
 }
 
 
-def calendar_ics(client, now: datetime | None = None) -> bytes:
+def calendar_ics(client, now: datetime | None = None, *, base_url: str | None = None) -> bytes:
     """The person's calendar as iCalendar bytes: CRLF line endings and folded lines. Days are
-    the person's own (their time zone), whoever's request fetches the feed."""
+    the person's own (their time zone), whoever's request fetches the feed. Its links are on
+    `base_url` (the address the feed was fetched from), else on KAP_BASE_URL."""
     with timezone.override(timezones.of(client)):
-        return _calendar_ics(client, now)
+        return _calendar_ics(client, now, base_url or links.base_url())
 
 
-def _calendar_ics(client, now: datetime | None) -> bytes:
+def _calendar_ics(client, now: datetime | None, base: str) -> bytes:
     now = now or timezone.now()
     include_clinician = _include_clinician(client)
     cal = Calendar()
@@ -224,7 +227,7 @@ def _calendar_ics(client, now: datetime | None) -> bytes:
 
     for d in due_for(client, now):
         if d.kind in _CALENDAR and _fits(d.start, d.end):
-            cal.add_component(_CALENDAR[d.kind](d, client, include_clinician, now))
+            cal.add_component(_CALENDAR[d.kind](d, client, include_clinician, now, base))
     return cal.to_ical()
 
 

@@ -7,6 +7,7 @@ from django.urls import path
 
 from kap.accounts.decorators import clients_only
 from kap.journal import views_records as views
+from kap.journal import views_sessions
 
 urlpatterns = clients_only(
     [
@@ -14,6 +15,7 @@ urlpatterns = clients_only(
         path("sessions/new/", views.session_new, name="session-new"),
         path("sessions/<int:pk>/", views.session_detail, name="session"),
         path("sessions/<int:pk>/edit/", views.session_edit, name="session-edit"),
+        path("sessions/<int:pk>/delete/", views_sessions.session_delete, name="session-delete"),
         path("sessions/<int:pk>/insights/", views.insight_add, name="insight-add"),
         path("insights/<int:pk>/edit/", views.insight_edit, name="insight-edit"),
         path("insights/<int:pk>/delete/", views.insight_delete, name="insight-delete"),

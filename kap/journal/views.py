@@ -277,6 +277,12 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # that filed it: a reload, or a later visit, shows them again.
     events = list(response.safety_events.all())
     answered = [(i, answer_words(spec, i, response.answers.get(i.key))) for i in spec.items]
+    # A checklist reads as what was ticked, in words (its count has no published meaning); a
+    # box left unticked is an answer too, listed apart. Its other questions read as usual.
+    boxes = {i.key for i in spec.items if spec.item_type(i) == "check"}
+    checklist = spec.kind == "checklist" and bool(boxes)
+    ticked = [i.text for i, words in answered if i.key in boxes and words == "Yes"]
+    unticked = [i.text for i, words in answered if i.key in boxes and words != "Yes"]
     first = None
     if result and spec.scoring and spec.scoring.method == "sum":
         # The true first score of this measure; the first result itself has nothing before it.
@@ -311,10 +317,24 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "regions": _crisis(request, response.instrument) if events else [],
             "not_monitored": crisis_pack.parsed.not_monitored if crisis_pack else "",
             "first": first,
-            "history": response.history.all()[:10],
+            # Earlier versions read as the response does: each question, and the answer in words.
+            "history": [(h, _in_words(spec, h.answers)) for h in response.history.all()[:10]],
+            "checklist": checklist,
+            "ticked": ticked,
+            "unticked": unticked,
+            "other_answers": [(i, w) for i, w in answered if i.key not in boxes]
+            if checklist
+            else answered,
             "just_submitted": "saved" in request.GET,
         },
     )
+
+
+def _in_words(spec, answers: dict) -> list[tuple[str, str]]:
+    """(question, answer in words) for each question answered, in the form's order."""
+    return [
+        (i.text, words) for i in spec.items if (words := answer_words(spec, i, answers.get(i.key)))
+    ]
 
 
 def response_edit(request: HttpRequest, pk: int) -> HttpResponse:

@@ -3,9 +3,10 @@
 Every object is looked up through one private helper per kind that filters by the person logged
 in, so another person's record is a 404, never a 403 that would confirm it exists.
 
-The small action URLs (check in, tick a question, remove an item) change things only on POST. A GET
-on them (e.g. the `next` of a login after a session expired) looks the object up the same way and
-then leads to the page it belongs to, instead of a bare 405; so there is no `@require_POST` here.
+The small action URLs (tick a question, remove an item) change things only on POST. A GET on them
+(e.g. the `next` of a login after a session expired) looks the object up the same way and then
+leads to the page it belongs to, instead of a bare 405; so there is no `@require_POST` here. A
+step's check-in URL shows its form on a GET: a page of its own.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from itertools import groupby
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Value
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -32,6 +34,7 @@ from kap.journal.forms import (
     StepForm,
     SupportForm,
     TimelineFilter,
+    error_summary,
 )
 from kap.journal.models import (
     ActionStep,
@@ -42,6 +45,7 @@ from kap.journal.models import (
     Response,
     SupportItem,
 )
+from kap.journal.services import new_submission_token
 
 PER_PAGE = 50
 
@@ -190,6 +194,8 @@ def _render_session(
             "worksheet_url": _instrument_url(worksheet_key, session=session.pk),
             "hours_since": records.hours_since_session(session),
             "insight_form": insight_form or InsightForm(),
+            # One per rendering: the form sent twice stores one insight (see _add_insight).
+            "insight_token": new_submission_token(),
             "insights": list(Insight.objects.for_client(request.user).filter(session=session)),
             "steps": list(ActionStep.objects.for_client(request.user).filter(session=session)),
             "upcoming": upcoming,
@@ -201,16 +207,64 @@ def _render_session(
 # --- Insights -----------------------------------------------------------------------------------
 
 
+INSIGHT_SAVED = "Insight saved. Add another whenever something comes to you."
+
+
 def insight_add(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.method == "POST" and request.headers.get("X-Kap-Background"):
+        return _insight_from_device(request, pk)
     session = _get_session_for_user(request, pk)
     if request.method != "POST":
         return redirect(reverse("journal:session", args=[session.pk]) + "#insights")
     form = InsightForm(request.POST)
     if not form.is_valid():
         return _render_session(request, session, insight_form=form)
-    Insight.objects.create(client=request.user, session=session, text=form.cleaned_data["text"])
-    messages.success(request, "Insight saved. Add another whenever something comes to you.")
+    _add_insight(request, session, form.cleaned_data["text"])
+    messages.success(request, INSIGHT_SAVED)
     return redirect(reverse("journal:session", args=[session.pk]) + "#insights")
+
+
+def _add_insight(request: HttpRequest, session: KapSession | None, text: str) -> bool:
+    """Store the insight once per token (the form's, or the device outbox's): False when this
+    token already stored one (a resend, a second tab), which is then left as it is."""
+    token = request.POST.get("token", "")[:64]
+    if token and Insight.objects.for_client(request.user).filter(submission_token=token).exists():
+        return False
+    try:
+        with transaction.atomic():
+            Insight.objects.create(
+                client=request.user, session=session, text=text, submission_token=token
+            )
+    except IntegrityError:  # the same token, sent twice at once: the other request stored it
+        return False
+    return True
+
+
+def _insight_from_device(request: HttpRequest, pk: int) -> JsonResponse:
+    """An insight sent by the page's script (kap/static/kap/offline/outbox.js), often one kept
+    on the device while it was offline. The same rules as a draft's: written by this person
+    (never sent as whoever is logged in now), stored once however often it is sent, and never
+    lost: if its session was deleted meanwhile, it is kept untied, in the timeline, as a
+    deleted session's insights are."""
+    if request.POST.get("person") != str(request.user.pk):
+        return JsonResponse(
+            {"status": "other-person", "message": "This was written by someone else."},
+            status=409,
+        )
+    form = InsightForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse(
+            {"status": "refused", "message": " ".join(form.errors.get("text", []))}, status=400
+        )
+    session = KapSession.objects.for_client(request.user).filter(pk=pk).first()
+    created = _add_insight(request, session, form.cleaned_data["text"])
+    if created and request.POST.get("announce"):
+        messages.success(request, INSIGHT_SAVED)
+    home = reverse("journal:session", args=[pk]) if session else reverse("journal:timeline")
+    return JsonResponse(
+        {"status": "saved", "created": created, "url": home + ("#insights" if session else "")},
+        status=201 if created else 200,
+    )
 
 
 def insight_edit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -247,7 +301,8 @@ def _insight_home(insight: Insight) -> str:
 
 
 def _check_in_prefix(step: ActionStep) -> str:
-    # Many check-in forms share the page: a prefix per step keeps every id unique.
+    # The fields are named after the step (step-12-status), so that a form sent from an older
+    # page, or to the wrong step, can never check in on another one.
     return f"step-{step.pk}"
 
 
@@ -255,20 +310,17 @@ def step_list(request: HttpRequest) -> HttpResponse:
     return _render_steps(request)
 
 
-# Each step shows its latest check-ins and how many there are in all (the others are in the
-# timeline): the page grows with the number of steps, not with years of daily check-ins. Every
-# open step is shown; of those done or let go, the latest CLOSED_SHOWN (the rest are in the
-# timeline), so that years of steps do not make the page slower to open.
+# Each step is a card with its latest check-in and one action, "Check in", which opens the
+# check-in form on a page of its own: the list stays a screen or two however many steps there
+# are, and holds one form (to add a step). Every open step is shown; of those done or let go,
+# the latest CLOSED_SHOWN (the rest are in the timeline), so that years of steps do not make the
+# page slower to open. The check-in page shows the latest CHECKINS_SHOWN check-ins of its step.
 CHECKINS_SHOWN = 3
 CLOSED_SHOWN = 20
 
 
-def _render_steps(
-    request: HttpRequest,
-    *,
-    invalid: tuple[int, StepCheckInForm] | None = None,
-) -> HttpResponse:
-    latest = CheckIn.objects.order_by("-created_at", "-pk")[:CHECKINS_SHOWN]
+def _render_steps(request: HttpRequest) -> HttpResponse:
+    latest = CheckIn.objects.order_by("-created_at", "-pk")[:1]
     mine = (
         ActionStep.objects.for_client(request.user)
         .select_related("session")
@@ -278,22 +330,13 @@ def _render_steps(
     )
     closed = mine.exclude(status=ActionStep.Status.OPEN)
     closed_count = closed.count()
-    steps = list(mine.filter(status=ActionStep.Status.OPEN)) + list(
-        closed.order_by("-created_at", "-pk")[:CLOSED_SHOWN]
-    )
-    rows = []
-    for step in steps:
-        if invalid and invalid[0] == step.pk:
-            form = invalid[1]
-        else:
-            form = StepCheckInForm(prefix=_check_in_prefix(step))
-        rows.append((step, form))
+    closed_steps = list(closed.order_by("-created_at", "-pk")[:CLOSED_SHOWN])
     return render(
         request,
         "journal/records/steps.html",
         {
-            "open_rows": [r for r in rows if r[0].status == ActionStep.Status.OPEN],
-            "closed_rows": [r for r in rows if r[0].status != ActionStep.Status.OPEN],
+            "open_steps": list(mine.filter(status=ActionStep.Status.OPEN)),
+            "closed_steps": closed_steps,
             "closed_not_shown": max(0, closed_count - CLOSED_SHOWN),
             "add_form": StepForm(client=request.user),
         },
@@ -301,24 +344,38 @@ def _render_steps(
 
 
 def step_check_in(request: HttpRequest, pk: int) -> HttpResponse:
+    """The check-in form of one step (a page of its own, reached from the step's card); a
+    check-in sent is stored and leads back to the step on the list."""
     step = _get_step_for_user(request, pk)
-    if request.method != "POST":
-        return redirect(reverse("journal:steps") + f"#step-{step.pk}")
-    form = StepCheckInForm(request.POST, prefix=_check_in_prefix(step))
-    if not form.is_valid():
-        return _render_steps(request, invalid=(step.pk, form))
-    checkin = records.check_in(
-        step=step, status=form.cleaned_data["status"], note=form.cleaned_data["note"]
-    )
-    messages.success(
+    if request.method == "POST":
+        form = StepCheckInForm(request.POST, prefix=_check_in_prefix(step))
+        if form.is_valid():
+            checkin = records.check_in(
+                step=step, status=form.cleaned_data["status"], note=form.cleaned_data["note"]
+            )
+            messages.success(
+                request,
+                {
+                    "done": "Checked in: done. Thank you for noticing.",
+                    "working": "Checked in: still working on it. That is part of the process.",
+                    "let-go": "Checked in: you let this one go. That is a fine choice too.",
+                }[checkin.status],
+            )
+            return redirect(reverse("journal:steps") + f"#step-{step.pk}")
+    else:
+        form = StepCheckInForm(prefix=_check_in_prefix(step))
+    checkins = step.checkins.order_by("-created_at", "-pk")
+    return render(
         request,
+        "journal/records/check_in.html",
         {
-            "done": "Checked in: done. Thank you for noticing.",
-            "working": "Checked in: still working on it. That is part of the process.",
-            "let-go": "Checked in: you let this one go. That is a fine choice too.",
-        }[checkin.status],
+            "step": step,
+            "form": form,
+            "errors": error_summary(form),
+            "checkins": list(checkins[:CHECKINS_SHOWN]),
+            "n_checkins": checkins.count(),
+        },
     )
-    return redirect(reverse("journal:steps") + f"#step-{step.pk}")
 
 
 def step_new(request: HttpRequest) -> HttpResponse:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from kap.journal import reminders
 from kap.journal.models import CalendarFeed, ReminderPreference
+from kap.lib import links
 
 
 class PreferenceForm(forms.ModelForm):
@@ -72,8 +73,8 @@ def reminder_settings(request: HttpRequest) -> HttpResponse:
         "journal/reminders/reminders.html",
         {
             "feed": feed,
-            "feed_url": reminders.feed_url(feed) if feed else "",
-            "webcal_url": reminders.webcal_url(feed) if feed else "",
+            "feed_url": reminders.feed_url(feed, request) if feed else "",
+            "webcal_url": reminders.webcal_url(feed, request) if feed else "",
             "form": form,
             "email_available": email_available,
         },
@@ -87,9 +88,9 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     if feed is None:
         raise Http404("No such calendar.")
     reminders.mark_fetched(feed)
-    response = HttpResponse(
-        reminders.calendar_ics(feed.client), content_type="text/calendar; charset=utf-8"
-    )
+    # The events' links go back to the address the calendar app was given (kap.lib.links).
+    ics = reminders.calendar_ics(feed.client, base_url=links.base_url(request))
+    response = HttpResponse(ics, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="kap-companion.ics"'
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"

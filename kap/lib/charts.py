@@ -29,7 +29,20 @@ from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
-__all__ = ["Band", "Marker", "Point", "Series", "line_chart", "MAX_POINT_MARKERS"]
+__all__ = [
+    "MAX_POINT_MARKERS",
+    "Band",
+    "Focus",
+    "Marker",
+    "Point",
+    "Series",
+    "far_markers_note",
+    "focus",
+    "isolated_before",
+    "line_chart",
+    "responsive_chart",
+    "sparkline",
+]
 
 #: At most this many point markers (with tooltips) per series; see the module docstring.
 MAX_POINT_MARKERS = 400
@@ -219,9 +232,11 @@ _X_STEPS: tuple[tuple[str, int, float], ...] = (
 )
 
 
-def _x_ticks(t0: float, t1: float, zone: tzinfo, plot_width: float) -> list[tuple[float, str]]:
+def _x_ticks(
+    t0: float, t1: float, zone: tzinfo, plot_width: float, spacing: float = MIN_X_TICK_SPACING
+) -> list[tuple[float, str]]:
     """Calendar-aligned ticks (midnights, Mondays, month or year starts) and their labels."""
-    most = max(2, int(plot_width // MIN_X_TICK_SPACING))
+    most = max(2, int(plot_width // spacing))
     span_days = (t1 - t0) / DAY
     unit, count = next(
         ((unit, count) for unit, count, days in _X_STEPS if span_days / days + 1 <= most),
@@ -296,6 +311,25 @@ def _band_edges(bands: Sequence[Band]) -> list[tuple[float, float, int, Band]]:
 # --- The chart -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Type:
+    """Type sizes of one chart, in its own units (its viewBox), and the spacing they need."""
+
+    size: float = FONT_SIZE  # ticks, legend, axis label
+    small: float = SMALL_FONT_SIZE  # band and marker labels
+    # A phone's chart: no band labels beside the plot (it cannot spare the width; the page
+    # names the bands under it, `responsive_chart`), ticks closer together.
+    compact: bool = False
+
+    @property
+    def row(self) -> float:
+        return max(LEGEND_ROW_HEIGHT, self.size * 1.5)
+
+    @property
+    def x_spacing(self) -> float:
+        return self.size * 5.5 if self.compact else max(MIN_X_TICK_SPACING, self.size * 7)
+
+
 def line_chart(
     series: Sequence[Series],
     *,
@@ -308,17 +342,31 @@ def line_chart(
     height: int = 260,
     y_label: str = "",
     chart_id: str = "chart",
+    font_size: float = FONT_SIZE,
+    compact: bool = False,
+    css_class: str = "",
 ) -> SafeString:
     """A complete, accessible inline ``<svg>`` line chart, safe to output as-is.
 
     ``y_min``/``y_max`` fix the value axis (e.g. 0–27 for PHQ-9); values outside it are drawn
     at the edge but their tooltip keeps the real value. Markers outside the entries' dates
-    widen the time axis to include them.
+    widen the time axis to include them (`focus` leaves out those far from the entries first).
+
+    The SVG fills the width it is given (``width="100%"``) and scales with its viewBox, so its
+    text is ``font_size`` × (rendered width / ``width``) pixels. ``compact`` lays it out for a
+    narrow viewBox drawn on a phone: band labels inside the plot, one size of type, and the
+    legend below the plot's ``height`` rather than taken from it, and no band labels beside the
+    plot (`responsive_chart` names the bands under it).
     """
     if not y_max > y_min:
         raise ValueError(f"y_max ({y_max}) must be greater than y_min ({y_min})")
     if width < 120 or height < 80:
         raise ValueError("a chart needs at least 120 × 80 units to be readable")
+    kind = _Type(
+        size=font_size,
+        small=font_size if compact else min(font_size, SMALL_FONT_SIZE + font_size - FONT_SIZE),
+        compact=compact,
+    )
 
     ident = _SAFE_TOKEN.sub("-", str(chart_id)) or "chart"
     if not ident[0].isalpha():
@@ -340,26 +388,31 @@ def line_chart(
 
     # --- Layout.
     y_ticks_guess = _y_ticks(y_min, y_max, height - 60)
-    left = max(32.0, max(_text_width(str(t), FONT_SIZE) for t in y_ticks_guess or [0]) + 16)
+    left = max(32.0, max(_text_width(str(t), kind.size) for t in y_ticks_guess or [0]) + 16)
     band_labels = [_shorten(str(b.label), BAND_LABEL_MAX_CHARS) for b in bands]
-    longest_band = max((_text_width(label, SMALL_FONT_SIZE) for label in band_labels), default=0)
-    right_margin = max(28.0, longest_band + 14)
-    top = 30.0 if y_label else 12.0
+    longest_band = max((_text_width(label, kind.small) for label in band_labels), default=0)
+    right_margin = 14.0 if kind.compact else max(28.0, longest_band + 14)
+    top = kind.size * 2.5 if y_label else 12.0
 
     show_legend = len(lines) > 1
+    # Names are shortened to fit one row of the chart (the table and tooltips give them whole).
+    name_chars = max(12, min(48, int((width - left - 42) / (kind.size * CHAR_WIDTH))))
     legend_rows: list[list[tuple[Series, float]]] = []
     if show_legend:
         row: list[tuple[Series, float]] = []
         used = 0.0
         for s, _ in lines:
-            item = 34 + _text_width(_shorten(str(s.name), 40), FONT_SIZE) + 20
+            item = 34 + _text_width(_shorten(str(s.name), name_chars), kind.size) + 20
             if row and used + item > width - left:
                 legend_rows.append(row)
                 row, used = [], 0.0
             row.append((s, item))
             used += item
         legend_rows.append(row)
-    bottom_margin = 28.0 + LEGEND_ROW_HEIGHT * len(legend_rows) + (6 if legend_rows else 0)
+    legend_height = kind.row * len(legend_rows) + (6 if legend_rows else 0)
+    if compact:
+        height = int(height + legend_height)
+    bottom_margin = kind.size * 2.4 + legend_height
 
     plot_right = width - right_margin
     plot_bottom = height - bottom_margin
@@ -385,22 +438,27 @@ def line_chart(
 
     out: list[str] = []
     add = out.append
+    classes = " ".join(filter(None, ["chart", _classes(css_class)]))
+    # No fixed size: the SVG is as wide as its box and as tall as its viewBox's proportions make
+    # it, so it never pushes a phone's page sideways.
     add(
-        f'<svg xmlns="{SVG_NS}" class="chart" id="{ident}" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" '
+        f'<svg xmlns="{SVG_NS}" class="{classes}" id="{ident}" viewBox="0 0 {width} {height}" '
+        f'width="100%" preserveAspectRatio="xMinYMin meet" role="img" '
         f'aria-labelledby="{ident}-title {ident}-desc" '
-        f'font-family="system-ui, sans-serif" font-size="{FONT_SIZE}">'
+        f'font-family="system-ui, sans-serif" font-size="{_n(kind.size)}">'
     )
     add(f'<title id="{ident}-title">{_text(title)}</title>')
     add(f'<desc id="{ident}-desc">{_text(_describe(lines))}</desc>')
 
     if y_label:
-        add(f'<text class="axis-label" x="4" y="16" fill="currentColor">{_text(y_label)}</text>')
+        add(
+            f'<text class="axis-label" x="4" y="{_n(kind.size * 1.4)}" '
+            f'fill="currentColor">{_text(y_label)}</text>'
+        )
 
     # --- Bands, behind everything else.
     if bands:
         add('<g class="bands">')
-        label_x = plot.right + 8
         for low, high, number, band in _band_edges(bands):
             low, high = max(low, plot.y_min), min(high, plot.y_max)
             if high <= low:
@@ -408,15 +466,26 @@ def line_chart(
             y_top, y_bottom = plot.y(high), plot.y(low)
             label = _text(_shorten(str(band.label), BAND_LABEL_MAX_CHARS))
             span = f"{_format_value(band.low)}–{_format_value(band.high)}"
+            where = (
+                ""
+                if kind.compact
+                else (
+                    f'<text class="band-label" x="{_n(plot.right + 8)}" '
+                    f'y="{_n((y_top + y_bottom) / 2)}" '
+                )
+            )
             add(
                 f'<g class="band-group"><title>{_text(band.label)}: {span}</title>'
                 f'<rect class="band band-{number}" x="{_n(plot.left)}" y="{_n(y_top)}" '
                 f'width="{_n(plot.width)}" height="{_n(y_bottom - y_top)}" '
                 f'fill="currentColor" fill-opacity="0.06"/>'
-                f'<text class="band-label" x="{_n(label_x)}" y="{_n((y_top + y_bottom) / 2)}" '
-                f'dominant-baseline="middle" font-size="{SMALL_FONT_SIZE}" '
-                f'fill="currentColor">{label}</text></g>'
             )
+            if where:
+                add(
+                    f'{where}dominant-baseline="middle" font-size="{_n(kind.small)}" '
+                    f'fill="currentColor">{label}</text>'
+                )
+            add("</g>")
         add("</g>")
 
     # --- Grid and value axis.
@@ -444,14 +513,14 @@ def line_chart(
         f'x2="{_n(plot.right)}" y2="{_n(plot.bottom)}" stroke="currentColor"/>'
     )
     if total:
-        for ts, label in _x_ticks(plot.t0, plot.t1, zone, plot.width):
+        for ts, label in _x_ticks(plot.t0, plot.t1, zone, plot.width, kind.x_spacing):
             x = plot.x(ts)
-            half = _text_width(label, FONT_SIZE) / 2
-            anchor = "end" if x + half > width - 2 else "middle"
+            half = _text_width(label, kind.size) / 2
+            anchor = "end" if x + half > width - 2 else "start" if x - half < 2 else "middle"
             add(
                 f'<line class="tick-mark" x1="{_n(x)}" y1="{_n(plot.bottom)}" x2="{_n(x)}" '
                 f'y2="{_n(plot.bottom + 5)}" stroke="currentColor"/>'
-                f'<text class="tick" x="{_n(x)}" y="{_n(plot.bottom + 18)}" '
+                f'<text class="tick" x="{_n(x)}" y="{_n(plot.bottom + 6 + kind.size)}" '
                 f'text-anchor="{anchor}">{_text(label)}</text>'
             )
     add("</g>")
@@ -463,12 +532,12 @@ def line_chart(
             f'dominant-baseline="middle" fill="currentColor">No entries yet</text>'
         )
     else:
-        _markers(add, plot, markers)
+        _markers(add, plot, markers, kind)
         for s, points in lines:
             _series(add, plot, s, points)
 
     if legend_rows:
-        _legend(add, plot, legend_rows, height)
+        _legend(add, plot, legend_rows, height, kind, name_chars)
 
     add("</svg>")
     return mark_safe("".join(out))  # every interpolated text is escaped above
@@ -500,7 +569,7 @@ def _describe(lines: Sequence[tuple[Series, list[tuple[float, Point]]]]) -> str:
     return "; ".join(parts) + "."
 
 
-def _markers(add, plot: _Plot, markers: Sequence[Marker]) -> None:
+def _markers(add, plot: _Plot, markers: Sequence[Marker], kind: _Type) -> None:
     """Dashed vertical lines with small labels, staggered over three rows when crowded."""
     if not markers:
         return
@@ -510,7 +579,7 @@ def _markers(add, plot: _Plot, markers: Sequence[Marker]) -> None:
     for ts, marker in placed:
         x = plot.x(ts)
         label = _shorten(str(marker.label), MARKER_LABEL_MAX_CHARS)
-        label_width = _text_width(label, SMALL_FONT_SIZE)
+        label_width = _text_width(label, kind.small)
         if x + 4 + label_width > plot.right:
             anchor, start, end, text_x = "end", x - 4 - label_width, x, x - 4
         else:
@@ -522,8 +591,8 @@ def _markers(add, plot: _Plot, markers: Sequence[Marker]) -> None:
             f"{_format_moment(marker.when)}</title>"
             f'<line class="marker" x1="{_n(x)}" y1="{_n(plot.top)}" x2="{_n(x)}" '
             f'y2="{_n(plot.bottom)}" stroke="currentColor" stroke-dasharray="4 4"/>'
-            f'<text class="marker-label" x="{_n(text_x)}" y="{_n(plot.top + 11 + 13 * row)}" '
-            f'text-anchor="{anchor}" font-size="{SMALL_FONT_SIZE}" '
+            f'<text class="marker-label" x="{_n(text_x)}" y="{_n(plot.top + kind.small + (kind.small + 2) * row)}" '
+            f'text-anchor="{anchor}" font-size="{_n(kind.small)}" '
             f'fill="currentColor">{_text(label)}</text></g>'
         )
     add("</g>")
@@ -580,10 +649,17 @@ def _series(add, plot: _Plot, s: Series, points: list[tuple[float, Point]]) -> N
     add("</g></g>")
 
 
-def _legend(add, plot: _Plot, rows: list[list[tuple[Series, float]]], height: float) -> None:
+def _legend(
+    add,
+    plot: _Plot,
+    rows: list[list[tuple[Series, float]]],
+    height: float,
+    kind: _Type,
+    name_chars: int,
+) -> None:
     """Series names with a sample of each line and marker, under the time axis."""
     add('<g class="legend">')
-    y = height - LEGEND_ROW_HEIGHT * len(rows) + LEGEND_ROW_HEIGHT / 2 - 4
+    y = height - kind.row * len(rows) + kind.row / 2 - 4
     for row in rows:
         x = plot.left
         for s, item_width in row:
@@ -599,8 +675,209 @@ def _legend(add, plot: _Plot, rows: list[list[tuple[Series, float]]], height: fl
             add(f'{shape} class="point"/>')
             add(
                 f'<text class="legend-label" x="{_n(x + 34)}" y="{_n(y)}" stroke="none" '
-                f'dominant-baseline="middle">{_text(_shorten(str(s.name), 40))}</text></g>'
+                f'dominant-baseline="middle">{_text(_shorten(str(s.name), name_chars))}</text></g>'
             )
             x += item_width
-        y += LEGEND_ROW_HEIGHT
+        y += kind.row
     add("</g>")
+
+
+# --- On a phone and on a desktop ---------------------------------------------------------------
+
+#: The two drawings `responsive_chart` makes: (viewBox width, type size). A wide chart is drawn
+#: at about its own size on a desktop; the phone's is drawn about 340–360 px wide, so its 13
+#: units of type are 13 px or more on a 390 px screen. charts.css shows the one that fits.
+WIDE = (600, 12)
+PHONE = (340, 13)
+
+
+def responsive_chart(
+    series: Sequence[Series], *, chart_id: str = "chart", height: int = 260, **options
+) -> SafeString:
+    """The chart drawn twice, for a wide box and for a phone's, in one ``.chart-box``: a
+    container query in charts.css shows the one that fits (the other is ``display: none``, so
+    neither a screen reader nor a search reads both). Without the stylesheet, the wide one."""
+    wide = line_chart(
+        series,
+        chart_id=chart_id,
+        width=WIDE[0],
+        height=height,
+        font_size=WIDE[1],
+        css_class="chart-wide",
+        **options,
+    )
+    phone = line_chart(
+        series,
+        chart_id=f"{chart_id}-phone",
+        width=PHONE[0],
+        height=height,
+        font_size=PHONE[1],
+        compact=True,
+        css_class="chart-phone",
+        **options,
+    )
+    key = ""
+    if bands := options.get("bands"):
+        # The phone's chart has no room for the band names beside it: they are listed under it
+        # (as the wide chart's are, hidden with it by charts.css).
+        ranges = " · ".join(
+            f"{_format_value(b.low)}–{_format_value(b.high)} {_text(b.label)}" for b in bands
+        )
+        key = f'<p class="chart-key">Shaded bands: {ranges}</p>'
+    return mark_safe(f'<div class="chart-box">{wide}{phone}{key}</div>')  # escaped above
+
+
+# --- Keeping the axis to the dates that matter --------------------------------------------------
+
+#: An entry or a session this much (or more) away from all the others, at either end of a
+#: history, is far enough to be a mistyped date (1999 for 2026): see `focus`.
+ISOLATED = timedelta(days=180)
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What `focus` keeps for the chart, and what it leaves out (to be said under the chart)."""
+
+    series: list[Series]
+    markers: list[Marker]
+    entries_left_out: list[Point]
+    markers_left_out: list[Marker]
+
+    @property
+    def note(self) -> str:
+        """One sentence naming the entries not drawn, or "" when every entry is."""
+        # Counted by moment, as `focus` weighs them: a practice's before and after are one.
+        n = len({_timestamp(p.when) for p in self.entries_left_out})
+        if not n:
+            return ""
+        # By year: an entry before the page's cutoff is an average over a month, a quarter or a
+        # year (kap.progress.change), dated in its middle; its year is right either way.
+        years = sorted({_as_datetime(p.when).year for p in self.entries_left_out})
+        listed = ", ".join(str(y) for y in years[:3]) + (", …" if len(years) > 3 else "")
+        if n == 1:
+            return (
+                f"1 entry, from {listed}, is not drawn: it is far from all the others and "
+                "would stretch the chart."
+            )
+        return (
+            f"{n} entries, from {listed}, are not drawn: they are far from all the others and "
+            "would stretch the chart."
+        )
+
+
+def far_markers_note(markers: Sequence[Marker]) -> str:
+    """One sentence naming the session markers `focus` left out of the charts, or "" for none."""
+    if not markers:
+        return ""
+    ordered = sorted(set(markers), key=lambda m: _timestamp(m.when))
+    named = []
+    for m in ordered[:3]:
+        day = _format_date(_as_datetime(m.when))
+        named.append(m.label if day in m.label else f"{m.label} ({day})")
+    if len(ordered) > 3:
+        named.append(f"{len(ordered) - 3} more")
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    verb = "is" if len(ordered) == 1 else "are"
+    return (
+        f"{listed} {verb} not marked on the charts: far from the dates of the entries, "
+        f"{'it' if len(ordered) == 1 else 'they'} would stretch them."
+    )
+
+
+def _core(stamps: list[float], *, keep: int) -> tuple[float, float] | None:
+    """The first and last of `stamps` (sorted) once isolated ones at either end are set aside:
+    one is isolated when the gap to its neighbour is longer than ISOLATED and longer than all
+    the others together span. At least `keep` are kept."""
+    if not stamps:
+        return None
+    gap = ISOLATED.total_seconds()
+    lo, hi = 0, len(stamps) - 1
+    while hi - lo >= keep:
+        if stamps[lo + 1] - stamps[lo] > max(gap, stamps[hi] - stamps[lo + 1]):
+            lo += 1
+        elif stamps[hi] - stamps[hi - 1] > max(gap, stamps[hi - 1] - stamps[lo]):
+            hi -= 1
+        else:
+            break
+    return stamps[lo], stamps[hi]
+
+
+def focus(series: Sequence[Series], markers: Sequence[Marker] = ()) -> Focus:
+    """The entries and session markers a chart should draw so that its time axis covers the
+    period the data is from, not a date typed by mistake.
+
+    - The axis comes from the entries. An entry alone at either end of the history, more than
+      ISOLATED from the next and further from it than the rest span, is left out (at least two
+      are always kept): one mistyped year cannot stretch the chart over decades.
+    - A session marker widens the axis only when it is within ISOLATED of the entries; one
+      further away is left out.
+    What is left out is named in `Focus.note`, and stays in the page's tables.
+    """
+    # Each moment once: the before and after of one practice are one entry in time.
+    stamps = sorted({_timestamp(p.when) for s in series for p in s.points})
+    core = _core(stamps, keep=2)
+    if core is None:
+        return Focus(list(series), [], [], list(markers))
+    first, last = core
+    kept_series = [
+        Series(s.name, [p for p in s.points if first <= _timestamp(p.when) <= last], s.css_class)
+        for s in series
+    ]
+    left_out = [p for s in series for p in s.points if not first <= _timestamp(p.when) <= last]
+    reach = ISOLATED.total_seconds()
+    near = [m for m in markers if first - reach <= _timestamp(m.when) <= last + reach]
+    far = [m for m in markers if m not in near]
+    return Focus(kept_series, near, left_out, far)
+
+
+def isolated_before(stamps: Sequence[datetime]) -> int:
+    """How many of the earliest `stamps` (sorted, oldest first) stand apart from the rest as a
+    mistyped date would (see `_core`); one is always kept. For numbering sessions."""
+    values = [_timestamp(s) for s in stamps]
+    core = _core(values, keep=1)
+    return 0 if core is None else sum(1 for v in values if v < core[0])
+
+
+# --- Sparklines ---------------------------------------------------------------------------------
+
+
+def sparkline(
+    values: Sequence[float],
+    *,
+    label: str,
+    y_min: float,
+    y_max: float,
+    width: int = 96,
+    height: int = 28,
+) -> SafeString:
+    """A small line of the latest values, oldest first, evenly spaced, with no text to read
+    (`label` says it all, e.g. "PHQ-9, last 6 scores: 14, 12, 9, 9, 7, 6"). The last value has
+    a dot."""
+    if not y_max > y_min:
+        raise ValueError(f"y_max ({y_max}) must be greater than y_min ({y_min})")
+    numbers = [float(v) for v in values if math.isfinite(float(v))]
+    pad = 3.0
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        step = (width - 2 * pad) / max(1, len(numbers) - 1)
+        x = pad + i * step if len(numbers) > 1 else width / 2
+        v = min(max(v, y_min), y_max)
+        return x, height - pad - (v - y_min) / (y_max - y_min) * (height - 2 * pad)
+
+    out = [
+        f'<svg xmlns="{SVG_NS}" class="sparkline" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{_text(label)}">'
+    ]
+    if len(numbers) > 1:
+        d = "M" + "L".join(f"{_n(x)} {_n(y)}" for x, y in (xy(i, v) for i, v in enumerate(numbers)))
+        out.append(
+            f'<path class="spark-line" d="{d}" fill="none" stroke="currentColor" '
+            f'stroke-width="1.5" stroke-linejoin="round" stroke-linecap="round"/>'
+        )
+    if numbers:
+        x, y = xy(len(numbers) - 1, numbers[-1])
+        out.append(
+            f'<circle class="spark-dot" cx="{_n(x)}" cy="{_n(y)}" r="2.5" fill="currentColor"/>'
+        )
+    out.append("</svg>")
+    return mark_safe("".join(out))  # the label is escaped; the rest are numbers

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:pk>/", views.log_detail, name="detail"),
     # Last, so "log/" and a log's number are never read as a practice's key.
     path("<slug:key>/", views.practice, name="practice"),
+    path("<slug:key>/note/", views.note, name="note"),
 ]

@@ -84,13 +84,23 @@ def log_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def practice(request: HttpRequest, key: str) -> HttpResponse:
     """The one practice page, set up by the spec: paces give it the breath pacer, no paces the
     quiet timer with the steps to keep in mind."""
-    return _practice_page(request, _practice(request, key))
+    instrument = _practice(request, key)
+    if request.method == "POST":
+        # The form to note a practice was on this page before it had its own: a page still open
+        # from then sends here, and what it holds is kept all the same.
+        return _note_page(request, instrument)
+    return _practice_page(request, instrument)
 
 
-def _practice_page(request: HttpRequest, instrument: Instrument) -> HttpResponse:
+@require_http_methods(["GET", "POST"])
+def note(request: HttpRequest, key: str) -> HttpResponse:
+    """The plain form to note a practice done away from the screen (it needs no JavaScript)."""
+    return _note_page(request, _practice(request, key))
+
+
+def _note_page(request: HttpRequest, instrument: Instrument) -> HttpResponse:
     spec = instrument.parsed
-    duration = spec.duration or DEFAULT_DURATION
-    if request.method == "POST" and not request.user.is_client:
+    if not request.user.is_client:
         # Anyone may try a practice; only a client's practices are logged (in their journal).
         raise Http404("Only a client's own practices are logged.")
     if request.method == "POST":
@@ -121,6 +131,17 @@ def _practice_page(request: HttpRequest, instrument: Instrument) -> HttpResponse
                 return redirect("practices:list")
     else:
         form = ManualLogForm(spec=spec, initial={"uuid": uuid.uuid4()})
+    return render(
+        request,
+        "practices/note.html",
+        {"instrument": instrument, "spec": spec, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _practice_page(request: HttpRequest, instrument: Instrument) -> HttpResponse:
+    spec = instrument.parsed
+    duration = spec.duration or DEFAULT_DURATION
     spec_data = {
         "key": spec.key,
         "version": spec.version,
@@ -138,14 +159,13 @@ def _practice_page(request: HttpRequest, instrument: Instrument) -> HttpResponse
         "instrument": instrument,
         "spec": spec,
         "duration": duration,
-        "form": form,
         "spec_data": spec_data,
         "breath_step": spec.steps[0] if spec.paces else None,
         "later_steps": spec.steps[1:] if spec.paces else spec.steps,
         "before": RatingForm(prefix="before", label="Before you begin: how settled do you feel?"),
         "after": RatingForm(prefix="after", label="Now: how settled do you feel?"),
     }
-    return render(request, "practices/practice.html", context, status=400 if form.errors else 200)
+    return render(request, "practices/practice.html", context)
 
 
 def _outbox_data(request: HttpRequest) -> dict:

@@ -1,5 +1,5 @@
-"""What a person's records look like over time: scores, the guide's closing outcomes, how settled
-they felt around practices, and what they wrote after each session.
+"""What a person's records look like over time: scores, their ratings of the packs' outcomes, how
+settled they felt around practices, and what they wrote after each session.
 
 Pure data assembly for the Trends page and the summary. `trends()` takes a fixed number of
 queries however much a person has recorded; drawing is left to the views (kap.lib.charts).
@@ -12,8 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery, Sum, Value, Window
-from django.db.models.functions import Coalesce, RowNumber, TruncMonth
+from django.db.models import (
+    Count,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    RowRange,
+    Subquery,
+    Sum,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, NthValue, RowNumber, TruncMonth
 from django.utils import timezone
 
 from kap.accounts.models import Scope as Sharing
@@ -22,6 +34,7 @@ from kap.content.roles import Followed, Roles, imported_measures, roles_for
 from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
 from kap.journal.scores import ScorePoint
+from kap.lib.charts import isolated_before
 from kap.practices.models import PracticeLog
 from kap.progress.change import (
     Change,
@@ -92,9 +105,12 @@ class PracticeRow:
 
 @dataclass(frozen=True)
 class SessionCounts:
-    """A completed KAP session (numbered from the first) and what was written about it."""
+    """A completed KAP session (numbered from the first) and what was written about it.
 
-    number: int
+    A session dated far before all the others (see `session_counts`) has no number: it is
+    named by its date, so that a mistyped year does not renumber every other session."""
+
+    number: int | None
     pk: int
     when: datetime
     insights: int
@@ -104,7 +120,13 @@ class SessionCounts:
 
     @property
     def label(self) -> str:
+        if self.number is None:
+            return f"Session on {timezone.localtime(self.when):%-d %b %Y}"
         return f"Session {self.number}"
+
+    @property
+    def set_apart(self) -> bool:
+        return self.number is None
 
     @property
     def sentence(self) -> str:
@@ -120,7 +142,11 @@ class SessionCounts:
             steps = f"{self.steps_done} of {plural(self.steps, 'action step')} are done"
         elif self.steps:
             steps = f"you set {plural(self.steps, 'action step')}"
-        opening = f"After session {self.number}"
+        opening = (
+            f"After the session on {timezone.localtime(self.when):%-d %B %Y}"
+            if self.number is None
+            else f"After session {self.number}"
+        )
         if wrote and steps:
             joiner = ", and " if len(wrote) > 1 else " and "
             return f"{opening} you wrote {and_join(wrote)}{joiner}{steps}."
@@ -139,14 +165,25 @@ class TrendsData:
     sessions: list[SessionCounts]  # the latest SHOWN_SESSIONS completed, oldest first
     blank_sheets: list[tuple[str, str]] = field(default_factory=list)  # (key, title)
 
+    sessions_in_all: int = 0  # completed sessions in all, numbered or not
+
     @property
     def sessions_total(self) -> int:
-        """How many sessions were completed in all (the numbering counts them from the first)."""
-        return self.sessions[-1].number if self.sessions else 0
+        """How many sessions were completed in all."""
+        return self.sessions_in_all or len(self.sessions)
 
     @property
     def earlier_sessions(self) -> int:
         return self.sessions_total - len(self.sessions)
+
+    @property
+    def numbered(self) -> list[SessionCounts]:
+        return [s for s in self.sessions if s.number is not None]
+
+    @property
+    def set_apart(self) -> list[SessionCounts]:
+        """Sessions dated far before the others: not numbered (a mistyped year?)."""
+        return [s for s in self.sessions if s.number is None]
 
     @property
     def latest(self) -> datetime | None:
@@ -249,34 +286,96 @@ def _per_session(model, **match) -> Coalesce:
     return Coalesce(Subquery(rows), 0)
 
 
+# The earliest sessions looked at for one dated far before the rest (kap.lib.charts: a
+# mistyped year): more than this many such sessions in a row would be a history, not a typo.
+PROBED_SESSIONS = 4
+
+
 def session_counts(
     client, latest: int | None = None, *, worksheet: str | None = None
 ) -> list[SessionCounts]:
     """Completed sessions, oldest first, numbered from the first, with what was written about
     each: one query. With `latest`, only the newest `latest` of them (still numbered from the
     first), so that the work stays the same however many sessions there were. `worksheet` is the
-    key of the packs' worksheet (roles "worksheet"); without one, none is counted."""
+    key of the packs' worksheet (roles "worksheet"); without one, none is counted.
+
+    A session dated far before all the others (1999, typed for 2026: see
+    kap.lib.charts.isolated_before) is not numbered, and the numbers start after it, so that one
+    mistyped year does not renumber every session. The dates of the earliest few sessions and of
+    the latest come with every row (window functions), so this costs no query of its own."""
+    counts, _ = _session_counts(client, latest, worksheet=worksheet)
+    return counts
+
+
+def session_markers(client, latest: int = SHOWN_SESSIONS) -> list[SessionCounts]:
+    """The latest completed sessions, numbered as `session_counts` numbers them, without
+    looking at anything else: for whom the sessions are shared with but not what was written
+    about them (a therapist's charts). Their counts are all 0."""
+    found, _ = _session_counts(client, latest, counted=False)
+    return found
+
+
+def _session_counts(
+    client, latest: int | None = None, *, worksheet: str | None = None, counted: bool = True
+) -> tuple[list[SessionCounts], int]:
+    """session_counts, and how many sessions were completed in all. Not `counted`: no other
+    table is read (every count is 0)."""
     worksheets = (
         _per_session(Response, status=Response.Status.SUBMITTED, instrument__key=worksheet)
-        if worksheet
+        if worksheet and counted
         else Value(0)
     )
+    if counted:
+        per_session = {
+            "n_insights": _per_session(Insight),
+            "n_steps": _per_session(ActionStep),
+            "n_done": _per_session(ActionStep, status=ActionStep.Status.DONE),
+        }
+    else:
+        per_session = dict.fromkeys(("n_insights", "n_steps", "n_done"), Value(0))
+    order = [F("starts_at").asc(), F("pk").asc()]
+    whole = RowRange(start=None, end=None)
+    earliest = {
+        f"at{n}": Window(NthValue("starts_at", n), order_by=order, frame=whole)
+        for n in range(1, PROBED_SESSIONS + 1)
+    }
     rows = (
         KapSession.objects.for_client(client)
         .filter(status=KapSession.Status.COMPLETED)
         .annotate(
-            number=Window(RowNumber(), order_by=[F("starts_at").asc(), F("pk").asc()]),
-            n_insights=_per_session(Insight),
+            number=Window(RowNumber(), order_by=order),
             n_worksheets=worksheets,
-            n_steps=_per_session(ActionStep),
-            n_done=_per_session(ActionStep, status=ActionStep.Status.DONE),
+            **per_session,
+            in_all=Window(Count("pk")),
+            **earliest,
         )
         .order_by("-starts_at", "-pk")
-        .values_list("number", "pk", "starts_at", "n_insights", "n_worksheets", "n_steps", "n_done")
+        .values_list(
+            "number",
+            "pk",
+            "starts_at",
+            "n_insights",
+            "n_worksheets",
+            "n_steps",
+            "n_done",
+            "in_all",
+            *earliest,
+        )
     )
     if latest is not None:
         rows = rows[:latest]
-    return [SessionCounts(*row) for row in list(rows)[::-1]]
+    found = list(rows)[::-1]
+    if not found:
+        return [], 0
+    newest = found[-1]
+    in_all = newest[7]
+    # The earliest few dates, then the latest: enough to see one set apart at the start.
+    probed = [when for when in newest[8:] if when is not None]
+    if in_all > len(probed):
+        probed.append(newest[2])
+    apart = min(isolated_before(probed), len(probed) - 1)
+    counts = [SessionCounts(row[0] - apart if row[0] > apart else None, *row[1:7]) for row in found]
+    return counts, in_all
 
 
 @dataclass(frozen=True)
@@ -441,10 +540,14 @@ def trends(client) -> TrendsData:
             count=sum(n for _, n, _ in got.months),
         )
 
+    sessions, in_all = _session_counts(
+        client, latest=SHOWN_SESSIONS, worksheet=roles.key("worksheet")
+    )
     return TrendsData(
         scores=scores,
         outcomes=outcomes,
         practices=practices,
-        sessions=session_counts(client, latest=SHOWN_SESSIONS, worksheet=roles.key("worksheet")),
+        sessions=sessions,
         blank_sheets=blank_sheets(roles, specs),
+        sessions_in_all=in_all,
     )

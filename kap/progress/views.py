@@ -45,10 +45,22 @@ def _averaged(period: change.Period, value: float | None, what: str = "") -> cha
     return charts.Point(period.when, value, f"average of {entries}, {period.label}")
 
 
-def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]):
+def _chart(series: list[charts.Series], markers: list[charts.Marker], **options) -> dict:
+    """A chart for a phone and a desktop (charts.responsive_chart) whose time axis covers the
+    entries, not a date typed by mistake (charts.focus), and the sentence saying what it left out:
+    {"svg": …, "note": …}."""
+    focused = charts.focus(series, markers)
+    return {
+        "svg": charts.responsive_chart(focused.series, markers=focused.markers, **options),
+        "note": focused.note,
+        "far": focused.markers_left_out,
+    }
+
+
+def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]) -> dict:
     periods, recent = shown
     top = change.number(trend.y_max)
-    return charts.line_chart(
+    return _chart(
         [
             charts.Series(
                 f"{trend.name} total",
@@ -56,17 +68,17 @@ def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]):
                 + [charts.Point(p.when, p.total, p.band) for p in recent],
             )
         ],
+        markers,
         title=f"{trend.name} totals over time (0 to {top})",
         y_min=0,
         y_max=trend.y_max,
         bands=[charts.Band(b.min, b.max, b.label) for b in trend.bands],
-        markers=markers,
         y_label=f"{trend.name} total",
         chart_id=f"chart-{trend.key}",
     )
 
 
-def _outcomes_chart(outcomes: trends.OutcomesTrend, shown, markers: list[charts.Marker]):
+def _outcomes_chart(outcomes: trends.OutcomesTrend, shown, markers: list[charts.Marker]) -> dict:
     periods, recent = shown
     series = [
         charts.Series(
@@ -81,33 +93,33 @@ def _outcomes_chart(outcomes: trends.OutcomesTrend, shown, markers: list[charts.
         )
         for index, (_, text) in enumerate(outcomes.items)
     ]
-    return charts.line_chart(
+    return _chart(
         series,
+        markers,
         title=f"{outcomes.title}: each rated 0 to 10 over time",
         y_min=0,
         y_max=10,
-        markers=markers,
         height=260 + 18 * len(series),
         y_label="Rating (0–10)",
         chart_id="chart-outcomes",
     )
 
 
-def _settled_chart(shown, markers: list[charts.Marker]):
+def _settled_chart(shown, markers: list[charts.Marker]) -> dict:
     periods, rows = shown
     before = [_averaged(p, p.means[0], "practice") for p in periods if p.means[0] is not None]
     before += [charts.Point(r.when, r.before, r.title) for r in rows if r.before is not None]
     after = [_averaged(p, p.means[1], "practice") for p in periods if p.means[1] is not None]
     after += [charts.Point(r.when, r.after, r.title) for r in rows if r.after is not None]
-    return charts.line_chart(
+    return _chart(
         [
             charts.Series("Before the practice", before, css_class="series-1"),
             charts.Series("After the practice", after, css_class="series-2"),
         ],
+        markers,
         title="How settled you felt before and after practices (0 to 10)",
         y_min=0,
         y_max=10,
-        markers=markers,
         y_label="Settled (0–10)",
         chart_id="chart-settled",
     )
@@ -138,6 +150,17 @@ def trends_view(request: HttpRequest) -> HttpResponse:
         values = [lambda r, i=i: r.values[i] for i in range(len(outcomes.items))]
         outcomes_shown = change.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
     settled = change.condense(data.practices, cutoff, [lambda r: r.before, lambda r: r.after])
+    outcomes_chart = (
+        _outcomes_chart(outcomes, outcomes_shown, markers) if outcomes and outcomes.rows else None
+    )
+    settled_chart = _settled_chart(settled, markers) if data.practices else None
+    drawn = [s["chart"] for s in scores if s["chart"]] + [
+        c for c in (outcomes_chart, settled_chart) if c
+    ]
+    # Sessions some chart could not mark, once for the page; one set apart from the others (a
+    # mistyped year?) has a note of its own.
+    apart = {s.when for s in data.set_apart}
+    far = [m for c in drawn for m in c["far"] if m.when not in apart]
     return render(
         request,
         "progress/trends.html",
@@ -148,12 +171,11 @@ def trends_view(request: HttpRequest) -> HttpResponse:
             "outcomes": outcomes,
             "outcome_periods": outcomes_shown[0],
             "outcome_rows": outcomes_shown[1],
-            "outcomes_chart": _outcomes_chart(outcomes, outcomes_shown, markers)
-            if outcomes and outcomes.rows
-            else None,
+            "outcomes_chart": outcomes_chart,
             "practice_periods": settled[0],
             "practice_rows": settled[1],
-            "settled_chart": _settled_chart(settled, markers) if data.practices else None,
+            "settled_chart": settled_chart,
+            "far_sessions": charts.far_markers_note(far),
         },
     )
 

@@ -161,3 +161,17 @@ def test_a_new_password_is_checked_like_any_other(client, make_user):
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
     assert User.objects.count() == 1
+
+
+def test_without_a_base_url_the_link_is_on_the_address_the_request_came_to(
+    client, make_user, settings
+):
+    # A laptop on another port (`make run PORT=8123`): not the default 127.0.0.1:8000.
+    from kap.lib.links import DEFAULT_BASE_URL
+
+    settings.BASE_URL = DEFAULT_BASE_URL
+    make_user("alex@example.com")
+    ask(client, "alex@example.com", HTTP_HOST="localhost:8123")
+    (message,) = mail.outbox
+    assert re.search(r"http://localhost:8123/reset/\S+/", message.body), message.body
+    assert "127.0.0.1:8000" not in message.body

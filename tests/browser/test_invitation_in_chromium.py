@@ -137,3 +137,79 @@ def test_an_invited_client_joins_with_sign_up_closed(page, live_server, settings
         page.get_by_role("heading", name="This invitation has already been used")
     ).to_be_visible()
     assert page.requests.foreign(live_server.url) == []
+
+
+@pytest.fixture
+def therapist_tab(browser, live_server, transactional_db):
+    """A phone-sized tab (390 × 844) of a therapist past their second factor, on /care/invite/."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from kap.accounts.models import Clinic, User
+    from kap.content.sync import ensure_default_pack
+
+    ensure_default_pack()
+    clinic = Clinic.objects.create(name="Lakeside Clinic")
+    lee = User.objects.create_user(
+        "dr.lee@lakeside.example", PASSWORD, role="therapist", display_name="Dr Lee", clinic=clinic
+    )
+    device = TOTPDevice.objects.create(user=lee, name="Authenticator app", confirmed=True)
+    contexts = []
+
+    def make(**options):
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": 390, "height": 844}, **options
+        )
+        contexts.append(context)
+        tab = context.new_page()
+        browser_login(tab, "dr.lee@lakeside.example")
+        tab.goto("/care/invite/")
+        tab.get_by_label("Code").fill(totp_now(device))
+        tab.get_by_role("button", name="Continue").click()
+        expect(tab.get_by_role("heading", name="Invite a client", level=1)).to_be_visible()
+        return tab
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def test_the_invitation_is_on_this_servers_address_and_copies_with_one_press(
+    therapist_tab, live_server, settings
+):
+    settings.BASE_URL = "http://127.0.0.1:8000"  # the default: this server is elsewhere
+    tab = therapist_tab()
+    tab.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    tab.get_by_role("button", name="Make an invitation").click()
+    link = tab.get_by_label("Invitation link")
+    expect(link).to_have_attribute("readonly", "")
+    url = link.input_value()
+    assert re.fullmatch(rf"{re.escape(live_server.url)}/invite/[A-Za-z0-9_-]+/", url), url
+    code = tab.get_by_label("Invitation code").input_value()
+    assert url.endswith(f"/invite/{code}/")
+
+    copy = tab.get_by_role("button", name="Copy the invitation link")
+    expect(copy).to_be_visible()
+    copy.click()
+    expect(tab.locator("#invite-link-status")).to_have_text("Copied")
+    assert tab.evaluate("navigator.clipboard.readText()") == url
+    tab.get_by_role("button", name="Copy the invitation code").click()
+    expect(tab.locator("#invite-code-status")).to_have_text("Copied")
+    assert tab.evaluate("navigator.clipboard.readText()") == code
+    box = copy.bounding_box()
+    assert box["width"] >= 44 and box["height"] >= 44
+    assert_accessible(tab)
+
+    # The link it holds opens the invitation on this server (for someone not logged in).
+    tab.context.clear_cookies()
+    tab.goto(url)
+    expect(tab.get_by_role("heading", name="An invitation from Dr Lee", level=1)).to_be_visible()
+
+
+def test_without_javascript_the_invitation_is_selectable_text_with_its_label(therapist_tab):
+    tab = therapist_tab(java_script_enabled=False)
+    tab.get_by_role("button", name="Make an invitation").click()
+    link = tab.get_by_label("Invitation link")
+    expect(link).to_be_visible()
+    expect(link).to_have_attribute("readonly", "")
+    assert "/invite/" in link.input_value()
+    expect(tab.get_by_role("button", name="Copy the invitation link")).to_be_hidden()

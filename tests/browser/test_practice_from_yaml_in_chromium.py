@@ -110,7 +110,7 @@ def test_the_practice_is_reached_from_the_guide_and_the_list_with_no_axe_violati
     page.keyboard.press("Escape")
     expect(page.get_by_role("heading", name="You stopped")).to_be_focused()
     assert not (v := axe_violations(page)), f"after\n{describe(v)}"
-    page.get_by_role("button", name="Save this practice").first.click()
+    page.get_by_role("button", name="Save this practice").click()
     expect(page.locator("#practice-saved")).to_have_text("Saved. Thank you for taking this time.")
 
     page.goto("/practices/")
@@ -152,7 +152,7 @@ def test_its_breath_pacer_keeps_the_box_pace_and_the_practice_is_logged(page, li
     page.clock.run_for(30_000)
     expect(page.get_by_role("heading", name="You finished")).to_be_focused()
     page.locator("#id_after-settled_9").check()  # 8
-    page.get_by_role("button", name="Save this practice").first.click()
+    page.get_by_role("button", name="Save this practice").click()
     expect(page.locator("#practice-saved")).to_have_text("Saved. Thank you for taking this time.")
 
     [log] = PracticeLog.objects.select_related("instrument", "client")

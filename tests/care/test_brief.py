@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -67,7 +68,7 @@ def test_the_brief_gathers_what_matters_for_the_next_session(
     assert "before the session" not in page  # an insight from before the last session
     assert "lighter in my chest" in page
     assert "Call my sister" in page and "left a message" in page
-    assert '<th scope="row">PHQ-9</th>' in page
+    assert 'scope="row">PHQ-9</th>' in page
     assert "+" not in page.split("PHQ-9</th>")[1].split("</tr>")[0]
     assert "-8" in page.split("PHQ-9</th>")[1].split("</tr>")[0]  # 10 − 18
     assert "1 practice, 5 minutes in all." in page
@@ -78,7 +79,7 @@ def test_the_score_table_has_first_previous_latest_and_change(
     as_therapist, client_user, linked, history
 ):
     row = body(as_therapist.get(url(client_user))).split("PHQ-9</th>")[1].split("</tr>")[0]
-    cells = [c.split("</td>")[0].split(" <span")[0] for c in row.split("<td>")[1:]]
+    cells = [c.split("</td>")[0].split(" <span")[0] for c in re.split(r"<td[^>]*>", row)[1:]]
 
     assert cells[0] == "18"
     assert cells[1] == "14"

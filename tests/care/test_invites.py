@@ -10,7 +10,7 @@ from tests.care.helpers import body
 
 
 def shown_code(response) -> str:
-    return re.search(r"<dt>Code</dt><dd><code>([^<]+)</code>", response.content.decode()).group(1)
+    return re.search(r'id="invite-code" value="([^"]+)"', response.content.decode()).group(1)
 
 
 def test_a_therapist_makes_an_invitation_shown_once(as_therapist, therapist, settings):
@@ -105,3 +105,49 @@ def test_a_clinic_admin_does_not_invite_clients(client, clinic_admin):
     verify(client, clinic_admin)
 
     assert client.get("/care/invite/").status_code == 404
+
+
+def test_without_kap_base_url_the_link_is_on_the_address_the_therapist_is_using(
+    as_therapist, settings
+):
+    # The default KAP_BASE_URL (port 8000) is not where this server is reached.
+    settings.BASE_URL = "http://127.0.0.1:8000"
+    settings.ALLOWED_HOSTS = ["kap.lan"]
+    response = as_therapist.post(
+        "/care/invite/", {"days": "7"}, HTTP_HOST="kap.lan:8123", secure=False
+    )
+    code = shown_code(response)
+    html = response.content.decode()
+    assert f'value="http://kap.lan:8123/invite/{code}/"' in html
+    assert "127.0.0.1:8000" not in html
+
+
+def test_behind_a_trusted_proxy_the_link_is_https_on_the_proxys_host(as_therapist, settings):
+    settings.BASE_URL = "http://127.0.0.1:8000"
+    settings.ALLOWED_HOSTS = ["kap.example.org"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # KAP_TRUSTED_PROXY
+    response = as_therapist.post(
+        "/care/invite/",
+        {"days": "7"},
+        HTTP_HOST="kap.example.org",
+        HTTP_X_FORWARDED_PROTO="https",
+    )
+    code = shown_code(response)
+    assert f'value="https://kap.example.org/invite/{code}/"' in response.content.decode()
+
+
+def test_the_link_and_the_code_are_read_only_fields_with_a_copy_button(as_therapist):
+    html = as_therapist.post("/care/invite/", {"days": "7"}).content.decode()
+    for field, what in (
+        ("invite-link", "the invitation link"),
+        ("invite-code", "the invitation code"),
+    ):
+        # Without JavaScript: labelled, selectable text. With it: a Copy button and its status.
+        assert f'<label for="{field}">' in html
+        assert re.search(rf'<input type="text" id="{field}" value="[^"]+" readonly', html)
+        assert (
+            f'<button type="button" class="secondary" data-copy="{field}" hidden>'
+            f'Copy<span class="visually-hidden"> {what}</span></button>'
+        ) in html
+        assert f'<p class="copy-status" id="{field}-status" role="status"></p>' in html
+    assert 'src="/static/kap/copy.js" defer' in html

@@ -14,10 +14,11 @@ from kap.journal.models import KapSession, Response, SafetyEvent
 from tests.care.conftest import ALL_SCOPES, gad7_answers, phq9_answers
 
 # Measured: session, user, OTP device, the packs (whose measures are the score columns), count,
-# one page of links, and the audit rows (savepoint, last hash, one INSERT, release; on
-# PostgreSQL also the advisory lock that keeps the chain straight) — whatever the number of
-# clients.
-ROSTER_QUERIES = 10 + (connection.vendor == "postgresql")
+# one page of links, the latest few scores of the page's clients for their sparklines (one
+# query, kap.care.roster.recent_scores), and the audit rows (savepoint, last hash, one INSERT,
+# release; on PostgreSQL also the advisory lock that keeps the chain straight) — whatever the
+# number of clients.
+ROSTER_QUERIES = 11 + (connection.vendor == "postgresql")
 
 
 def add_clients(therapist, count: int, start: int = 0) -> list[User]:
@@ -100,6 +101,8 @@ def test_it_takes_the_same_few_queries_for_5_and_500_clients(as_therapist, thera
     assert few == many == dict.fromkeys(sorts, ROSTER_QUERIES)
     assert last_page == ROSTER_QUERIES
     assert "500 linked clients, page 20 of 20" in html
+    # Every row's two PHQ-9 scores are a sparkline (one GAD-7 score is too few for one).
+    assert html.count('class="sparkline"') == 25
 
 
 def test_it_lists_open_safety_alerts_first_whatever_the_sort(
@@ -162,9 +165,11 @@ def test_what_is_not_shared_shows_as_not_shared_and_nothing_else(
 
     html = as_therapist.get("/care/").content.decode()
 
-    assert html.split("<tbody>")[1].count("not shared") == 4
-    assert "Alert" not in html.split("<tbody>")[1]
-    assert "17" not in html.split("<tbody>")[1]
+    rows = html.split("<tbody")[1]
+    assert rows.count("not shared") == 4
+    assert "Alert" not in rows
+    assert "17" not in rows
+    assert 'class="sparkline"' not in rows
     assert "None planned" not in html and "None yet" not in html
 
 
@@ -236,9 +241,32 @@ def test_the_score_columns_and_sorts_are_the_packs_measures(as_therapist, therap
     html = as_therapist.get("/care/?sort=gad7").content.decode()
 
     for m in measures:
-        assert f"{m.label} (change from first)</a></th>" in html
+        assert f'{m.label} <span class="muted">(change from first)</span></th>' in html
         assert f"Latest {m.label}" in html
-    assert '<strong aria-current="true">Latest GAD-7</strong>' in html
+    assert 'aria-current="true">Latest GAD-7</a>' in html
     # A sort that is no measure (nor one of the fixed ones) is the default.
     html = as_therapist.get("/care/?sort=not-a-measure").content.decode()
-    assert '<strong aria-current="true">Open safety alerts</strong>' in html
+    assert 'aria-current="true">Open safety alerts</a>' in html
+
+
+def test_a_sparkline_draws_the_latest_scores_oldest_first(
+    as_therapist, therapist, client_user, linked, submit, make_user, link
+):
+    from kap.care.roster import SPARK_POINTS
+
+    totals = [20, 19, 17, 16, 15, 13, 12, 10, 9, 7, 5]
+    now = timezone.now()
+    for days, total in zip(range(len(totals), 0, -1), totals, strict=True):
+        r = submit(client_user, "phq9", phq9_answers(total))
+        Response.objects.filter(pk=r.pk).update(submitted_at=now - timedelta(days=days))
+    private = make_user("private@example.com", display_name="Pat Private")
+    link(private, therapist, scopes=["sessions", "safety"])
+    for total in (22, 4):
+        submit(private, "phq9", phq9_answers(total))
+
+    html = as_therapist.get("/care/").content.decode()
+
+    shown = ", ".join(str(t) for t in totals[-SPARK_POINTS:])
+    assert f'aria-label="PHQ-9, the last {SPARK_POINTS} scores, oldest first: {shown}"' in html
+    row = html.split("Pat Private")[1].split("</tr>")[0]
+    assert "sparkline" not in row and "22" not in row

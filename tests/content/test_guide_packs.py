@@ -206,9 +206,10 @@ def test_the_index_costs_the_same_queries_for_one_pack_or_many(client, guide, pe
 
 
 @pytest.mark.django_db
-def test_staff_see_their_clinics_packs_on_their_start_page(client, packs, people):
+def test_staff_see_their_clinics_packs_in_the_guide(client, packs, people):
     client.force_login(people["therapist"])
-    body = client.get("/").content.decode()
+    # (Staff start on their roster; the guide lists every pack they may read.)
+    body = client.get("/guide/").content.decode()
     assert 'href="/guide/understanding-kap/"' in body
     assert 'href="/guide/north-notes/one/"' in body and "North notes" in body
     assert 'href="/guide/sleep/one/"' in body

@@ -81,10 +81,12 @@ def test_a_client_logs_a_session_captures_insights_by_keyboard_and_finds_them_ag
     page.goto("/steps/")
     page.get_by_label("A small step").fill("Walk at lunch")
     page.get_by_role("button", name="Add the step").click()
+    page.get_by_role("link", name="Check in on “Walk at lunch”").click()  # a page of its own
+    assert_accessible(page)
     page.get_by_label("Still working on it").check()
     page.get_by_label("A short note (optional)").fill("Twice this week")
     page.get_by_role("button", name="Check in on “Walk at lunch”").click()
-    expect(page.get_by_text("Earlier check-ins (1)")).to_be_visible()
+    expect(page.get_by_text("Still working on it — Twice this week")).to_be_visible()
     assert_accessible(page)
 
     page.goto("/steps/new/")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -92,7 +94,7 @@ def test_a_check_in_with_an_unknown_answer_is_refused(logged_in, step):
     assert not CheckIn.objects.exists()
 
 
-def test_it_shows_the_history_of_check_ins_for_each_step(logged_in, step):
+def test_each_step_shows_its_latest_check_in_and_how_many_there_are(logged_in, step):
     CheckIn.objects.create(step=step, status="working", note="slow start")
     CheckIn.objects.create(step=step, status="working", note="twice this week")
 
@@ -100,9 +102,52 @@ def test_it_shows_the_history_of_check_ins_for_each_step(logged_in, step):
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Earlier check-ins (2)" in html
+    assert "Still working on it — twice this week" in html
+    assert "(2 in all)" in html
+    assert "slow start" not in html  # the earlier ones are on the step's check-in page
+
+
+def test_the_check_in_page_shows_the_history_of_its_step(logged_in, step):
+    CheckIn.objects.create(step=step, status="working", note="slow start")
+    CheckIn.objects.create(step=step, status="working", note="twice this week")
+
+    response = logged_in.get(_check_in(step))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1" in html and "Walk at lunch" in html
     assert "slow start" in html
     assert "twice this week" in html
+    main = html[html.index("<main") : html.index("</main>")]
+    assert main.count("<form") == 1
+
+
+def test_the_steps_page_has_one_form_and_a_link_per_step_however_many_there_are(
+    logged_in, client_user
+):
+    for i in range(12):
+        ActionStep.objects.create(client=client_user, text=f"step {i}")
+
+    html = logged_in.get(STEPS).content.decode()
+
+    main = html[html.index("<main") : html.index("</main>")]
+    assert main.count("<form") == 1  # adding a step; each check-in is on a page of its own
+    assert main.count('type="radio"') == 0
+    for step in ActionStep.objects.all():
+        assert f'href="{_check_in(step)}"' in main
+
+
+def test_a_check_in_page_offers_no_blank_answer_and_nothing_preselected(logged_in, step):
+    html = logged_in.get(_check_in(step)).content.decode()
+
+    radios = re.findall(r'<input type="radio"[^>]*>', html)
+    assert [re.search(r'value="([^"]*)"', r).group(1) for r in radios] == [
+        "done",
+        "working",
+        "let-go",
+    ]
+    assert not any("checked" in r for r in radios)
+    assert "Select an option" not in html
 
 
 def test_it_refuses_a_strangers_step(logged_in, stranger):

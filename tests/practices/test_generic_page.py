@@ -71,7 +71,7 @@ def test_a_practice_with_paces_gets_the_breath_pacer(logged_in):
     assert response.status_code == 200
     html = response.content.decode()
     for words in [
-        "<h1>Box Breathing</h1>",
+        ">Box Breathing</h1>",
         "Box Breathing, a few quiet minutes.",
         "Practise with the breath pacer",
         "Box (4-4-4-4)",
@@ -137,6 +137,7 @@ def test_the_list_leaves_out_what_is_not_a_practice(logged_in):
 def test_a_key_that_is_not_a_practice_is_404(logged_in, key):
     assert logged_in.get(f"/practices/{key}/").status_code == 404
     assert logged_in.post(f"/practices/{key}/", {"minutes": "5"}).status_code == 404
+    assert logged_in.get(f"/practices/{key}/note/").status_code == 404
 
 
 def test_someone_elses_personal_practice_is_404_for_everyone_else(client, client_user, stranger):
@@ -144,11 +145,11 @@ def test_someone_elses_personal_practice_is_404_for_everyone_else(client, client
     client.force_login(client_user)
     assert client.get("/practices/theirs/").status_code == 404
     data = {"uuid": str(uuid.uuid4()), "minutes": "3", "pace": ""}
-    assert client.post("/practices/theirs/", data).status_code == 404
+    assert client.post("/practices/theirs/note/", data).status_code == 404
     assert not PracticeLog.objects.exists()
     client.force_login(stranger)
     assert client.get("/practices/theirs/").status_code == 200
-    assert client.post("/practices/theirs/", data).status_code == 302
+    assert client.post("/practices/theirs/note/", data).status_code == 302
     assert PracticeLog.objects.get().client == stranger
 
 
@@ -179,7 +180,7 @@ def test_a_practice_added_as_data_is_logged_by_the_no_javascript_form(logged_in,
         "settled_before": "3",
         "settled_after": "8",
     }
-    response = logged_in.post("/practices/box-breathing/", data)
+    response = logged_in.post("/practices/box-breathing/note/", data)
     assert response.status_code == 302
     log = PracticeLog.objects.get()
     assert (log.client, log.instrument) == (client_user, instrument)

@@ -113,7 +113,7 @@ def test_the_pacer_keeps_to_the_box_pace_for_five_minutes_then_orients(new_tab, 
     assert small == pytest.approx(0.45, abs=0.01)
 
     tab.locator("#id_after-settled_8").check()  # 7
-    tab.get_by_role("button", name="Save this practice").first.click()
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#practice-saved")).to_have_text("Saved. Thank you for taking this time.")
     [log] = logs()
     assert (log.instrument.key, log.instrument.version) == ("grounding", 1)
@@ -211,8 +211,8 @@ def test_space_pauses_and_resumes_and_escape_stops(new_tab, live_server):
 
     tab.keyboard.press("Escape")
     expect(tab.get_by_role("heading", name="You stopped")).to_be_focused()
-    assert "You stopped after 0:05." in read(tab, "#practice-summary")
-    tab.get_by_role("button", name="Save this practice").first.click()
+    assert "You practised for 0:05." in read(tab, "#practice-summary")
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#practice-saved")).to_have_text("Saved. Thank you for taking this time.")
     [log] = logs()
     assert (log.completed, log.elapsed_seconds, log.planned_seconds) == (False, 5, 240)
@@ -232,7 +232,7 @@ def test_next_step_moves_on_and_the_last_one_finishes(new_tab):
     tab.clock.run_for(2000)
     tab.get_by_role("button", name="Finish").click()
     expect(tab.get_by_role("heading", name="You finished")).to_be_visible()
-    tab.get_by_role("button", name="Save this practice").first.click()
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#practice-saved")).to_have_text("Saved. Thank you for taking this time.")
     [log] = logs()
     assert (log.completed, log.elapsed_seconds, log.planned_seconds) == (True, 5, 180)
@@ -246,7 +246,7 @@ def test_a_practice_finished_offline_is_kept_and_saved_once_back_online(new_tab,
 
     tab.context.set_offline(True)
     tab.locator("#id_after-settled_7").check()  # 6
-    tab.get_by_role("button", name="Save this practice").first.click()
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#practice-saved")).to_contain_text("You seem to be offline")
     assert logs() == []
     kept = tab.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0]))")
@@ -273,7 +273,7 @@ def test_a_log_that_failed_to_send_is_sent_on_the_next_page_load(new_tab):
     # The server is out of reach (no `online` event will come): the send fails.
     tab.route("**/practices/log/", lambda route: route.abort("connectionrefused"))
     tab.keyboard.press("Escape")
-    tab.get_by_role("button", name="Save this practice").first.click()
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#practice-saved")).to_contain_text("You seem to be offline")
     assert logs() == []
 
@@ -331,7 +331,7 @@ def test_gentle_awareness_keeps_quiet_time_and_counts_notings(new_tab, live_serv
     tab.clock.run_for(60_000)
     expect(tab.get_by_role("heading", name="You finished")).to_be_visible()
     tab.locator("#id_after-settled_9").check()  # 8
-    tab.get_by_role("button", name="Save this practice").first.click()
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#practice-saved")).to_have_text("Saved. Thank you for taking this time.")
     [log] = logs()
     assert log.instrument.key == "gentle-awareness"
@@ -364,7 +364,7 @@ def test_a_bad_length_is_explained_next_to_the_field(new_tab):
     tab.get_by_role("button", name="Start").click()
     expect(tab.locator("#practice-phase")).to_have_text("Breathe in")
     tab.keyboard.press("Escape")
-    tab.get_by_role("button", name="Save this practice").first.click()
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#practice-saved")).to_have_text("Saved. Thank you for taking this time.")
     assert logs()[0].pace_used.label == "Your own pace (5 in, 6 out)"
 
@@ -387,15 +387,16 @@ def test_the_practice_pages_have_no_axe_violations(new_tab, live_server):
         tab.keyboard.press("Escape")
         expect(tab.locator("#practice-after")).to_be_visible()
         assert not (v := axe_violations(tab)), f"{path} after\n{describe(v)}"
-        tab.get_by_role("button", name="Save this practice").first.click()
+        tab.get_by_role("button", name="Save this practice").click()
         expect(tab.locator("#practice-saved")).to_contain_text("Saved")
     tab.goto("/practices/")
     assert not (v := axe_violations(tab)), f"list\n{describe(v)}"
     tab.get_by_role("link", name="Grounding Before Exploration").last.click()
     assert not (v := axe_violations(tab)), f"detail\n{describe(v)}"
-    tab.goto("/practices/grounding/?")
+    tab.goto("/practices/grounding/note/")
+    assert not (v := axe_violations(tab)), f"note\n{describe(v)}"
     tab.locator("#id_minutes").fill("-1")
-    tab.get_by_role("button", name="Save this practice").last.click()
+    tab.get_by_role("button", name="Save this practice").click()
     expect(tab.locator("#id_minutes-error")).to_be_visible()
     assert not (v := axe_violations(tab)), f"form error\n{describe(v)}"
     assert tab.requests.foreign(live_server.url) == []
@@ -410,10 +411,12 @@ def test_without_javascript_the_page_explains_and_the_form_logs(browser, live_se
         tab.goto("/practices/grounding/")
         assert not tab.locator("#practice-app").is_visible()
         expect(tab.get_by_text("Notice your body and surroundings")).to_be_visible()
+        tab.get_by_role("link", name="Note a practice you did").click()
+        tab.wait_for_url("**/practices/grounding/note/")
         tab.get_by_label("About how many minutes did you practise?").fill("4")
         tab.locator("#id_settled_before_2").check()  # 1
         tab.locator("#id_settled_after_6").check()  # 5
-        tab.get_by_role("button", name="Save this practice").last.click()
+        tab.get_by_role("button", name="Save this practice").click()
         tab.wait_for_url("**/practices/")
         expect(tab.get_by_text("Noted: Grounding Before Exploration.")).to_be_visible()
         [log] = logs()

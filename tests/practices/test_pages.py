@@ -1,4 +1,5 @@
-"""The practice pages: complete without JavaScript, with a plain form to note a practice."""
+"""The practice pages: complete without JavaScript; a practice done away from the screen is noted
+on a page of its own (/practices/<key>/note/), not under the running pacer."""
 
 import re
 import uuid
@@ -92,7 +93,7 @@ def test_the_steps_come_from_the_pack_not_the_code(logged_in, guide):
 
 def test_the_no_javascript_form_saves_a_practice(logged_in, client_user):
     data = manual()
-    response = logged_in.post("/practices/grounding/", data)
+    response = logged_in.post("/practices/grounding/note/", data)
     assert response.status_code == 302
     assert response["Location"] == "/practices/"
     log = PracticeLog.objects.get()
@@ -107,14 +108,14 @@ def test_the_no_javascript_form_saves_a_practice(logged_in, client_user):
 
 def test_the_no_javascript_form_sent_twice_is_stored_once(logged_in):
     data = manual()
-    logged_in.post("/practices/grounding/", data)
-    assert logged_in.post("/practices/grounding/", data).status_code == 302
+    logged_in.post("/practices/grounding/note/", data)
+    assert logged_in.post("/practices/grounding/note/", data).status_code == 302
     assert PracticeLog.objects.count() == 1
 
 
 def test_the_no_javascript_form_takes_no_ratings_and_a_stop(logged_in):
     data = manual(settled_before="", settled_after="", stopped_early="on", pace="")
-    assert logged_in.post("/practices/gentle-awareness/", data).status_code == 302
+    assert logged_in.post("/practices/gentle-awareness/note/", data).status_code == 302
     log = PracticeLog.objects.get()
     assert log.instrument.key == "gentle-awareness"
     assert log.settled_before is None and log.settled_after is None
@@ -132,7 +133,7 @@ def test_the_no_javascript_form_takes_no_ratings_and_a_stop(logged_in):
     ],
 )
 def test_the_no_javascript_form_shows_an_error_next_to_the_field(logged_in, field, value, message):
-    response = logged_in.post("/practices/grounding/", manual(**{field: value}))
+    response = logged_in.post("/practices/grounding/note/", manual(**{field: value}))
     assert response.status_code == 400
     html = response.content.decode()
     error = re.search(rf'<p class="field-error" id="id_{field}-error">([^<]*)</p>', html)
@@ -145,9 +146,9 @@ def test_a_form_whose_id_is_someone_elses_is_refused_and_offered_again(
 ):
     data = manual()
     client.force_login(stranger)
-    client.post("/practices/grounding/", data)
+    client.post("/practices/grounding/note/", data)
     client.force_login(client_user)
-    response = client.post("/practices/grounding/", data)
+    response = client.post("/practices/grounding/note/", data)
     assert response.status_code == 400
     html = response.content.decode()
     assert "This form was already used" in html
@@ -160,8 +161,73 @@ def test_a_page_for_a_missing_practice_is_404(logged_in, guide):
     assert logged_in.get("/practices/gentle-awareness/").status_code == 404
 
 
+def test_the_practice_page_links_to_the_note_page_and_holds_no_form_to_note(logged_in):
+    html = logged_in.get("/practices/grounding/").content.decode()
+    assert 'href="/practices/grounding/note/"' in html
+    assert 'name="minutes"' not in html
+    assert "About how many minutes did you practise?" not in html
+    # The practice's log is sent with the page's CSRF token, whatever else the page holds.
+    after = re.search(r'<form id="practice-after".*?</form>', html, re.S).group(0)
+    assert 'name="csrfmiddlewaretoken"' in after
+    # "You finished" is written once: the heading (the summary and the live region add, never repeat).
+    assert html.count("You finished") == 1
+
+
+def test_the_note_page_offers_the_plain_form(logged_in):
+    response = logged_in.get("/practices/grounding/note/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1>Note a practice</h1>" in html
+    assert "About how many minutes did you practise?" in html
+    assert 'action="/practices/grounding/note/"' in html
+    assert 'href="/practices/grounding/"' in html  # back to the practice
+    assert "pacer.js" not in html and "practice.js" not in html
+
+
+def test_the_note_page_keeps_what_was_typed_and_sums_up_the_errors(logged_in):
+    response = logged_in.post(
+        "/practices/grounding/note/", manual(minutes="-5", settled_before="3", settled_after="12")
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    summary = re.search(r'<div class="error-summary".*?</div>', html, re.S).group(0)
+    assert '<a href="#id_minutes">Enter at least 1 minute.</a>' in summary
+    assert 'href="#id_settled_after_0"' in summary
+    assert 'value="-5"' in html
+    assert re.search(r'value="3"[^>]*id="id_settled_before_4"[^>]*checked', html), html
+    assert not PracticeLog.objects.exists()
+
+
+def test_a_form_still_open_from_before_sends_to_the_practice_page_and_is_kept(logged_in):
+    data = manual()
+    response = logged_in.post("/practices/grounding/", data)
+    assert response.status_code == 302
+    assert str(PracticeLog.objects.get().uuid) == data["uuid"]
+
+
+def test_only_a_client_notes_a_practice(make_user, guide):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.security.support import verified_test_client
+
+    therapist = make_user("dr@example.com", role="therapist")
+    device = TOTPDevice.objects.create(user=therapist, name="Authenticator app", confirmed=True)
+    client = verified_test_client(therapist, device)
+    assert client.get("/practices/grounding/").status_code == 200  # anyone may try it
+    assert client.get("/practices/grounding/note/").status_code == 404
+    assert client.post("/practices/grounding/note/", manual()).status_code == 404
+    assert not PracticeLog.objects.exists()
+
+
 @pytest.mark.parametrize(
-    "url", ["/practices/", "/practices/grounding/", "/practices/gentle-awareness/", "/practices/1/"]
+    "url",
+    [
+        "/practices/",
+        "/practices/grounding/",
+        "/practices/grounding/note/",
+        "/practices/gentle-awareness/",
+        "/practices/1/",
+    ],
 )
 def test_anonymous_visitors_are_asked_to_log_in(client, guide, url):
     response = client.get(url)

@@ -55,7 +55,7 @@ def test_it_shades_the_phq9_bands_and_lists_every_score_in_a_table(logged_in, cl
     assert ">14</td><td>Moderate</td>" in rows[0]
     assert ">6</td><td>Mild</td>" in rows[-1]
     assert '<th scope="row">' in rows[0]
-    assert "<caption>Your PHQ-9 totals (0 to 27), oldest first</caption>" in page
+    assert '-caption">Your PHQ-9 totals (0 to 27), oldest first</caption>' in page
 
 
 def test_the_gad7_chart_has_its_own_bands_up_to_21(logged_in, client_user, gad7):
@@ -211,7 +211,8 @@ def test_a_therapist_is_sent_home_politely(client, make_user, guide):
 
     response = client.get(URL, follow=True)
 
-    assert response.redirect_chain == [("/", 302)]
+    # Home, which sends staff on to their own pages (the roster, after the second factor).
+    assert response.redirect_chain[0] == ("/", 302)
     assert "Progress and summaries show a client's own records" in text_of(response)
 
 
@@ -220,8 +221,8 @@ def test_it_links_to_the_summary_and_to_each_blank_sheet(logged_in):
 
     assert response.status_code == 200
     page = html(response)
-    assert '<a href="/progress/summary/">Bring to therapy: make a summary</a>' in page
-    assert "Print a blank worksheet" in page
+    assert 'href="/progress/summary/">Bring to therapy: make a summary</a>' in page
+    assert "A blank copy to print" in page
     for key in (
         "integration-worksheet",
         "first-session-preparation",
@@ -236,7 +237,7 @@ def test_a_new_person_sees_invitations_instead_of_empty_charts(logged_in):
 
     assert response.status_code == 200
     page = html(response)
-    assert "<svg" not in page
+    assert 'class="chart' not in page
     assert "Nothing to chart yet." in text_of(response)
     assert 'href="/i/phq9/"' in page
 
@@ -255,7 +256,7 @@ def test_the_page_has_one_h1_and_nothing_inline_for_the_csp(
     page = html(response)
     assert page.count("<h1") == 1
     assert "style=" not in page
-    assert "<script" not in page
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page), "an inline script"
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page
 

@@ -111,3 +111,47 @@ def test_both_are_off_until_the_person_turns_them_on(logged_in, client_user, set
     assert re.search(r'<input type="checkbox" name="email_enabled"(?![^>]*checked)[^>]*>', html)
     assert re.search(r'<input type="checkbox" name="include_clinician"(?![^>]*checked)[^>]*>', html)
     assert not ReminderPreference.objects.filter(client=client_user).exists()
+
+
+def test_without_kap_base_url_the_address_is_the_one_the_person_is_using(
+    logged_in, client_user, settings
+):
+    settings.BASE_URL = "http://127.0.0.1:8000"  # the default: not where this server is reached
+    settings.ALLOWED_HOSTS = ["kap.lan"]
+    feed = reminders.reset_feed(client=client_user)
+
+    page = logged_in.get(PAGE, HTTP_HOST="kap.lan:8123")
+
+    assert _shown_url(page) == f"http://kap.lan:8123/calendar/{feed.token}.ics"
+    assert f'href="webcal://kap.lan:8123/calendar/{feed.token}.ics"'.encode() in page.content
+    assert b"127.0.0.1:8000" not in page.content
+    # Beside it, a Copy button (shown by copy.js) that says what it copies.
+    assert b'data-copy="calendar-url" hidden>Copy<span class="visually-hidden"> your calendar' in (
+        page.content
+    )
+
+
+def test_the_feeds_links_go_back_to_the_address_the_calendar_app_was_given(
+    client, client_user, make_session, settings
+):
+    settings.BASE_URL = "http://127.0.0.1:8000"
+    settings.ALLOWED_HOSTS = ["kap.lan"]
+    session = make_session(client_user, hours_from_now=30)
+    feed = reminders.reset_feed(client=client_user)
+
+    ics = client.get(f"/calendar/{feed.token}.ics", HTTP_HOST="kap.lan:8123").content.decode()
+
+    assert f"URL:http://kap.lan:8123/sessions/{session.pk}/" in ics.replace("\r\n ", "")
+    assert "127.0.0.1:8000" not in ics
+
+
+def test_kap_base_url_when_set_is_used_whatever_host_the_request_names(
+    logged_in, client_user, settings
+):
+    settings.BASE_URL = "https://kap.example.org"
+    settings.ALLOWED_HOSTS = ["kap.lan", "kap.example.org"]
+    feed = reminders.reset_feed(client=client_user)
+
+    page = logged_in.get(PAGE, HTTP_HOST="kap.lan:8123")
+
+    assert _shown_url(page) == f"https://kap.example.org/calendar/{feed.token}.ics"

@@ -561,6 +561,16 @@ ENDPOINTS = [
         kwargs=lambda w: {"pk": Insight.objects.create(client=w.client_user, text="gone").pk},
     ),
     Endpoint(
+        "journal:session-delete",
+        "client",
+        lambda w, kw: {},
+        kwargs=lambda w: {
+            "pk": KapSession.objects.create(
+                client=w.client_user, starts_at=timezone.now(), status="completed"
+            ).pk
+        },
+    ),
+    Endpoint(
         "journal:step-new",
         "client",
         lambda w, kw: {"text": "call my sister", "session": str(w.session.pk)},
@@ -618,7 +628,16 @@ ENDPOINTS = [
         kwargs=lambda w: {"key": "gentle-awareness"},
         label="timed",
     ),
+    Endpoint(
+        "practices:note",
+        "client",
+        _manual_log("box"),
+        kwargs=lambda w: {"key": "grounding"},
+    ),
     Endpoint("practices:log", "client", _fresh_uuid_log, kind="json", accepted=json_ok),
+    # The first steps after signing up
+    Endpoint("welcome:session", "client", lambda w, kw: {"starts_at": "2090-05-04T10:00"}),
+    Endpoint("welcome:reminders", "client", lambda w, kw: {"calendar": "on", "email": "on"}),
     Endpoint("practices:list", "client", lambda w, kw: {"page": "1"}, kind="query", accepted=never),
     # Your data
     Endpoint(
@@ -812,6 +831,7 @@ NO_INPUT = {
     "journal:questions": "a list",
     "journal:calendar-feed": "a feed found by its token (tests/reminders)",
     "practices:detail": "a page",
+    "welcome:about": "a page (the last of the first steps)",
     "exports:index": "a page",
     "exports:json": "a download",
     "exports:csv": "a download",
@@ -830,6 +850,11 @@ NO_INPUT = {
     "password_reset_done": "a page",
     "password_reset_complete": "a page",
     "password_reset_confirm": "a link checked by its token (tests/accounts/test_password_reset.py)",
+    "style-guide": "a page (no one's data)",
+    "offline:manifest": "a file (tests/offline)",
+    "offline:service-worker": "a file (tests/offline)",
+    "offline:page": "a page",
+    "offline:pages": "a list of addresses (tests/offline)",
     "setup": "sends to sign-in once any account exists, as here (tests/accounts/test_clinic_setup.py)",
 }
 

@@ -122,12 +122,20 @@ SCAN = r"""
   const DRAFT_FORM_HTMX = new Set(['hx-post', 'hx-trigger', 'hx-swap']);
   const dangerous = (v) => /^(javascript|vbscript|livescript|data):/.test(v.replace(/[\u0000-\u0020\u007f-\u00a0]+/g, '').toLowerCase());
   const sameOrigin = (u) => { try { return new URL(u, location.href).origin === origin; } catch (e) { return false; } };
+  // The shell's icons: <svg aria-hidden="true"> holding one <use> of our own sprite in /static/.
+  const iconUse = (el) => el.localName === 'use' && el.parentElement
+    && el.parentElement.localName === 'svg' && el.parentElement.getAttribute('aria-hidden') === 'true'
+    && new URL(el.getAttribute('href') || '', location.href).href.startsWith(origin + '/static/')
+    && el.attributes.length === 1;
+  const icon = (el) => el.getAttribute('aria-hidden') === 'true' && el.children.length === 1
+    && iconUse(el.children[0]);
   for (const el of document.querySelectorAll('*')) {
     const name = el.localName.toLowerCase();
     const bad = (why) => problems.push(why + ': ' + show(el));
-    if (BAD_TAGS.has(name) || !KNOWN.has(name) || el instanceof HTMLUnknownElement) bad('unexpected <' + name + '>');
+    if (!(name === 'use' && iconUse(el))
+        && (BAD_TAGS.has(name) || !KNOWN.has(name) || el instanceof HTMLUnknownElement)) bad('unexpected <' + name + '>');
     if (el.namespaceURI === SVG && ['a', 'script', 'style', 'image'].includes(name)) bad('svg <' + name + '>');
-    if (name === 'svg' && !(el.getAttribute('role') === 'img' && el.classList.contains('chart'))) bad('an <svg> that is not a chart');
+    if (name === 'svg' && !(el.getAttribute('role') === 'img' && el.classList.contains('chart')) && !icon(el)) bad('an <svg> that is neither a chart nor an icon');
     if (name === 'script') {
       const ok = (el.getAttribute('src') && el.src.startsWith(origin + '/static/'))
         || (!el.hasAttribute('src') && el.type === 'application/json' && el.id);
@@ -135,8 +143,9 @@ SCAN = r"""
     } else if (name === 'style') {
       bad('<style>');
     } else if (name === 'link') {
-      const ok = ['stylesheet', 'icon'].includes((el.getAttribute('rel') || '').toLowerCase())
-        && el.href.startsWith(origin + '/static/');
+      const rel = (el.getAttribute('rel') || '').toLowerCase();
+      const ok = (['stylesheet', 'icon'].includes(rel) && el.href.startsWith(origin + '/static/'))
+        || (rel === 'manifest' && el.href === origin + '/manifest.webmanifest');
       if (!ok) bad('<link>');
     } else if (name === 'meta') {
       if (el.hasAttribute('http-equiv') || el.closest('body')) bad('<meta>');

@@ -241,7 +241,9 @@ def test_what_a_client_types_is_shown_as_text_wherever_it_is_shown(browser, live
     page.get_by_role("button", name="Add the step").click()
     page.wait_for_url(re.compile(r"/steps/"))
     step = int(re.search(r"#step-(\d+)", page.url).group(1))
-    form = page.locator(f"form[action='/steps/{step}/check-in/']")
+    check_in = f"/steps/{step}/check-in/"  # each step checks in on a page of its own
+    page.goto(check_in)
+    form = page.locator(f"form[action='{check_in}']")
     form.get_by_label("Still working on it").check()
     form.get_by_label("A short note (optional)").fill(short[0])
     form.get_by_role("button", name=re.compile("^Check in")).click()
@@ -276,6 +278,7 @@ def test_what_a_client_types_is_shown_as_text_wherever_it_is_shown(browser, live
         (f"/sessions/{upcoming}/edit/", [names[1], *P]),
         (f"/insights/{insight.pk}/edit/", P),
         ("/steps/", [*lines, *P]),
+        (check_in, [short[0]]),
         ("/questions/", [*lines, *P]),
         ("/support/", P),
         ("/timeline/", []),

@@ -26,8 +26,10 @@ from tests.security.support import (
     verified_test_client,
 )
 
+# Our own files only, with `defer` and data-* settings (e.g. the offline register.js's addresses).
 OWN_SCRIPT = re.compile(
-    r'<script src="/static/[^"<>]+"( defer)?>|<script id="[\w-]+" type="application/json">'
+    r'<script src="/static/[^"<>]+"( defer)?( data-[a-z-]+="[^"<>]*")*>'
+    r'|<script id="[\w-]+" type="application/json">'
 )
 
 
@@ -126,6 +128,7 @@ def test_a_clients_words_come_back_escaped_on_every_page_that_shows_them(
         (f"/i/capture-insights/?session={world.main_session.pk}", P),  # the intention, above
         *[(f"/insights/{i.pk}/edit/", [i.text]) for i in world.insights[:5]],
         ("/steps/", [*lines, *P]),
+        *[(f"/steps/{s.pk}/check-in/", [s.text]) for s in world.steps[:3]],
         ("/questions/", lines),
         ("/support/", P),
         ("/timeline/", []),

@@ -5,10 +5,17 @@ from __future__ import annotations
 from django import template
 
 from kap.lib.limits import SHOWN_IN_SUMMARIES
+from kap.lib.widgets import first_control_id
 
 register = template.Library()
 
 SHORTENED = " … (shortened)"
+
+
+@register.filter
+def control_id(bound) -> str:
+    """The id an error summary's link to this field goes to (kap.lib.widgets.first_control_id)."""
+    return first_control_id(bound)
 
 
 @register.filter

@@ -31,7 +31,7 @@ window.KapPacer = (() => {
       if (t < p.ms) {
         const x = t / p.ms;
         const grow = p.kind === "in" ? ease(x) : p.kind === "out" ? 1 - ease(x) : p.kind === "full" ? 1 : 0;
-        return { cue: p.cue, left: p.ms - t, length: p.ms, scale: SMALL + (LARGE - SMALL) * grow };
+        return { cue: p.cue, kind: p.kind, left: p.ms - t, length: p.ms, scale: SMALL + (LARGE - SMALL) * grow };
       }
       t -= p.ms;
     }

@@ -1,6 +1,7 @@
 /* A guided practice page. Where the practice is comes from the clock (time since start, pauses
    left out), never from summed timeouts, so it cannot drift; a timeout only says when to look
-   again. No step waits on the server: the log is kept by KapOutbox and sent at the end. */
+   again. No step waits on the server: the log is kept by KapOutbox and sent at the end.
+   Once started, the practice runs in focus mode: it fills the screen and the rest is hidden. */
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -11,6 +12,8 @@
   const setup = $("practice-setup");
   const run = $("practice-run");
   const after = $("practice-after");
+  const focusBox = $("practice-focus");
+  const cues = window.KapCues || { start() {}, play() {} };
   const live = $("practice-live");
   const pauseBtn = $("practice-pause");
   const nextBtn = $("practice-next");
@@ -86,6 +89,7 @@
     const key = i + "|" + v.cue;
     if (key !== said) {
       const fresh = said.split("|")[0] !== String(i);
+      if (v.cue || fresh) cues.play(seg.kind === "breath" ? v.kind : "step");
       said = key;
       const words = [fresh && seg.kind !== "quiet" ? seg.text : "", seg.kind === "step" ? "" : v.cue];
       const message = words.filter(Boolean).join(". ");
@@ -160,6 +164,21 @@
     return pace;
   }
 
+  // Everything but the practice is hidden (and inert) until the page is left: each element beside
+  // the path from the practice up to <body>, whatever the page around it holds.
+  function enterFocus() {
+    for (let el = focusBox; el.parentElement && el !== document.body; el = el.parentElement) {
+      for (const other of el.parentElement.children) {
+        if (other === el || other.matches("script, link, [data-focus-keep]")) continue;
+        other.inert = true;
+        other.classList.add("focus-off");
+      }
+    }
+    document.body.classList.add("focus-mode"); // the shell's own hook too (app.css)
+    focusBox.hidden = false;
+    scrollTo(0, 0);
+  }
+
   setup.addEventListener("submit", (e) => {
     e.preventDefault();
     const minutes = readMinutes();
@@ -177,12 +196,13 @@
       before: rating(setup),
       startedAt: new Date().toISOString(),
     };
-    setup.hidden = true;
+    cues.start();
+    enterFocus();
     run.hidden = false;
     if (nextBtn) nextBtn.hidden = segments.length < 2;
     state = "running";
     t0 = now();
-    pauseBtn.focus();
+    pauseBtn.focus({ preventScroll: true });
     if (!pace) say(`Quiet time has begun: ${minutes} minutes.`);
     tick();
     animate();
@@ -232,12 +252,14 @@
     KapOutbox.keep(rec);
     run.hidden = true;
     after.hidden = false;
+    if (completed) cues.play("end");
+    // The heading says it once (and is read when it takes focus); the rest adds, never repeats.
     const words = completed
-      ? "You finished. Take a moment before you move on."
-      : `You stopped after ${clock(ms)}. That is fine.`;
+      ? "Take a moment before you move on."
+      : `You practised for ${clock(ms)}. Stopping early is fine.`;
     text("practice-after-title", completed ? "You finished" : "You stopped");
     text("practice-summary", words + " If you like, note how settled you feel now, then save.");
-    $("practice-after-title").focus();
+    $("practice-after-title").focus({ preventScroll: true });
     say(words);
   }
 
