@@ -155,6 +155,9 @@ else:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
             },
+            # Django's default for SQLite, said out loud: tools that recognise SQLite by the
+            # ENGINE's name (pytest-django's per-worker suffix) do not know kap.lib.sqlite.
+            "TEST": {"NAME": ":memory:"},
         }
     }
 

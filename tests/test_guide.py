@@ -144,6 +144,28 @@ def test_crisis_page_puts_the_persons_region_first(client, make_user, guide):
 
 
 @pytest.mark.django_db
+def test_crisis_resources_in_spanish_are_marked_so_and_mexico_and_spain_can_be_chosen(
+    client, make_user, guide
+):
+    us = client.get("/crisis/").content.decode()
+    # The 988 Lifeline's Spanish option and Crisis Text Line in Spanish, read aloud in Spanish.
+    assert re.search(r'<li lang="es"><strong><a href="tel:988">Llame al 988 y marque 2', us)
+    assert re.search(r'<li lang="es"><strong><a href="sms:741741">Envíe AYUDA', us)
+
+    client.force_login(make_user("mx@example.com", region="MX"))
+    body = text_of(client.get("/crisis/"))
+    assert body.index("Línea de la Vida") < body.index("988 Suicide")
+    assert "800 911 2000" in body
+    client.force_login(make_user("es@example.com", region="ES"))
+    page = client.get("/crisis/").content.decode()
+    assert text_of(client.get("/crisis/")).index("024") < text_of(client.get("/crisis/")).index(
+        "988 Suicide"
+    )
+    assert '<h2 id="region-ES" lang="es">España</h2>' in page
+    assert 'href="tel:112"' in page
+
+
+@pytest.mark.django_db
 def test_pack_markdown_cannot_inject_html(client, guide):
     page = Page.objects.get(slug="books-and-apps")
     page.body += '\n<script>alert("x")</script>\n\n[click](javascript:alert(1))\n'

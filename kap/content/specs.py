@@ -193,10 +193,15 @@ class CrisisResource(Strict):
     action: str  # what to do, in plain words: "Call or text 988"
     # tel:, sms: or https: only; a pack can never put a javascript: or data: link on every page.
     href: str | None = Field(default=None, pattern=r"^(tel:|sms:|https://)\S+$")
+    # The language of `name` and `action` (BCP 47, e.g. "es") when it is not the pack's: read
+    # aloud in that language by a screen reader.
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class Region(Strict):
     name: str
+    # The region's name's language when it is not the pack's ("México", "España").
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     resources: list[CrisisResource] = Field(min_length=1)
 
 
