@@ -45,6 +45,9 @@ ALLOWED_HOSTS = [
 ]
 CSRF_TRUSTED_ORIGINS = [o for o in envstr("KAP_CSRF_TRUSTED_ORIGINS").split(",") if o]
 OPEN_SIGNUP = envbool("KAP_OPEN_SIGNUP", "True")
+# Pages register the offline service worker (kap/offline). Off only for tests that do not test it:
+# its fetches in the background would race a test's own reads of the database.
+OFFLINE = envbool("KAP_OFFLINE", "True")
 SITE_NAME = envstr("KAP_SITE_NAME", "KAP Companion")
 DEFAULT_PACK = envstr("KAP_DEFAULT_PACK", "kap-guide")
 # Today keeps what its rules read for this long at most (kap.journal.today.cache_key), in the

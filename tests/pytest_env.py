@@ -25,5 +25,8 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
 # Today's cache is off unless a test turns it on (tests/journal/test_today_cache.py): many tests
 # move a record in time with QuerySet.update(), behind the change stamp's back.
 os.environ.setdefault("KAP_TODAY_CACHE_SECONDS", "0")
+# No service worker in the browser tests but the offline ones (tests/browser/test_offline_in_chromium.py
+# and tests/offline turn it on): its background fetches would race the tests' own reads.
+os.environ.setdefault("KAP_OFFLINE", "False")
 # pytest-django's live server runs beside Playwright's event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -68,6 +68,7 @@ def site(request):
     )
     return {
         "site_name": settings.SITE_NAME,
+        "offline": settings.OFFLINE,
         "nav_here": here,
         "nav_here_in_more": here in MORE.get(role, set()),
     }

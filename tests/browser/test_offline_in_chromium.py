@@ -19,6 +19,12 @@ PRACTICE = "/practices/grounding/"
 INSIGHT = "The fear was smaller than the story about it."
 
 
+@pytest.fixture(autouse=True)
+def offline_on(settings):
+    """The service worker is off in the other browser tests (tests/pytest_env.py)."""
+    settings.OFFLINE = True
+
+
 def setup_person(email=EMAIL, name="River"):
     from django.utils import timezone
 

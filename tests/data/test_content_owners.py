@@ -221,12 +221,15 @@ def test_a_linked_therapist_sees_the_imports_safety_alert_under_the_sharing_rule
     verify(client, therapist)
     page = client.get(reverse("care:client", args=[alice.pk]))
     assert page.status_code == 200
-    assert imported.title in page_text(page) and "phq9-item-9" in page_text(page)
+    text = page_text(page)
+    # The alert in words: the questionnaire, the question it watches, and the answer; no rule key.
+    assert imported.title in text and "phq9-item-9" not in text
+    assert "Thoughts that you would be better off dead" in text and "Several days" in text
 
     link.scopes = ["sessions"]  # safety alerts no longer shared: gone on the next request
     link.save()
     page = client.get(reverse("care:client", args=[alice.pk]))
-    assert imported.title not in page_text(page) and "phq9-item-9" not in page_text(page)
+    assert "Thoughts that you would be better off dead" not in page_text(page)
     # The therapist has no form of the client's questionnaire of their own.
     assert client.get(reverse("journal:instrument", args=[key])).status_code in (403, 404)
 

@@ -55,3 +55,9 @@ def test_the_policy_lets_the_worker_and_the_manifest_come_from_this_site_only(cl
     policy = client.get("/guide/")["Content-Security-Policy"]
     assert "worker-src 'self'" in policy
     assert "manifest-src 'self'" in policy
+
+
+def test_pages_register_the_service_worker_unless_it_is_turned_off(client, settings):
+    assert "kap/offline/register.js" in client.get("/crisis/").content.decode()
+    settings.OFFLINE = False
+    assert "kap/offline/register.js" not in client.get("/crisis/").content.decode()

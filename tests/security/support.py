@@ -135,7 +135,8 @@ SCAN = r"""
     if (!(name === 'use' && iconUse(el))
         && (BAD_TAGS.has(name) || !KNOWN.has(name) || el instanceof HTMLUnknownElement)) bad('unexpected <' + name + '>');
     if (el.namespaceURI === SVG && ['a', 'script', 'style', 'image'].includes(name)) bad('svg <' + name + '>');
-    if (name === 'svg' && !(el.getAttribute('role') === 'img' && el.classList.contains('chart')) && !icon(el)) bad('an <svg> that is neither a chart nor an icon');
+    const chart = el.getAttribute('role') === 'img' && (el.classList.contains('chart') || el.classList.contains('sparkline'));
+    if (name === 'svg' && !chart && !icon(el)) bad('an <svg> that is neither a chart nor an icon');
     if (name === 'script') {
       const ok = (el.getAttribute('src') && el.src.startsWith(origin + '/static/'))
         || (!el.hasAttribute('src') && el.type === 'application/json' && el.id);
