@@ -23,7 +23,7 @@ from kap.journal.models import (
     SafetyEvent,
 )
 from kap.journal.signals import safety_event_recorded
-from kap.journal.word_index import index_objects, refresh
+from kap.journal.word_index import index_objects, refresh, tokens_of
 
 
 class _Unversioned(enum.Enum):
@@ -188,23 +188,23 @@ def _save_current(
     params = [sealed, stamp, client.pk, instrument.pk]
     params += [session.pk] if session is not None else []
     params += [Response.Status.DRAFT, version]
+    draft = Response(
+        client=client,
+        instrument=instrument,
+        session=session,
+        status=Response.Status.DRAFT,
+        answers=answers,
+        updated_at=now,
+    )
+    words = tokens_of(draft)  # hashed here too: the transaction holds only the statements
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:
             return None
-        draft = Response(
-            pk=row[0],
-            client=client,
-            instrument=instrument,
-            session=session,
-            status=Response.Status.DRAFT,
-            answers=answers,
-            version=row[1],
-            updated_at=now,
-        )
-        refresh(draft)
+        draft.pk, draft.version = row
+        refresh(draft, words)
     return draft
 
 

@@ -188,10 +188,12 @@ def _insert(rows: list[Row]) -> int:
     return len(rows)
 
 
-def _rewrite(spec: Indexed, obj) -> None:
-    """One saved row's terms, replacing those it had: only what changed is written."""
+def _rewrite(spec: Indexed, obj, new: set[str] | None = None) -> None:
+    """One saved row's terms, replacing those it had: only what changed is written. `new`: its
+    tokens, when the caller hashed them already (outside its transaction)."""
     client_id = spec.client_id(obj)
-    new = tokens(client_id, spec.texts(obj))
+    if new is None:
+        new = tokens(client_id, spec.texts(obj))
     mine = WordIndex.objects.filter(kind=spec.kind, object_id=obj.pk)
     old = set(mine.values_list("token", flat=True))
     if gone := old - new:
@@ -223,9 +225,17 @@ def index_in_batches(objs: list, per_transaction: int = 25) -> int:
     return written
 
 
-def refresh(obj) -> None:
-    """Re-index one row whose words were changed without a post_save (QuerySet.update())."""
-    _rewrite(INDEXED[type(obj)], obj)
+def refresh(obj, new: set[str] | None = None) -> None:
+    """Re-index one row whose words were changed without a post_save (QuerySet.update()).
+    `new`: its tokens from `tokens_of`, hashed before the transaction that calls this."""
+    _rewrite(INDEXED[type(obj)], obj, new)
+
+
+def tokens_of(obj) -> set[str]:
+    """The tokens of a row's words (the hashing, done before its transaction by a caller that
+    keeps the write lock short: kap.journal.services' autosave)."""
+    spec = INDEXED[type(obj)]
+    return tokens(spec.client_id(obj), spec.texts(obj))
 
 
 def forget(obj) -> None:
