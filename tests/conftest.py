@@ -165,6 +165,20 @@ class RequestLog(list):
         return [u for u in self if not (u.startswith(origin) or u.startswith("data:"))]
 
 
+def watched(tab):
+    """A tab that records its requests (tab.requests) and its script errors (tab.errors),
+    including a blocked inline script or style: the CSP allows neither."""
+    tab.requests = RequestLog()
+    tab.errors = []
+    tab.on("request", lambda r: tab.requests.append(r.url))
+    tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+    tab.on(
+        "console",
+        lambda m: "Content Security Policy" in m.text and tab.errors.append(m.text),
+    )
+    return tab
+
+
 @pytest.fixture
 def page(browser, live_server):
     """A fresh browser tab that records every request it makes."""

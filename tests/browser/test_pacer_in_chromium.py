@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD, RequestLog, axe_violations, browser_login
+from tests.conftest import PASSWORD, axe_violations, browser_login, watched
 
 pytestmark = pytest.mark.browser
 EMAIL = "robin@example.com"
@@ -56,15 +56,7 @@ def phone(browser, live_server, person):
     def make(*, cues=False, **options):
         context = browser.new_context(base_url=live_server.url, viewport=PHONE, **options)
         contexts.append(context)
-        tab = context.new_page()
-        tab.requests = RequestLog()
-        tab.errors = []
-        tab.on("request", lambda r: tab.requests.append(r.url))
-        tab.on("pageerror", lambda e: tab.errors.append(str(e)))
-        tab.on(
-            "console",
-            lambda m: "Content Security Policy" in m.text and tab.errors.append(m.text),
-        )
+        tab = watched(context.new_page())
         if cues:
             tab.add_init_script(RECORD_CUES)
         tab.clock.install(time=datetime.now())

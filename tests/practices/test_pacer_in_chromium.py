@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD, RequestLog, axe_violations, browser_login
+from tests.conftest import PASSWORD, axe_violations, browser_login, watched
 
 pytestmark = pytest.mark.browser
 EMAIL = "robin@example.com"
@@ -28,16 +28,7 @@ def new_tab(browser, live_server, person):
     def make(clock=True, **options):
         context = browser.new_context(base_url=live_server.url, **options)
         contexts.append(context)
-        tab = context.new_page()
-        tab.requests = RequestLog()
-        tab.errors = []
-        tab.on("request", lambda r: tab.requests.append(r.url))
-        tab.on("pageerror", lambda e: tab.errors.append(str(e)))
-        # A blocked inline script or style would show here: the CSP allows neither.
-        tab.on(
-            "console",
-            lambda m: "Content Security Policy" in m.text and tab.errors.append(m.text),
-        )
+        tab = watched(context.new_page())
         if clock:
             tab.clock.install(time=datetime.now())
         browser_login(tab, EMAIL)
