@@ -9,21 +9,7 @@ from tests.care.conftest import verify
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def clinic(db):
-    from kap.accounts.models import Clinic
-
-    return Clinic.objects.create(name="Lakeside Clinic")
-
-
-@pytest.fixture
-def therapist(make_user, clinic):
-    return make_user("dr.lee@example.com", role="therapist", display_name="Dr Lee", clinic=clinic)
-
-
-@pytest.fixture
-def clinic_admin(make_user, clinic):
-    return make_user("admin@example.com", role="admin", display_name="Pat Admin", clinic=clinic)
+# clinic, therapist and clinic_admin: tests/care/conftest.py
 
 
 def nav(body: str) -> str:
