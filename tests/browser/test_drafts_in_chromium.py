@@ -127,6 +127,6 @@ def test_a_safety_answer_shows_crisis_resources_on_the_same_screen(page, live_se
     page.locator("#q-q9").get_by_label("Several days").check()
     page.get_by_role("button", name="Submit").click()
     alert = page.get_by_role("alert")
-    assert alert.get_by_text("Call or text 988").first.is_visible()
+    expect(alert.get_by_text("Call or text 988").first).to_be_visible()
     assert "not monitored in real time" in alert.inner_text()
     assert not axe_violations(page)

@@ -1,6 +1,7 @@
 """The guide in a real Chromium: same-origin requests only, and no axe-core violations."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import axe_violations, browser_login
 
@@ -23,11 +24,11 @@ def test_a_visitor_reads_the_whole_guide_with_no_foreign_request_and_no_axe_viol
     ensure_default_pack()
     slugs = list(Page.objects.values_list("slug", flat=True))
     page.goto("/guide/")
-    assert page.get_by_role("navigation", name="Table of contents").is_visible()
+    expect(page.get_by_role("navigation", name="Table of contents")).to_be_visible()
     urls = ["/", "/guide/", "/crisis/", "/login/", "/signup/"] + [f"/guide/{s}/" for s in slugs]
     for url in urls:
         page.goto(url)
-        assert page.locator("a.crisis-link").is_visible(), url
+        expect(page.locator("a.crisis-link"), url).to_be_visible()
         violations = axe_violations(page)
         assert not violations, f"{url}\n{describe(violations)}"
     assert page.requests, "no requests were recorded"
@@ -58,15 +59,15 @@ def test_a_new_person_creates_the_first_account_by_keyboard_and_reads_on(page, l
     page.get_by_role("link", name="Skip the rest and go to Today").focus()
     page.keyboard.press("Enter")
     page.wait_for_url(live_server.url + "/")
-    assert page.get_by_role("heading", name="Hello, Robin").is_visible()
+    expect(page.get_by_role("heading", name="Hello, Robin")).to_be_visible()
     violations = axe_violations(page)
     assert not violations, describe(violations)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Guide").click()
     page.get_by_role("link", name="Signs You Might Benefit from KAP Support").first.click()
-    assert page.get_by_text("Emotional numbness or shutdown").is_visible()
+    expect(page.get_by_text("Emotional numbness or shutdown")).to_be_visible()
     page.get_by_role("button", name="Log out").click()
     browser_login(page, "robin@example.com")
-    assert page.get_by_role("heading", name="Hello, Robin").is_visible()
+    expect(page.get_by_role("heading", name="Hello, Robin")).to_be_visible()
     assert page.requests.foreign(live_server.url) == []
 
 

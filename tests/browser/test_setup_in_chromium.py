@@ -3,6 +3,7 @@ person creates the clinic and its admin, with their browser's time zone, then th
 factor, and lands on the clinic's page. Same-origin requests only, no axe-core violations."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD, axe_violations
 from tests.security.support import totp_code
@@ -49,7 +50,7 @@ def test_the_first_run_set_up_with_the_console_code(browser, live_server):
 
         # A wrong code: a clear message next to the field, nothing created.
         fill("WRONG-CODE-2345")
-        assert page.get_by_text("That set-up code is not right").is_visible()
+        expect(page.get_by_text("That set-up code is not right")).to_be_visible()
         assert not User.objects.exists() and not Clinic.objects.exists()
 
         # The code as printed, typed in lower case with spaces.
@@ -66,8 +67,8 @@ def test_the_first_run_set_up_with_the_console_code(browser, live_server):
         page.wait_for_load_state("load")
         page.get_by_role("link", name="Continue").click()  # after the recovery codes
         page.wait_for_url("**/care/clinic/")
-        assert page.get_by_role("heading", name="Lakeside Clinic", level=1).is_visible()
-        assert page.get_by_role("heading", name="Admins and second factors").is_visible()
+        expect(page.get_by_role("heading", name="Lakeside Clinic", level=1)).to_be_visible()
+        expect(page.get_by_role("heading", name="Admins and second factors")).to_be_visible()
         violations = axe_violations(page)
         assert not violations, describe(violations)
 
@@ -75,7 +76,7 @@ def test_the_first_run_set_up_with_the_console_code(browser, live_server):
         context.clear_cookies()
         page.goto("/setup/")
         assert page.url.endswith("/login/")
-        assert page.get_by_text("This installation is set up already.").is_visible()
+        expect(page.get_by_text("This installation is set up already.")).to_be_visible()
         assert [u for u in requests if not u.startswith(live_server.url)] == []
     finally:
         context.close()

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from playwright.sync_api import expect
 
 from kap.accounts.models import CareLink, Clinic
 from kap.content.loader import _checksum
@@ -237,8 +238,8 @@ def test_a_guide_of_several_packs_has_no_axe_violation(page, live_server):
     ensure_default_pack()
     make_pack("sleep", "Sleeping well")
     page.goto("/guide/")
-    assert page.get_by_role("navigation", name="Table of contents").is_visible()
-    assert page.get_by_role("navigation", name="Contents: Sleeping well").is_visible()
+    expect(page.get_by_role("navigation", name="Table of contents")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Contents: Sleeping well")).to_be_visible()
     for url in ["/guide/", "/guide/sleep/two/"]:
         page.goto(url)
         assert axe_violations(page) == [], url

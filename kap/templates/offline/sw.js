@@ -55,15 +55,26 @@ self.addEventListener("fetch", (event) => {
   // Anything else (a form's autosave, a download) goes to the network as without a worker.
 });
 
+// Every change to a person's cache runs one at a time: a page kept in the background cannot
+// re-create the cache that a logout has just deleted (a check and a put with a delete between).
+let writes = Promise.resolve();
+function serial(job) {
+  const run = writes.then(job, job);
+  writes = run.catch(() => {});
+  return run;
+}
+
 async function personCaches() {
   return (await caches.keys()).filter((name) => name.startsWith(PERSON));
 }
 
 // Delete every person's pages but `person`'s (everyone's when `person` is null).
-async function forgetPeople(person) {
-  for (const name of await personCaches()) {
-    if (person === null || name !== PERSON + person) await caches.delete(name);
-  }
+function forgetPeople(person) {
+  return serial(async () => {
+    for (const name of await personCaches()) {
+      if (person === null || name !== PERSON + person) await caches.delete(name);
+    }
+  });
 }
 
 // A page: from the network; kept for its person when the server says so; from the device when
@@ -88,9 +99,12 @@ async function note(request, response) {
   await forgetPeople(person);
   if (!person) return;
   const name = PERSON + person;
-  const first = !(await caches.has(name));
-  const cache = await caches.open(name);
-  if (keepable(response, person, request.url)) await cache.put(request.url, response);
+  const first = await serial(async () => {
+    const fresh = !(await caches.has(name));
+    const cache = await caches.open(name);
+    if (keepable(response, person, request.url)) await cache.put(request.url, response);
+    return fresh;
+  });
   if (first) await keepPagesOf(person);
 }
 
@@ -117,9 +131,13 @@ async function keepPagesOf(person) {
     try {
       response = await fetch(url, { credentials: "same-origin", headers, redirect: "follow" });
     } catch (offline) { return; }
-    if (!(await caches.has(name))) return; // logged out meanwhile
     if (!response.headers.get("Kap-Person")) return;
-    if (keepable(response, person, url)) await (await caches.open(name)).put(url, response);
+    const kept = await serial(async () => {
+      if (!(await caches.has(name))) return false; // logged out meanwhile
+      if (keepable(response, person, url)) await (await caches.open(name)).put(url, response);
+      return true;
+    });
+    if (!kept) return;
   }
 }
 
