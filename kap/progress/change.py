@@ -5,6 +5,7 @@ They describe, never diagnose.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -202,17 +203,25 @@ def condense(
     when: Callable[[object], datetime] = lambda r: r.when,
 ) -> tuple[list[Period], list]:
     """(periods, recent): `rows` (oldest first) before `cutoff` averaged per month — or per
-    quarter or year when months would be more than OLDER_PERIODS — and the rest as they are."""
+    quarter or year when months would be more than OLDER_PERIODS — and the rest as they are.
+
+    Each row is placed by comparing its time with the periods' local starts (a handful of
+    boundaries), not by converting every row to local time."""
     if cutoff is None:
         return [], list(rows)
-    older = [r for r in rows if when(r) < cutoff]
-    recent = [r for r in rows if when(r) >= cutoff]
+    split = bisect_left(rows, cutoff, key=when)
+    older, recent = rows[:split], list(rows[split:])
     if not older:
         return [], recent
     months = period_months(timezone.localtime(when(older[0])).date(), cutoff)
+    zone = timezone.get_current_timezone()
+    starts = [period_start(timezone.localtime(when(older[0])).date(), months)]
+    while (following := _months_after(starts[-1], months)) <= timezone.localtime(cutoff).date():
+        starts.append(following)
+    bounds = [datetime.combine(day, datetime.min.time(), zone) for day in starts[1:]]
     groups: dict[date, list] = {}
-    for r in older:
-        groups.setdefault(period_start(timezone.localtime(when(r)).date(), months), []).append(r)
+    for row in older:
+        groups.setdefault(starts[bisect_right(bounds, when(row))], []).append(row)
     periods = []
     for start, members in groups.items():
         means: list[float | None] = []
@@ -221,3 +230,9 @@ def condense(
             means.append(sum(found) / len(found) if found else None)
         periods.append(Period(start, months, len(members), means))
     return periods, recent
+
+
+def _months_after(day: date, months: int) -> date:
+    """The first day of the period of `months` that follows the one starting on `day`."""
+    month = day.month - 1 + months
+    return date(day.year + month // 12, month % 12 + 1, 1)
