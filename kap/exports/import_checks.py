@@ -23,6 +23,7 @@ from kap.content.scoring import IncompleteAnswers, Score, score, triggered
 from kap.content.specs import InstrumentSpec, Item, Pace, SafetyRule
 from kap.exports.schema import FORMAT, SCHEMA_VERSION, Export, ImportRefused
 from kap.journal.models import Response
+from kap.lib.limits import LONG_TEXT
 
 # One person's data is small (years of use export to a few MB); these stop a wrong or hostile
 # file from filling memory, and bound how long the import holds the database's write lock, so
@@ -205,7 +206,11 @@ def _answer_problem(spec: InstrumentSpec, item: Item, value: object) -> str | No
     if kind == "check":
         return None if isinstance(value, bool) else f"{_shown(value)} is not true or false"
     if kind == "text":
-        return None if isinstance(value, str) else f"{_shown(value)} is not text"
+        if not isinstance(value, str):
+            return f"{_shown(value)} is not text"
+        if len(value) > LONG_TEXT:
+            return f"the answer has {len(value):,} characters, more than the {LONG_TEXT:,} allowed"
+        return None
     if kind == "choice":
         values = [o.value for o in spec.options_for(item)]
         if isinstance(value, str) and value in values:

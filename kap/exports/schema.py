@@ -17,7 +17,7 @@ from django.db import models
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from kap.journal.models import ActionStep, CheckIn, KapSession, Response, SupportItem
-from kap.lib.limits import DATE_RANGE_MESSAGE, in_date_range
+from kap.lib.limits import DATE_RANGE_MESSAGE, LONG_TEXT, SHORT_TEXT, in_date_range
 from kap.practices.models import PracticeLog
 
 FORMAT = "kap-companion-export"
@@ -124,7 +124,7 @@ class SessionRow(Row):
     status: Annotated[str, _choice_of(KapSession.Status)]
     clinician_name: str = Field(max_length=120)
     setting: Annotated[str, AfterValidator(_setting)]
-    notes: str
+    notes: str = Field(max_length=LONG_TEXT)
     created_at: Stamp
     updated_at: Stamp
 
@@ -161,13 +161,13 @@ class SafetyEventRow(Row):
 class InsightRow(Row):
     id: LocalId
     session: LocalId | None
-    text: str
+    text: str = Field(max_length=LONG_TEXT)
     created_at: Stamp
 
 
 class CheckInRow(Row):
     status: Annotated[str, _choice_of(CheckIn.Status)]
-    note: str
+    note: str = Field(max_length=SHORT_TEXT)
     created_at: Stamp
 
 
@@ -175,7 +175,7 @@ class ActionStepRow(Row):
     id: LocalId
     session: LocalId | None
     source_response: LocalId | None
-    text: str
+    text: str = Field(max_length=SHORT_TEXT)
     status: Annotated[str, _choice_of(ActionStep.Status)]
     created_at: Stamp
     check_ins: list[CheckInRow]
@@ -184,7 +184,7 @@ class ActionStepRow(Row):
 class QuestionRow(Row):
     id: LocalId
     source_response: LocalId | None
-    text: str
+    text: str = Field(max_length=SHORT_TEXT)
     asked_at: Stamp | None
     created_at: Stamp
 
@@ -192,7 +192,7 @@ class QuestionRow(Row):
 class SupportRow(Row):
     id: LocalId
     category: Annotated[str, _choice_of(SupportItem.Category)]
-    text: str
+    text: str = Field(max_length=SHORT_TEXT)
     created_at: Stamp
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from kap.exports import import_checks, json_import
+from kap.lib.limits import LONG_TEXT, SHORT_TEXT
 from tests.data.conftest import import_export_file, page_text, row_counts, upload
 from tests.data.people import FHIR_FIXTURES, NLM_PHQ9
 
@@ -81,6 +82,57 @@ def wrong_format(e):
     e["format"] = "something-else"
 
 
+def _text_answer(e) -> tuple[dict, str]:
+    """A submitted response with a text answer, and that answer's item key."""
+    for response in e["responses"]:
+        for key, value in response["answers"].items():
+            if isinstance(value, str) and response["status"] == "submitted" and len(value) > 20:
+                return response, key
+    raise AssertionError("the export has no text answer")
+
+
+# One character over each documented limit (kap/lib/limits.py): an import is held to the same
+# lengths as the forms.
+def long_session_notes(e):
+    e["sessions"][0]["notes"] = "n" * (LONG_TEXT + 1)
+
+
+def long_insight(e):
+    e["insights"][0]["text"] = "i" * (LONG_TEXT + 1)
+
+
+def long_step(e):
+    e["action_steps"][0]["text"] = "s" * (SHORT_TEXT + 1)
+
+
+def long_check_in_note(e):
+    step = next(s for s in e["action_steps"] if s["check_ins"])
+    step["check_ins"][0]["note"] = "c" * (SHORT_TEXT + 1)
+
+
+def long_question(e):
+    e["questions"][0]["text"] = "q" * (SHORT_TEXT + 1)
+
+
+def long_support_item(e):
+    e["support_items"][0]["text"] = "h" * (SHORT_TEXT + 1)
+
+
+def long_answer(e):
+    response, key = _text_answer(e)
+    response["answers"][key] = "a" * (LONG_TEXT + 1)
+
+
+LONG_TEXTS: list[tuple[Callable, list[str]]] = [
+    (long_session_notes, ["sessions.0.notes", f"at most {LONG_TEXT} characters"]),
+    (long_insight, ["insights.0.text", f"at most {LONG_TEXT} characters"]),
+    (long_step, ["action_steps.0.text", f"at most {SHORT_TEXT} characters"]),
+    (long_check_in_note, [".check_ins.0.note", f"at most {SHORT_TEXT} characters"]),
+    (long_question, ["questions.0.text", f"at most {SHORT_TEXT} characters"]),
+    (long_support_item, ["support_items.0.text", f"at most {SHORT_TEXT} characters"]),
+    (long_answer, [f"{LONG_TEXT + 1:,} characters, more than the {LONG_TEXT:,} allowed"]),
+]
+
 CHANGES: list[tuple[Callable, list[str]]] = [
     (wrong_version, ["schema version 2", "this app reads schema version 1"]),
     (wrong_format, ["its format is 'something-else'", "expected 'kap-companion-export'"]),
@@ -96,6 +148,7 @@ CHANGES: list[tuple[Callable, list[str]]] = [
     (other_checksum, ["'gad7' version 1", "checksums differ"]),
     (unknown_item, ["answers an item 'q99'", "'gad7' version 1 does not have"]),
     (two_open_drafts, ["contradict each other", "two open drafts"]),
+    *LONG_TEXTS,
 ]
 
 
