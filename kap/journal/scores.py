@@ -1,8 +1,9 @@
-"""A person's scores over time: the one place the series of an instrument's totals is read.
+"""A person's scores over time: the one place that says which responses make the series of an
+instrument's totals (`scored`), and the series itself (`score_series`).
 
-The Trends page, the summary and the therapist's brief all draw or compare the same series:
-each submitted response of an instrument that has a total, oldest first, with the band it was
-given when it was scored.
+The summary and the therapist's brief read the whole series, oldest first, with the band each
+score was given when it was scored; the Trends page reads the same responses (`scored`) counted
+per month in SQL and only its recent points one by one (kap.progress.trends).
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ class ScoreSeries:
     points: list[ScorePoint] = field(default_factory=list)  # oldest first
 
 
+def scored(client, keys):
+    """This person's responses that count as scores of the instruments in `keys`: submitted,
+    with a total."""
+    return (
+        Response.objects.for_client(client)
+        .submitted()
+        .filter(instrument__key__in=keys, score_total__isnull=False)
+    )
+
+
 def score_series(client, keys) -> dict[str, ScoreSeries]:
     """The series of each instrument in `keys` for this person (`client`, a user or its id), by
     key, in one query; an instrument without a score yet has an empty one."""
@@ -34,9 +45,7 @@ def score_series(client, keys) -> dict[str, ScoreSeries]:
     points: dict[str, list[ScorePoint]] = {key: [] for key in keys}
     titles: dict[str, str] = {}
     rows = (
-        Response.objects.for_client(client)
-        .submitted()
-        .filter(instrument__key__in=keys, score_total__isnull=False)
+        scored(client, keys)
         .order_by("submitted_at", "pk")
         .values_list(
             "instrument__key", "submitted_at", "score_total", "score_band", "instrument__title"

@@ -33,7 +33,7 @@ from kap.content.models import Instrument, Scope
 from kap.content.roles import Followed, Roles, imported_measures, roles_for
 from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
-from kap.journal.scores import ScorePoint
+from kap.journal.scores import ScorePoint, scored
 from kap.lib.charts import isolated_before
 from kap.practices.models import PracticeLog
 from kap.progress.change import (
@@ -389,20 +389,12 @@ class _Scores:
     last: ScorePoint | None = None
 
 
-def _scored(client, keys):
-    return (
-        Response.objects.for_client(client)
-        .submitted()
-        .filter(instrument__key__in=keys, score_total__isnull=False)
-    )
-
-
 def _score_months(client, keys) -> tuple[dict[str, _Scores], dict[str, tuple]]:
     """Each measure's scores counted and summed per month in the person's time zone, in one
     query (a few rows a month however many scores there are); and the (first, last) time of
     each measure that has any."""
     rows = (
-        _scored(client, keys)
+        scored(client, keys)
         .annotate(month=TruncMonth("submitted_at", tzinfo=timezone.get_current_timezone()))
         .order_by()
         .values("instrument__key", "month")
@@ -437,7 +429,7 @@ def _score_points(client, found: dict[str, _Scores], ends, cutoff) -> dict[str, 
         wanted |= Q(instrument__key=key, submitted_at__in=[first, last])
     points: dict[str, list[ScorePoint]] = {key: [] for key in found}
     rows = (
-        _scored(client, list(ends))
+        scored(client, list(ends))
         .filter(wanted)
         .order_by("submitted_at", "pk")
         .values_list("instrument__key", "submitted_at", "score_total", "score_band")
