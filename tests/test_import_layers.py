@@ -1,6 +1,6 @@
 """The house reads one way: no import runs from a lower part of `kap` to a higher one.
 
-Layers, lowest first (DESIGN.md): `lib` ← `content` ← `journal`, `practices`, `accounts` ←
+Layers, lowest first (README.md): `lib` ← `content` ← `journal`, `practices`, `accounts` ←
 `progress`, `care`, `exports`, `ops` ← the project's own modules (`kap.views`, `kap.urls`,
 `kap.cli`, `kap.settings`, `kap.wsgi`). A module may import its own layer's packages only when no
 cycle between packages (of any length) results, and never a private name (`_something`) of another module.

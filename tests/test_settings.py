@@ -1,4 +1,4 @@
-"""Both database back ends are configured as DESIGN.md says."""
+"""Both database back ends are configured as README.md says."""
 
 import json
 import os

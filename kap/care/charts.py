@@ -16,7 +16,7 @@ from kap.accounts.models import CareLink, Scope
 from kap.care.sharing import Record, scopes_from, shares
 from kap.content.roles import roles_for
 from kap.journal.scores import ScoreSeries, score_series
-from kap.lib import charts
+from kap.lib import chart_focus, charts
 from kap.progress.trends import banded, bands_of, current_specs, followed_in, session_markers
 
 
@@ -25,14 +25,14 @@ class ScoreChart:
     key: str
     name: str  # "PHQ-9", or the instrument's title
     svg: SafeString
-    note: str  # the entries the chart leaves out (kap.lib.charts.Focus.note), or ""
+    note: str  # the entries the chart leaves out (kap.lib.chart_focus.Focus.note), or ""
     count: int
     far: tuple[charts.Marker, ...] = ()  # sessions too far from the scores to mark
 
 
 def far_sessions_note(drawn: list[ScoreChart]) -> str:
-    """The sessions some chart could not mark (kap.lib.charts.far_markers_note), once."""
-    return charts.far_markers_note([m for c in drawn for m in c.far])
+    """The sessions some chart could not mark (kap.lib.chart_focus.far_markers_note), once."""
+    return chart_focus.far_markers_note([m for c in drawn for m in c.far])
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def score_charts(
         else:
             title = f"{name} totals over time (0 to {top:g})"
             label = f"{name} total"
-        focused = charts.focus(
+        focused = chart_focus.focus(
             [charts.Series(label, [charts.Point(p.when, p.total, p.band) for p in points])],
             markers,
         )

@@ -1,5 +1,6 @@
-"""Forms of the clinic's invitations: a list of addresses to invite (pasted, or a CSV file), and
-the clinic's own opening words for its invitation e-mails."""
+"""Forms of invitations: one invitation link (a therapist's to a client, a clinic's to a
+therapist), the clinic's list of addresses to invite (pasted, or a CSV file), and the clinic's own
+opening words for its invitation e-mails."""
 
 from __future__ import annotations
 
@@ -13,6 +14,23 @@ from kap.lib.widgets import Textarea
 
 INVITE_DAYS = 7
 REFUSED_SHOWN = 100  # refused lines listed on the page (the count says how many in all)
+
+
+class InviteForm(forms.Form):
+    """One invitation link: a therapist's to a client, or a clinic's to a therapist."""
+
+    email = forms.EmailField(
+        label="Their email address (optional)",
+        required=False,
+        help_text="Only kept so you can tell your invitations apart; nothing is sent to it.",
+    )
+    days = forms.IntegerField(
+        label="Valid for (days)",
+        min_value=1,
+        max_value=30,
+        initial=INVITE_DAYS,
+        help_text="The link stops working after this many days, or once it is used.",
+    )
 
 
 class InviteListForm(forms.Form):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -32,6 +31,8 @@ from kap.care.access import get_link_for_therapist
 from kap.care.alerts import with_undelivered_alert_emails
 from kap.care.audit import record_request
 from kap.care.charts import far_sessions_note, score_charts, shared_scores
+from kap.care.forms_invites import InviteForm
+from kap.care.forms_notes import AcknowledgeForm, NoteForm
 from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNote
 from kap.care.services import create_invite, withdraw_invite
 from kap.care.sharing import Record, scope_names, scope_of, shares
@@ -40,56 +41,11 @@ from kap.care.views_staff import staff_section
 from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
 from kap.lib import links
-from kap.lib.limits import THERAPIST_NOTE, too_long
 from kap.lib.mail import is_set_up as mail_is_set_up
 from kap.lib.pdf import pdf_response
-from kap.lib.widgets import Textarea
 
-INVITE_DAYS = 7
 TIMELINE_PER_PAGE = 50
 PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "care" / "brief_pdf.css"
-
-
-# --- Forms -------------------------------------------------------------------------------------
-
-
-class InviteForm(forms.Form):
-    email = forms.EmailField(
-        label="Their email address (optional)",
-        required=False,
-        help_text="Only kept so you can tell your invitations apart; nothing is sent to it.",
-    )
-    days = forms.IntegerField(
-        label="Valid for (days)",
-        min_value=1,
-        max_value=30,
-        initial=INVITE_DAYS,
-        help_text="The link stops working after this many days, or once it is used.",
-    )
-
-
-class NoteForm(forms.Form):
-    text = forms.CharField(
-        label="New private note",
-        max_length=THERAPIST_NOTE,
-        widget=Textarea(attrs={"rows": 4}),
-        help_text="Only you can read your notes. The client and other therapists never see them.",
-        error_messages={
-            "required": "Please write the note before saving it.",
-            "max_length": too_long("the note", THERAPIST_NOTE),
-        },
-    )
-
-
-class AcknowledgeForm(forms.Form):
-    note = forms.CharField(
-        label="Note for the clinic (optional)",
-        required=False,
-        max_length=5_000,
-        widget=Textarea(attrs={"rows": 2}),
-        help_text="What you did, e.g. “Called the client; safety plan reviewed.” "
-        "The client sees that you acknowledged the alert, not this note.",
-    )
 
 
 # --- Helpers -----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from kap.content.roles import Followed, Roles, imported_measures, roles_for
 from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
 from kap.journal.scores import ScorePoint, scored
-from kap.lib.charts import isolated_before
+from kap.lib.chart_focus import isolated_before
 from kap.practices.models import PracticeLog
 from kap.progress.change import (
     Change,
@@ -286,7 +286,7 @@ def _per_session(model, **match) -> Coalesce:
     return Coalesce(Subquery(rows), 0)
 
 
-# The earliest sessions looked at for one dated far before the rest (kap.lib.charts: a
+# The earliest sessions looked at for one dated far before the rest (kap.lib.chart_focus: a
 # mistyped year): more than this many such sessions in a row would be a history, not a typo.
 PROBED_SESSIONS = 4
 
@@ -300,8 +300,8 @@ def session_counts(
     key of the packs' worksheet (roles "worksheet"); without one, none is counted.
 
     A session dated far before all the others (1999, typed for 2026: see
-    kap.lib.charts.isolated_before) is not numbered, and the numbers start after it, so that one
-    mistyped year does not renumber every session. The dates of the earliest few sessions and of
+    kap.lib.chart_focus.isolated_before) is not numbered, and the numbers start after it, so that
+    one mistyped year does not renumber every session. The dates of the earliest few sessions and of
     the latest come with every row (window functions), so this costs no query of its own."""
     counts, _ = _session_counts(client, latest, worksheet=worksheet)
     return counts

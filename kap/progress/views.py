@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from kap.accounts.decorators import client_required_or_home
 from kap.content.models import Instrument
 from kap.content.roles import roles_for
-from kap.lib import charts, pdf
+from kap.lib import chart_focus, charts, pdf
 from kap.progress import change, summary, trends
 
 STATIC_DIR = (Path(settings.BASE_DIR) / "static").resolve()
@@ -47,9 +47,9 @@ def _averaged(period: change.Period, value: float | None, what: str = "") -> cha
 
 def _chart(series: list[charts.Series], markers: list[charts.Marker], **options) -> dict:
     """A chart for a phone and a desktop (charts.responsive_chart) whose time axis covers the
-    entries, not a date typed by mistake (charts.focus), and the sentence saying what it left out:
-    {"svg": …, "note": …}."""
-    focused = charts.focus(series, markers)
+    entries, not a date typed by mistake (chart_focus.focus), and the sentence saying what it left
+    out: {"svg": …, "note": …}."""
+    focused = chart_focus.focus(series, markers)
     return {
         "svg": charts.responsive_chart(focused.series, markers=focused.markers, **options),
         "note": focused.note,
@@ -175,7 +175,7 @@ def trends_view(request: HttpRequest) -> HttpResponse:
             "practice_periods": settled[0],
             "practice_rows": settled[1],
             "settled_chart": settled_chart,
-            "far_sessions": charts.far_markers_note(far),
+            "far_sessions": chart_focus.far_markers_note(far),
         },
     )
 

@@ -1,5 +1,6 @@
-"""kap.lib.charts as the pages use it: the time axis kept to the dates that matter (`focus`), one
-chart drawn for a phone and a desktop (`responsive_chart`), and the roster's sparklines."""
+"""The charts as the pages use them: the time axis kept to the dates that matter
+(kap.lib.chart_focus), one chart drawn for a phone and a desktop (kap.lib.charts.responsive_chart),
+and the roster's sparklines (kap.lib.sparklines)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,9 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
-from kap.lib.charts import (
-    Band,
-    Marker,
-    Point,
-    Series,
-    far_markers_note,
-    focus,
-    isolated_before,
-    responsive_chart,
-    sparkline,
-)
+from kap.lib.chart_focus import far_markers_note, focus, isolated_before
+from kap.lib.charts import Band, Marker, Point, Series, responsive_chart
+from kap.lib.sparklines import sparkline
 
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
 TYPO = datetime(1999, 11, 20, 9, tzinfo=UTC)

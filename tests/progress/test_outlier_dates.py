@@ -1,7 +1,7 @@
 """One date typed wrong (1999 for 2026) must neither stretch the charts' time axis over decades
 nor renumber the sessions; what is left off a chart is said under it, and stays in the tables.
 
-Decided (kap.lib.charts.focus, kap.progress.trends.session_counts): the axis comes from the
+Decided (kap.lib.chart_focus.focus, kap.progress.trends.session_counts): the axis comes from the
 entries themselves. An entry alone at either end, further from the next than ISOLATED (180
 days) and than the rest span, is not drawn; a session marker further than ISOLATED from the
 entries is not drawn. A completed session dated that far before all the others is not numbered
