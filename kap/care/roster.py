@@ -45,7 +45,7 @@ from kap.content.specs import Measure
 from kap.journal.models import KapSession, Response, SafetyEvent
 from kap.journal.records import UPCOMING_GRACE
 from kap.lib.addresses import request_ip
-from kap.lib.charts import sparkline
+from kap.lib.sparklines import sparkline
 
 PER_PAGE = 25
 # (value, label); the first is the default. Then one per measure (`sorts_for`).
@@ -263,7 +263,7 @@ class Score:
         return self.latest - self.first if self.count > 1 else None
 
     def sparkline(self, label: str):
-        """A small line of the recent scores (kap.lib.charts.sparkline), or "" for one score."""
+        """A small line of the recent scores (kap.lib.sparklines.sparkline), or "" for one score."""
         if len(self.recent) < 2:
             return ""
         top = self.top if self.top else max(self.recent) or 1
