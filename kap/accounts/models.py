@@ -173,6 +173,17 @@ class Invite(models.Model):
         """For a client invitation: the therapist the client links with on accepting it."""
         return self.therapist if self.therapist_id else self.created_by
 
+    @property
+    def inviting_clinic(self) -> Clinic | None:
+        """The clinic the invitation comes from: its own, else its sender's (None for a
+        therapist in no clinic)."""
+        return self.clinic or self.created_by.clinic
+
+    @property
+    def clinic_name(self) -> str:
+        clinic = self.inviting_clinic
+        return clinic.name if clinic else ""
+
 
 class SetupCode(models.Model):
     """A one-time code for the first-run set-up (kap.accounts.setup_code), printed on the server

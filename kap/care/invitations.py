@@ -206,14 +206,9 @@ def still_valid(row: InviteEmail) -> bool:
     )
 
 
-def _clinic_name(invite: Invite) -> str:
-    clinic = invite.clinic or invite.created_by.clinic
-    return clinic.name if clinic else ""
-
-
 def standard_opening(invite: Invite) -> str:
     """The first words of an invitation e-mail when the clinic has not written its own."""
-    clinic = _clinic_name(invite)
+    clinic = invite.clinic_name
     if invite.kind == Invite.Kind.THERAPIST:
         where = f" with {clinic}" if clinic else ""
         return (
@@ -229,7 +224,7 @@ def standard_opening(invite: Invite) -> str:
 
 
 def subject(invite: Invite) -> str:
-    clinic = _clinic_name(invite)
+    clinic = invite.clinic_name
     if invite.kind == Invite.Kind.THERAPIST:
         return f"An invitation to join {clinic}" if clinic else "An invitation to join your clinic"
     return f"An invitation from {clinic or invite.for_therapist}"
@@ -237,7 +232,7 @@ def subject(invite: Invite) -> str:
 
 def invitation_message(row: InviteEmail) -> mail.EmailMessage:
     invite = row.invite
-    clinic = invite.clinic or invite.created_by.clinic
+    clinic = invite.inviting_clinic
     own = (clinic.invitation_text or "").strip() if clinic else ""
     expires = formats.date_format(timezone.localtime(invite.expires_at), "j F Y")
     body = render_to_string(

@@ -60,11 +60,6 @@ def _unusable(request: HttpRequest, invite: Invite | None) -> HttpResponse:
     return render(request, "sharing/invite_unusable.html", {"reason": reason}, status=status)
 
 
-def _clinic_name(invite: Invite) -> str:
-    clinic = invite.clinic or invite.created_by.clinic
-    return clinic.name if clinic else ""
-
-
 @login_not_required
 def invite(request: HttpRequest, code: str) -> HttpResponse:
     found = services.find_invite(code)
@@ -80,7 +75,7 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     context = {
         "invite": invite,
         "therapist": therapist,
-        "clinic": _clinic_name(invite),
+        "clinic": invite.clinic_name,
         "invite_path": request.path,
     }
     user = request.user
@@ -172,7 +167,7 @@ def _client_signup(request: HttpRequest, invite: Invite, context: dict) -> HttpR
 
 
 def _therapist_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
-    context = {"invite": invite, "clinic": _clinic_name(invite), "inviter": invite.created_by}
+    context = {"invite": invite, "clinic": invite.clinic_name, "inviter": invite.created_by}
     if request.user.is_authenticated:
         return render(
             request, "sharing/invite_therapist.html", {**context, "state": "logged-in"}, status=403
