@@ -29,3 +29,9 @@ def answer_words(spec: InstrumentSpec, item: Item, value: object) -> str:
     if kind == "choice":
         return next((o.label for o in spec.options_for(item) if o.value == str(value)), str(value))
     return str(value).strip()
+
+
+def in_words(spec: InstrumentSpec, answers: dict | None) -> tuple[tuple[str, str], ...]:
+    """(question, answer in words) for each question `answers` answers, in the form's order."""
+    given = answers or {}
+    return tuple((i.text, w) for i in spec.items if (w := answer_words(spec, i, given.get(i.key))))

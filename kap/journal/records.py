@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kap.accounts.models import Scope
-from kap.content.answers import answer_words
+from kap.content.answers import in_words
 from kap.journal.models import (
     ActionStep,
     CheckIn,
@@ -167,8 +167,7 @@ def _shared_responses(client, session: KapSession | None, shared: Shared) -> Que
 def answers_in_words(response: Response) -> tuple[tuple[str, str], ...]:
     """(question, answer in words) for each question the response answers, in the form's order.
     Needs the response's answers and its instrument's spec loaded."""
-    spec, given = response.instrument.parsed, response.answers or {}
-    return tuple((i.text, w) for i in spec.items if (w := answer_words(spec, i, given.get(i.key))))
+    return in_words(response.instrument.parsed, response.answers)
 
 
 def _shared_response_entry(r: Response, shared: Shared) -> Entry:

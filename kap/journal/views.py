@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from kap.content.answers import answer_words
+from kap.content.answers import answer_words, in_words
 from kap.content.crisis import pack_for_crisis, regions_for, safety_rules_for
 from kap.content.models import Instrument
 from kap.content.scoring import interpretation, score
@@ -318,7 +318,7 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "not_monitored": crisis_pack.parsed.not_monitored if crisis_pack else "",
             "first": first,
             # Earlier versions read as the response does: each question, and the answer in words.
-            "history": [(h, _in_words(spec, h.answers)) for h in response.history.all()[:10]],
+            "history": [(h, in_words(spec, h.answers)) for h in response.history.all()[:10]],
             "checklist": checklist,
             "ticked": ticked,
             "unticked": unticked,
@@ -328,13 +328,6 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "just_submitted": "saved" in request.GET,
         },
     )
-
-
-def _in_words(spec, answers: dict) -> list[tuple[str, str]]:
-    """(question, answer in words) for each question answered, in the form's order."""
-    return [
-        (i.text, words) for i in spec.items if (words := answer_words(spec, i, answers.get(i.key)))
-    ]
 
 
 def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
