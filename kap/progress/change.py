@@ -175,25 +175,29 @@ def period_start(day: date, months: int) -> date:
     return date(day.year, (day.month - 1) // months * months + 1, 1)
 
 
-def periods_of_months(
-    buckets: Sequence[tuple[date, int, float]], cutoff: datetime | None
-) -> list[Period]:
-    """What `condense` makes of one series, from its entries already counted and summed per
-    local month in SQL: `buckets` are (first day of the month, entries, sum of their values),
-    oldest first, with nothing missing from a value; those before `cutoff` become periods."""
-    if cutoff is None:
-        return []
+@dataclass(frozen=True)
+class Periods:
+    """How the entries from `first` to the cutoff are grouped (see `periods_before`)."""
+
+    months: int  # 1, 3 or 12
+    starts: list[date]  # each period's first day (local), oldest first
+    bounds: list[datetime]  # where the second, third… period begin: local midnights
+
+
+def periods_before(first: datetime, cutoff: datetime) -> Periods:
+    """The periods that entries from `first` (the oldest) up to `cutoff` fall in. An entry
+    belongs to the last period whose start it is not before: compare it with `bounds`, a handful
+    of moments, rather than converting every entry to local time."""
+    day = timezone.localtime(first).date()
+    months = period_months(day, cutoff)
     end = timezone.localtime(cutoff).date()
-    older = [b for b in buckets if b[0] < end]
-    if not older:
-        return []
-    months = period_months(older[0][0], cutoff)
-    groups: dict[date, list[float]] = {}
-    for start, count, total in older:
-        group = groups.setdefault(period_start(start, months), [0, 0.0])
-        group[0] += count
-        group[1] += total
-    return [Period(start, months, n, [total / n]) for start, (n, total) in groups.items()]
+    starts = [period_start(day, months)]
+    while (following := _months_after(starts[-1], months)) < end:
+        starts.append(following)
+    zone = timezone.get_current_timezone()
+    return Periods(
+        months, starts, [datetime.combine(d, datetime.min.time(), zone) for d in starts[1:]]
+    )
 
 
 def condense(
@@ -213,22 +217,18 @@ def condense(
     older, recent = rows[:split], list(rows[split:])
     if not older:
         return [], recent
-    months = period_months(timezone.localtime(when(older[0])).date(), cutoff)
-    zone = timezone.get_current_timezone()
-    starts = [period_start(timezone.localtime(when(older[0])).date(), months)]
-    while (following := _months_after(starts[-1], months)) <= timezone.localtime(cutoff).date():
-        starts.append(following)
-    bounds = [datetime.combine(day, datetime.min.time(), zone) for day in starts[1:]]
+    grouping = periods_before(when(older[0]), cutoff)
     groups: dict[date, list] = {}
     for row in older:
-        groups.setdefault(starts[bisect_right(bounds, when(row))], []).append(row)
+        start = grouping.starts[bisect_right(grouping.bounds, when(row))]
+        groups.setdefault(start, []).append(row)
     periods = []
     for start, members in groups.items():
         means: list[float | None] = []
         for value in values:
             found = [v for v in map(value, members) if v is not None]
             means.append(sum(found) / len(found) if found else None)
-        periods.append(Period(start, months, len(members), means))
+        periods.append(Period(start, grouping.months, len(members), means))
     return periods, recent
 
 

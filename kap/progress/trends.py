@@ -10,9 +10,10 @@ never diagnose.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from django.db.models import (
+    Case,
     Count,
     F,
     Max,
@@ -23,9 +24,10 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
     Window,
 )
-from django.db.models.functions import Coalesce, NthValue, RowNumber, TruncMonth
+from django.db.models.functions import Coalesce, NthValue, RowNumber
 from django.utils import timezone
 
 from kap.accounts.models import Scope as Sharing
@@ -42,7 +44,7 @@ from kap.progress.change import (
     and_join,
     change_between,
     cutoff_for,
-    periods_of_months,
+    periods_before,
     plural,
 )
 
@@ -161,9 +163,11 @@ class SessionCounts:
 class TrendsData:
     scores: dict[str, ScoreTrend]  # by instrument key: the measures followed (measures_for)
     outcomes: OutcomesTrend | None
-    practices: list[PracticeRow]
+    practices: list[PracticeRow]  # rated practices from the cutoff on, one by one
     sessions: list[SessionCounts]  # the latest SHOWN_SESSIONS completed, oldest first
     blank_sheets: list[tuple[str, str]] = field(default_factory=list)  # (key, title)
+    practice_periods: list[Period] = field(default_factory=list)  # before the cutoff, averaged
+    practices_last: datetime | None = None  # the latest rated practice
 
     sessions_in_all: int = 0  # completed sessions in all, numbered or not
 
@@ -190,8 +194,8 @@ class TrendsData:
         whens = [t.last.when for t in self.scores.values() if t.last]
         if self.outcomes and self.outcomes.rows:
             whens.append(self.outcomes.rows[-1].when)
-        if self.practices:
-            whens.append(self.practices[-1].when)
+        if self.practices_last:
+            whens.append(self.practices_last)
         return max(whens, default=None)
 
     @property
@@ -204,7 +208,7 @@ class TrendsData:
         return (
             not any(t.count for t in self.scores.values())
             and not (self.outcomes and self.outcomes.rows)
-            and not self.practices
+            and not self.practices_last
         )
 
 
@@ -380,54 +384,80 @@ def _session_counts(
 
 @dataclass(frozen=True)
 class _Scores:
-    """One measure's scores as `_score_months` and `_score_points` read them."""
+    """One measure's scores: how many, the highest, the first and last, those from the cutoff
+    on one by one, and those before it averaged per period."""
 
-    months: list[tuple[date, int, float]]  # (local month, scores, their sum), oldest first
-    top: float | None = None  # the highest score
-    points: list[ScorePoint] = field(default_factory=list)  # from the cutoff on
+    count: int = 0
+    top: float | None = None
     first: ScorePoint | None = None
     last: ScorePoint | None = None
+    points: list[ScorePoint] = field(default_factory=list)
+    periods: list[Period] = field(default_factory=list)
 
 
-def _score_months(client, keys) -> tuple[dict[str, _Scores], dict[str, tuple]]:
-    """Each measure's scores counted and summed per month in the person's time zone, in one
-    query (a few rows a month however many scores there are); and the (first, last) time of
-    each measure that has any."""
+def _score_ends(client, keys) -> dict[str, tuple]:
+    """(count, highest, first time, last time) of each measure in `keys` that has scores."""
     rows = (
         scored(client, keys)
-        .annotate(month=TruncMonth("submitted_at", tzinfo=timezone.get_current_timezone()))
         .order_by()
-        .values("instrument__key", "month")
-        .annotate(
-            n=Count("pk"),
-            total=Sum("score_total"),
-            top=Max("score_total"),
-            first=Min("submitted_at"),
-            last=Max("submitted_at"),
-        )
-        .order_by("instrument__key", "month")
-        .values_list("instrument__key", "month", "n", "total", "top", "first", "last")
+        .values("instrument__key")
+        .annotate(n=Count("pk"), top=Max("score_total"), first=Min("submitted_at"))
+        .annotate(last=Max("submitted_at"))
+        .values_list("instrument__key", "n", "top", "first", "last")
     )
-    found = {key: _Scores([]) for key in keys}
-    ends: dict[str, tuple] = {}
-    for key, month, n, total, top, first, last in rows:
-        start = timezone.localtime(month).date() if isinstance(month, datetime) else month
-        scores = found[key]
-        scores.months.append((start, n, total))
-        found[key] = _Scores(scores.months, top if scores.top is None else max(scores.top, top))
-        was = ends.get(key, (first, last))
-        ends[key] = (min(was[0], first), max(was[1], last))
-    return found, ends
+    return {key: (n, top, first, last) for key, n, top, first, last in rows}
 
 
-def _score_points(client, found: dict[str, _Scores], ends, cutoff) -> dict[str, _Scores]:
-    """The scores from `cutoff` on one by one, and each measure's first and last, in one query."""
+def _averaged_in_sql(rows, when: str, values: list[str], firsts: dict, cutoff, by: str = ""):
+    """Rows before `cutoff` averaged per period (kap.progress.change.periods_before) in one
+    query: {series: [Period]}, a series being a value of the field `by` (or "" for all rows),
+    whose oldest entry is at `firsts[series]`. Each row's period is found by comparing its time
+    with a few local midnights, so the database does the work without a function per row."""
+    if not firsts or cutoff is None:
+        return {}
+    cases, codes = [], []
+    # The query runs even when nothing is older than the cutoff (it then finds nothing), so that
+    # the page takes the same queries whether a person has recorded for a month or for years.
+    for series, first in firsts.items():
+        if first >= cutoff:
+            continue
+        grouping = periods_before(first, cutoff)
+        mine = Q(**{by: series}) if by else Q()
+        # A period ends where the next begins; the last one at the cutoff.
+        for start, end in zip(grouping.starts, [*grouping.bounds, cutoff], strict=True):
+            cases.append(When(mine & Q(**{f"{when}__lt": end}), then=Value(len(codes))))
+            codes.append((series, start, grouping.months))
+    sums = {}
+    for n, value in enumerate(values):
+        sums[f"n{n}"] = Count(value)
+        sums[f"s{n}"] = Sum(value)
+    found = (
+        rows.filter(**{f"{when}__lt": cutoff})
+        .annotate(period=Case(*cases, default=Value(-1)))
+        .order_by()
+        .values("period")
+        .annotate(count=Count("pk"), **sums)
+        .order_by("period")
+    )
+    periods: dict = {series: [] for series in firsts}
+    for row in found:
+        if row["period"] < 0:
+            continue  # a series not asked for
+        series, start, months = codes[row["period"]]
+        means = [row[f"s{n}"] / row[f"n{n}"] if row[f"n{n}"] else None for n in range(len(values))]
+        periods[series].append(Period(start, months, row["count"], means))
+    return periods
+
+
+def _score_points(client, ends: dict[str, tuple], cutoff) -> dict[str, list[ScorePoint]]:
+    """Each measure's scores from `cutoff` on, and its first and last, in one query: by key,
+    oldest first."""
+    points: dict[str, list[ScorePoint]] = {key: [] for key in ends}
     if not ends:
-        return found
+        return points
     wanted = Q(submitted_at__gte=cutoff)
-    for key, (first, last) in ends.items():
+    for key, (_, _, first, last) in ends.items():
         wanted |= Q(instrument__key=key, submitted_at__in=[first, last])
-    points: dict[str, list[ScorePoint]] = {key: [] for key in found}
     rows = (
         scored(client, list(ends))
         .filter(wanted)
@@ -436,16 +466,32 @@ def _score_points(client, found: dict[str, _Scores], ends, cutoff) -> dict[str, 
     )
     for key, when, total, band in rows:
         points[key].append(ScorePoint(when, total, band))
-    return {
-        key: _Scores(
-            scores.months,
-            scores.top,
-            [p for p in points[key] if p.when >= cutoff],
-            points[key][0] if points[key] else None,
-            points[key][-1] if points[key] else None,
+    return points
+
+
+def _scores(client, keys, ends: dict[str, tuple], cutoff) -> dict[str, _Scores]:
+    """Each measure in `keys`, from its ends (`_score_ends`): two queries."""
+    points = _score_points(client, ends, cutoff)
+    periods = _averaged_in_sql(
+        scored(client, list(ends)),
+        "submitted_at",
+        ["score_total"],
+        {key: first for key, (_, _, first, _) in ends.items()},
+        cutoff,
+        by="instrument__key",
+    )
+    found = {key: _Scores() for key in keys}
+    for key, (count, top, _, _) in ends.items():
+        mine = points[key]
+        found[key] = _Scores(
+            count,
+            top,
+            mine[0] if mine else None,
+            mine[-1] if mine else None,
+            [p for p in mine if p.when >= cutoff],
+            periods.get(key, []),
         )
-        for key, scores in found.items()
-    }
+    return found
 
 
 def _rating(value: object) -> float | None:
@@ -455,60 +501,84 @@ def _rating(value: object) -> float | None:
         return None
 
 
-def trends(client) -> TrendsData:
-    """Everything the Trends page draws, for this person only, in seven queries: the packs'
-    roles, the instruments, scores per month, outcomes, practices, recent scores and sessions.
+def _outcomes(client, key: str, specs) -> OutcomesTrend:
+    instrument, spec = specs[key]
+    items = [(i.key, i.text) for i in spec.items]
+    responses = (
+        Response.objects.for_client(client)
+        .submitted()
+        .of(key)
+        .order_by("submitted_at", "pk")
+        .only("submitted_at", "answers", "score_total")
+    )
+    return OutcomesTrend(
+        key=key,
+        title=instrument.title,
+        items=items,
+        rows=[
+            OutcomeRow(
+                r.submitted_at,
+                [_rating((r.answers or {}).get(key)) for key, _ in items],
+                r.score_total,
+            )
+            for r in responses
+        ],
+    )
 
-    Scores before the cutoff (TrendsData.cutoff) are averaged per period in SQL (see
-    kap.progress.change.periods_of_months); only those after it are read one by one."""
+
+def _rated_practices(client):
+    return PracticeLog.objects.for_client(client).filter(
+        Q(settled_before__isnull=False) | Q(settled_after__isnull=False)
+    )
+
+
+def trends(client) -> TrendsData:
+    """Everything the Trends page draws, for this person only, in ten queries however much they
+    have recorded (fewer before they have scores or rated practices): the packs' roles, the instruments, the ends of the scores, the outcomes, the ends of
+    the practices, then older scores and practices averaged per period in SQL (one query each),
+    recent scores and recent practices one by one, and the sessions.
+
+    Entries before the cutoff (TrendsData.cutoff: two to three months before the latest) are
+    averaged per period; only those after it are read one by one. The outcomes (a few a month
+    at most, their answers encrypted) are read whole and averaged by the view."""
     roles = roles_for(client)
     outcomes_key = roles.key("outcomes")
     keys = [*roles.measure_keys, *roles.keys("outcomes"), *blank_sheet_keys(roles)]
     specs = current_specs(client, keys, with_imports=True)
     followed = followed_in(roles, specs)
+    score_keys = list(dict.fromkeys(f.key for f in followed))
 
-    found, ends = _score_months(client, list(dict.fromkeys(f.key for f in followed)))
+    ends = _score_ends(client, score_keys)
+    outcomes = _outcomes(client, outcomes_key, specs) if outcomes_key in specs else None
+    practiced = _rated_practices(client).aggregate(
+        count=Count("pk"), first=Min("started_at"), last=Max("started_at")
+    )
 
-    outcomes = None
-    if outcomes_key in specs:
-        instrument, spec = specs[outcomes_key]
-        items = [(i.key, i.text) for i in spec.items]
-        responses = (
-            Response.objects.for_client(client)
-            .submitted()
-            .of(outcomes_key)
-            .order_by("submitted_at", "pk")
-            .only("submitted_at", "answers", "score_total")
-        )
-        outcomes = OutcomesTrend(
-            key=outcomes_key,
-            title=instrument.title,
-            items=items,
-            rows=[
-                OutcomeRow(
-                    r.submitted_at,
-                    [_rating((r.answers or {}).get(key)) for key, _ in items],
-                    r.score_total,
-                )
-                for r in responses
-            ],
-        )
-
-    practices = [
-        PracticeRow(when, title, before, after)
-        for when, title, before, after in PracticeLog.objects.for_client(client)
-        .filter(Q(settled_before__isnull=False) | Q(settled_after__isnull=False))
-        .order_by("started_at", "pk")
-        .values_list("started_at", "instrument__title", "settled_before", "settled_after")
-    ]
-
-    whens = [last for _, last in ends.values()]
+    whens = [last for *_, last in ends.values()]
     if outcomes and outcomes.rows:
         whens.append(outcomes.rows[-1].when)
-    if practices:
-        whens.append(practices[-1].when)
+    if practiced["last"]:
+        whens.append(practiced["last"])
     cutoff = cutoff_for(max(whens, default=None))
-    found = _score_points(client, found, ends, cutoff)
+    found = _scores(client, score_keys, ends, cutoff)
+
+    practices: list[PracticeRow] = []
+    practice_periods: list[Period] = []
+    if practiced["count"]:
+        practice_periods = _averaged_in_sql(
+            _rated_practices(client),
+            "started_at",
+            ["settled_before", "settled_after"],
+            {"": practiced["first"]},
+            cutoff,
+        ).get("", [])
+        practices = [
+            PracticeRow(when, title, before, after)
+            for when, title, before, after in _rated_practices(client)
+            .filter(started_at__gte=cutoff)
+            .order_by("started_at", "pk")
+            .values_list("started_at", "instrument__title", "settled_before", "settled_after")
+        ]
 
     scores = {}
     for f in followed:
@@ -526,10 +596,10 @@ def trends(client) -> TrendsData:
             bands=bands,
             points=[banded(p, rule) for p in got.points],
             measure=f.measure,
-            periods=periods_of_months(got.months, cutoff),
+            periods=got.periods,
             first=got.first,
             last=got.last,
-            count=sum(n for _, n, _ in got.months),
+            count=got.count,
         )
 
     sessions, in_all = _session_counts(
@@ -539,6 +609,8 @@ def trends(client) -> TrendsData:
         scores=scores,
         outcomes=outcomes,
         practices=practices,
+        practice_periods=practice_periods,
+        practices_last=practiced["last"],
         sessions=sessions,
         blank_sheets=blank_sheets(roles, specs),
         sessions_in_all=in_all,

@@ -149,11 +149,11 @@ def trends_view(request: HttpRequest) -> HttpResponse:
     if outcomes and outcomes.rows:
         values = [lambda r, i=i: r.values[i] for i in range(len(outcomes.items))]
         outcomes_shown = change.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
-    settled = change.condense(data.practices, cutoff, [lambda r: r.before, lambda r: r.after])
+    settled = (data.practice_periods, data.practices)  # averaged in SQL before the cutoff
     outcomes_chart = (
         _outcomes_chart(outcomes, outcomes_shown, markers) if outcomes and outcomes.rows else None
     )
-    settled_chart = _settled_chart(settled, markers) if data.practices else None
+    settled_chart = _settled_chart(settled, markers) if data.practices_last else None
     drawn = [s["chart"] for s in scores if s["chart"]] + [
         c for c in (outcomes_chart, settled_chart) if c
     ]

@@ -269,13 +269,17 @@ def _trends_queries(client) -> int:
     return len(ctx)
 
 
-def _record_a_lot(client_user, n, *, phq9, gad7, submit, practice, make_session, insight, step):
+def _record_a_lot(
+    client_user, n, *, phq9, gad7, submit, practice, make_session, insight, step, days_ago=0
+):
     for i in range(n):
-        phq9(client_user, i % 25, days=n - i)
-        gad7(client_user, i % 21, days=n - i)
-        submit(client_user, "closing-outcomes", outcome_answers(*[i % 11] * 5), days=n - i)
-        practice(client_user, days=n - i, before=i % 11, after=(i + 3) % 11)
-        session = make_session(client_user, days=n - i + 0.5)
+        phq9(client_user, i % 25, days=days_ago + n - i)
+        gad7(client_user, i % 21, days=days_ago + n - i)
+        submit(
+            client_user, "closing-outcomes", outcome_answers(*[i % 11] * 5), days=days_ago + n - i
+        )
+        practice(client_user, days=days_ago + n - i, before=i % 11, after=(i + 3) % 11)
+        session = make_session(client_user, days=days_ago + n - i + 0.5)
         insight(client_user, f"Insight {i}", session=session)
         step(client_user, f"Step {i}", session=session, status="done" if i % 2 else "open")
 
@@ -311,18 +315,26 @@ def test_three_or_thirty_of_everything_take_the_same_queries(
     assert "After session 30 you wrote 1 insight" in text_of(response)
 
 
-def test_the_data_is_assembled_in_seven_queries(client_user, factories, django_assert_num_queries):
+@pytest.mark.parametrize("years", [0, 3], ids=["recent", "years"])
+def test_the_data_is_assembled_in_ten_queries(
+    client_user, factories, django_assert_num_queries, years
+):
     from kap.content.roles import roles_for
     from kap.progress.trends import trends
 
     _record_a_lot(client_user, 5, **factories)
+    if years:  # and one of each long ago: averaged per period, in SQL
+        _record_a_lot(client_user, 1, **{**factories, "days_ago": 365 * years})
     roles_for(client_user)  # the packs are parsed once per process
 
-    # The packs' roles, the instruments, scores per month, outcomes, practices, recent scores
+    # The packs' roles, the instruments, the ends of the scores, outcomes, the ends of the
+    # practices, older scores and older practices per period, recent scores, recent practices
     # and sessions.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(10):
         data = trends(client_user)
 
     assert len(data.scores["phq9"].points) == 5
-    assert len(data.sessions) == 5
+    assert len(data.sessions) == 5 + years // 3
     assert len(data.practices) == 5
+    assert len(data.scores["phq9"].periods) == (1 if years else 0)
+    assert len(data.practice_periods) == (1 if years else 0)
