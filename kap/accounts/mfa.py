@@ -2,18 +2,29 @@
 
 Nobody with access to client data gets it on a password alone. A code is accepted once:
 TOTPDevice refuses a time step it has already seen, and a recovery code is deleted on use.
+
+Wrong codes: django-otp makes each device wait 1, 2, 4, 8... seconds after each wrong code, for
+every address at once, which keeps a 6-digit code out of reach of guessing. Its doubling has no
+end (twenty wrong codes: six days), so someone who knows the password could shut the owner out
+for as long as they liked. `_wait_at_most` caps the wait at the sign-in cool-off
+(AXES_COOLOFF_TIME): once doubled up to it, one guess per cool-off for the account, and the owner
+in again at most one cool-off after the last wrong code.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
+from datetime import datetime, timedelta
 
 import segno
+from axes.helpers import get_cool_off
 from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp import devices_for_user
 from django_otp import login as otp_login
@@ -46,6 +57,37 @@ def _confirmed(user) -> list:
     return list(devices_for_user(user, confirmed=True))
 
 
+def _wait_at_most(device, most: timedelta | None) -> datetime | None:
+    """Cap the device's wait after wrong codes at `most`, then say until when it is waiting
+    (None: a code may be tried now).
+
+    Once the last wrong code is `most` old, its failure count is lowered to the highest whose
+    wait fits in `most`: the code can be tried, and one more wrong code makes it wait the whole
+    `most` again (not 1 second: the doubling does not start over)."""
+    allowed, info = device.verify_is_allowed()
+    if allowed:
+        return None
+    until = (info or {}).get("locked_until")
+    last, factor = device.throttling_failure_timestamp, device.get_throttle_factor()
+    if until is None or last is None or most is None or factor <= 0:
+        return until
+    if timezone.now() < min(until, last + most):
+        return min(until, last + most)
+    # The largest n with factor * 2 ** (n - 1) <= most (n = 1 when `most` is under `factor`).
+    count = max(1, math.floor(math.log2(most.total_seconds() / factor)) + 1)
+    device.throttling_failure_count = min(device.throttling_failure_count, count)
+    device.save(update_fields=["throttling_failure_count"])
+    return None
+
+
+def _try_again_error(until: datetime) -> str:
+    minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
+    return (
+        "Too many wrong codes. For your safety, codes are not checked for a while: try again"
+        f" in {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+
+
 def _qr_data_uri(device: TOTPDevice, email: str) -> str:
     return segno.make(
         device.config_url.replace("django-otp", "KAP%20Companion"), error="m"
@@ -64,16 +106,23 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"].replace(" ", "").strip()
+        cool_off = get_cool_off(request)
+        waiting = []
         for device in _confirmed(user):
-            if device.verify_token(code):
+            if until := _wait_at_most(device, cool_off):
+                waiting.append(until)
+            elif device.verify_token(code):
                 otp_login(request, device)
                 if isinstance(device, StaticDevice):
                     left = device.token_set.count()
                     messages.warning(request, f"You used a recovery code; {left} are left.")
                 return redirect(_next(request))
-        form.add_error(
-            "code", "That code did not work. Codes can be used once; wait for the next one."
-        )
+        if waiting:
+            form.add_error("code", _try_again_error(max(waiting)))
+        else:
+            form.add_error(
+                "code", "That code did not work. Codes can be used once; wait for the next one."
+            )
     return render(
         request, "accounts/two_factor_verify.html", {"form": form, "next": _next(request)}
     )
@@ -86,7 +135,10 @@ def _setup(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"].strip()):
+        until = _wait_at_most(device, get_cool_off(request))
+        if until:
+            form.add_error("code", _try_again_error(until))
+        elif device.verify_token(form.cleaned_data["code"].strip()):
             with transaction.atomic():
                 device.confirmed = True
                 device.save()
@@ -98,9 +150,11 @@ def _setup(request: HttpRequest) -> HttpResponse:
             return render(
                 request, "accounts/two_factor_codes.html", {"codes": codes, "next": _next(request)}
             )
-        form.add_error(
-            "code", "That code did not match. Check the time on your phone and try the next code."
-        )
+        else:
+            form.add_error(
+                "code",
+                "That code did not match. Check the time on your phone and try the next code.",
+            )
     return render(
         request,
         "accounts/two_factor_setup.html",

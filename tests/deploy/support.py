@@ -187,6 +187,30 @@ http {{
     return config
 
 
+def caddy_config(
+    tmp_path: Path,
+    upstreams: list[str],
+    ports: tuple[int, int],
+    changes: dict[str, str] | None = None,
+) -> Path:
+    """deploy/Caddyfile made runnable in tmp_path: the stand-ins in place of the two app servers,
+    certificates from Caddy's own local authority (no request leaves the machine, nothing
+    installed in the system's trust store), ports of our own, no admin endpoint, and `changes`
+    (old text: new text) made."""
+    http_port, https_port = ports
+    text = (DEPLOY / "Caddyfile").read_text()
+    text = replace(text, "10.0.0.11:8000 10.0.0.12:8000", " ".join(upstreams))
+    for old, new in (changes or {}).items():
+        text = replace(text, old, new)
+    # Into the file's global options block (a second one would be refused).
+    options = f"admin off\n\tlocal_certs\n\tskip_install_trust\n\thttp_port {http_port}\n"
+    options += f"\thttps_port {https_port}\n"
+    text = replace(text, "\n{\n", "\n{\n\t" + options)
+    path = tmp_path / "Caddyfile"
+    path.write_text(text)
+    return path
+
+
 def caddy_env(tmp_path: Path) -> dict[str, str]:
     """Caddy keeps its certificates and state under these: tmp_path, not the home folder."""
     return {
