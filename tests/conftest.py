@@ -1,4 +1,5 @@
 import logging
+import secrets
 import shutil
 from pathlib import Path
 
@@ -95,6 +96,49 @@ def set_up_data_dir(_data_dir_template, tmp_path) -> Path:
     from tests.children import copy_data_dir
 
     return copy_data_dir(_data_dir_template, tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(_data_dir_template, tmp_path_factory):
+    """On the PostgreSQL pass: a database that `kap setup` set up with _data_dir_template's key
+    file and secret key, once per test process (migrating takes seconds); dropped at the end.
+    Yields (how to reach the server, the database's name)."""
+    from tests.children import copy_data_dir, kap
+    from tests.deploy.support import admin_sql, postgres_server, postgres_url
+
+    conninfo = postgres_server()
+    assert conninfo, "DATABASE_URL names a PostgreSQL server that does not answer"
+    name = f"kap_children_{secrets.token_hex(4)}"
+    admin_sql(conninfo, f'CREATE DATABASE "{name}"')
+    try:
+        data_dir = copy_data_dir(_data_dir_template, tmp_path_factory.mktemp("set-up-pg"))
+        result = kap(data_dir, "setup", DATABASE_URL=postgres_url(conninfo, name))
+        assert result.returncode == 0, result.stderr[-3000:]
+        yield conninfo, name
+    finally:
+        admin_sql(conninfo, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def child_database(request) -> dict[str, str]:
+    """The database of this test's child processes, as environment to give them (child_env,
+    run_python, kap): nothing on the SQLite pass (set_up_data_dir's own file); on the PostgreSQL
+    pass, the DATABASE_URL of a database of this test's own, as `kap setup` leaves it with
+    set_up_data_dir's keys (a copy of _postgres_template: no migrations), dropped afterwards."""
+    from tests.children import on_postgres
+
+    if not on_postgres():
+        yield {}
+        return
+    from tests.deploy.support import admin_sql, postgres_url
+
+    conninfo, template = request.getfixturevalue("_postgres_template")
+    name = f"{template}_{secrets.token_hex(3)}"
+    admin_sql(conninfo, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield {"DATABASE_URL": postgres_url(conninfo, name)}
+    finally:
+        admin_sql(conninfo, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

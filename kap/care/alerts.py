@@ -96,36 +96,46 @@ def alerts_for_client(client, limit: int) -> list[ClientAlert]:
 
 
 # Notifications whose e-mail did not reach the therapist: given up on, or never sent because
-# e-mail is not set up. Shown while the therapist has not acknowledged the alert.
+# e-mail is not set up. On the roster while the therapist has not acknowledged the alert; the
+# clinic page counts the acknowledged ones apart.
 UNDELIVERED = (AlertNotification.Status.FAILED, AlertNotification.Status.UNSENT)
+
+
+def _acknowledged() -> Exists:
+    """The notification's alert was acknowledged by its therapist (inside a notification query)."""
+    return Exists(
+        AlertAcknowledgement.objects.filter(
+            event=OuterRef("event_id"), therapist=OuterRef("therapist_id")
+        )
+    )
 
 
 def undelivered_notifications(**filters) -> QuerySet[AlertNotification]:
     """Notifications not e-mailed (see UNDELIVERED) whose alert is still open for their
     therapist; `filters` narrow them (they may hold OuterRef)."""
-    acknowledged = AlertAcknowledgement.objects.filter(
-        event=OuterRef("event_id"), therapist=OuterRef("therapist_id")
-    )
     return AlertNotification.objects.filter(status__in=UNDELIVERED, **filters).filter(
-        ~Exists(acknowledged)
+        ~_acknowledged()
     )
 
 
 def with_undelivered_alert_emails(therapists: QuerySet) -> QuerySet:
     """For the clinic page: each therapist's number of open alerts whose e-mail did not reach
-    them (`alert_emails_failed`, `alert_emails_unsent`). Counts only: no client, no content."""
+    them (`alert_emails_failed`, `alert_emails_unsent`), and of acknowledged alerts whose e-mail
+    did not either (`alert_emails_undelivered_seen`: the alert needs nothing more, but the page
+    must not say "All delivered"). Counts only: no client, no content."""
 
-    def count(status):
-        rows = (
-            undelivered_notifications(therapist=OuterRef("pk"), status=status)
-            .order_by()
-            .values("therapist")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
+    def count(notifications):
+        rows = notifications.order_by().values("therapist").annotate(n=Count("pk")).values("n")
         return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
+    def undelivered(status):
+        return count(undelivered_notifications(therapist=OuterRef("pk"), status=status))
+
+    seen = AlertNotification.objects.filter(
+        therapist=OuterRef("pk"), status__in=UNDELIVERED
+    ).filter(_acknowledged())
     return therapists.annotate(
-        alert_emails_failed=count(AlertNotification.Status.FAILED),
-        alert_emails_unsent=count(AlertNotification.Status.UNSENT),
+        alert_emails_failed=undelivered(AlertNotification.Status.FAILED),
+        alert_emails_unsent=undelivered(AlertNotification.Status.UNSENT),
+        alert_emails_undelivered_seen=count(seen),
     )

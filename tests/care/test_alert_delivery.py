@@ -1,7 +1,8 @@
 """A safety alert's e-mail is never left undelivered and unreported (kap.care.tasks).
 
 The first tests run the real `kap worker` in child processes against a data dir of their own
-and a real SMTP server (aiosmtpd) in this process: a worker killed with SIGKILL while it is
+(and, on the PostgreSQL pass, a PostgreSQL database of their own) and a real SMTP server
+(aiosmtpd) in this process: a worker killed with SIGKILL while it is
 sending (the server holds the message without answering) leaves the alert to the next worker,
 which sends it once its lease runs out, with the same Message-ID. The others run in this
 process against a real SMTP server too: failures are retried, then reported on the roster, on
@@ -18,7 +19,6 @@ import logging
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -33,18 +33,12 @@ from kap.care import tasks
 from kap.care.models import AlertNotification
 from tests.care.conftest import phq9_answers, verify
 from tests.care.helpers import body
-from tests.children import KAP, ROOT, child_env, run_python
+from tests.children import KAP, ROOT, child_env, read_rows, run_python
 from tests.reminders.conftest import Inbox, free_port, smtp_mailers
 
 # Nothing of the client's may reach an e-mail or a log line.
 CLIENT_NAME = "Robin Marsh-Canary"
 MESSAGE_ID = re.compile(r"^<alert-(\d+)\.[0-9a-f]{20}@localhost>$")
-
-in_children = pytest.mark.skipif(
-    bool(os.environ.get("DATABASE_URL")),
-    reason="the worker processes run on SQLite in a data dir of their own; this runs in the"
-    " SQLite pass (without DATABASE_URL), not again in the PostgreSQL one",
-)
 
 
 class MailServer(Inbox):
@@ -111,16 +105,17 @@ print(AlertNotification.objects.get().pk)
 """
 
 
-def raise_alert(data_dir: Path) -> int:
+def raise_alert(data_dir: Path, database: dict[str, str]) -> int:
     """A client's positive PHQ-9 item 9, submitted as the journal does: the alert's e-mail is
     queued for the worker."""
     script = RAISE_ALERT.format(name=CLIENT_NAME, answers=json.dumps(phq9_answers(6, item9=1)))
-    return int(run_python(data_dir, script).stdout.strip().splitlines()[-1])
+    return int(run_python(data_dir, script, **database).stdout.strip().splitlines()[-1])
 
 
-def worker_env(data_dir: Path, smtp_port: int | None) -> dict[str, str]:
+def worker_env(data_dir: Path, database: dict[str, str], smtp_port: int | None) -> dict[str, str]:
     env = child_env(
         data_dir,
+        **database,
         KAP_ALERT_EMAIL_LEASE_SECONDS="2",
         KAP_ALERT_EMAIL_SWEEP_SECONDS="1",
         KAP_BASE_URL="https://kap.example.org",
@@ -153,24 +148,20 @@ def stop_worker(worker: subprocess.Popen) -> None:
             worker.wait()
 
 
-def stored(data_dir: Path, pk: int) -> dict:
-    """The notification's row as stored (read raw: no process of ours has the file open)."""
-    conn = sqlite3.connect(f"file:{data_dir / 'kap.sqlite3'}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        row = conn.execute("SELECT * FROM care_alertnotification WHERE id = ?", (pk,)).fetchone()
-        return dict(row)
-    finally:
-        conn.close()
+def stored(data_dir: Path, database: dict[str, str], pk: int) -> dict:
+    """The notification's row as stored (read raw, not through the app)."""
+    (row,) = read_rows(
+        data_dir, database, "SELECT * FROM care_alertnotification WHERE id = ?", [pk]
+    )
+    return row
 
 
-@in_children
 def test_a_worker_killed_mid_send_is_followed_by_one_that_sends_the_same_message(
-    set_up_data_dir, mail_server, tmp_path
+    set_up_data_dir, child_database, mail_server, tmp_path
 ):
-    data_dir, log = set_up_data_dir, tmp_path / "worker.log"
-    pk = raise_alert(data_dir)
-    env = worker_env(data_dir, mail_server.port)
+    data_dir, db, log = set_up_data_dir, child_database, tmp_path / "worker.log"
+    pk = raise_alert(data_dir, db)
+    env = worker_env(data_dir, db, mail_server.port)
     mail_server.stall_first = True
 
     first = start_worker(env, log)
@@ -183,7 +174,7 @@ def test_a_worker_killed_mid_send_is_followed_by_one_that_sends_the_same_message
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
-    left = stored(data_dir, pk)
+    left = stored(data_dir, db, pk)
     assert (left["status"], left["attempts"]) == ("sending", 1)
     assert mail_server.messages == []
 
@@ -191,12 +182,12 @@ def test_a_worker_killed_mid_send_is_followed_by_one_that_sends_the_same_message
     try:
         # Its lease (2 s here) runs out; the restarted worker's sweep sends it again.
         wait_for(lambda: mail_server.messages, 30, "the restarted worker to send", log)
-        wait_for(lambda: stored(data_dir, pk)["status"] == "sent", 10, "the row to say sent")
+        wait_for(lambda: stored(data_dir, db, pk)["status"] == "sent", 10, "the row to say sent")
         time.sleep(1.2)  # another sweep: nothing is sent twice
     finally:
         stop_worker(second)
 
-    done = stored(data_dir, pk)
+    done = stored(data_dir, db, pk)
     assert (done["status"], done["attempts"]) == ("sent", 2)
     assert len(mail_server.messages) == 1
     # Both attempts carried the same Message-ID, derived from the notification.
@@ -212,17 +203,16 @@ def test_a_worker_killed_mid_send_is_followed_by_one_that_sends_the_same_message
         assert private not in message.as_string()
 
 
-@in_children
 def test_an_alert_raised_without_e_mail_is_sent_once_e_mail_is_set_up(
-    set_up_data_dir, mail_server, tmp_path
+    set_up_data_dir, child_database, mail_server
 ):
-    data_dir = set_up_data_dir
-    pk = raise_alert(data_dir)
+    data_dir, db = set_up_data_dir, child_database
+    pk = raise_alert(data_dir, db)
 
     def worker_once(smtp_port):
         result = subprocess.run(
             [str(KAP), "worker", "--once"],
-            env=worker_env(data_dir, smtp_port),
+            env=worker_env(data_dir, db, smtp_port),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -232,12 +222,12 @@ def test_an_alert_raised_without_e_mail_is_sent_once_e_mail_is_set_up(
         return result.stdout + result.stderr
 
     output = worker_once(None)
-    assert stored(data_dir, pk)["status"] == "unsent"
+    assert stored(data_dir, db, pk)["status"] == "unsent"
     assert "E-mail is not set up (KAP_SMTP_HOST)" in output
 
     output = worker_once(mail_server.port)  # the operator sets KAP_SMTP_HOST up
 
-    row = stored(data_dir, pk)
+    row = stored(data_dir, db, pk)
     assert (row["status"], row["attempts"]) == ("sent", 1)
     assert [m["Message-ID"] for m in mail_server.messages] == [row["message_id"]]
     assert CLIENT_NAME not in output
@@ -303,10 +293,34 @@ def test_after_the_last_attempt_fails_the_alert_says_e_mail_not_delivered_everyw
     assert "1 e-mail not delivered" in page
     assert CLIENT_NAME not in page and "client@example.com" not in page
 
-    # Once the therapist has seen the alert, its e-mail no longer matters.
+    # Once the therapist has seen the alert, their roster no longer flags its e-mail; the clinic
+    # page still does not call it delivered (the mail server may still need the admin).
     as_therapist.post(f"/care/alerts/{alert.event_id}/acknowledge/")
     assert "E-mail not delivered" not in roster(as_therapist)
-    assert "All delivered" in clinic_page(as_admin)
+    page = clinic_page(as_admin)
+    assert "1 alert acknowledged, its e-mail not delivered" in page
+    assert "All delivered" not in page and "1 e-mail not delivered" not in page
+
+
+def test_an_acknowledged_alert_counts_as_delivered_only_once_its_e_mail_is_sent(
+    settings, mail_server, alert, as_therapist, as_admin
+):
+    settings.MAILERS = {}
+    tasks.send_alert_email.call(alert.pk)
+    as_therapist.post(f"/care/alerts/{alert.event_id}/acknowledge/")
+
+    page = clinic_page(as_admin)
+    assert "1 alert acknowledged, its e-mail not delivered" in page
+    assert "All delivered" not in page and "1 not e-mailed" not in page
+
+    settings.MAILERS = smtp_mailers(mail_server.port)
+    assert tasks.sweep_alerts() == 1  # acknowledged or not, it is sent once e-mail is set up
+
+    alert.refresh_from_db()
+    assert alert.status == "sent"
+    assert [m["Message-ID"] for m in mail_server.messages] == [alert.message_id]
+    page = clinic_page(as_admin)
+    assert "All delivered" in page and "e-mail not delivered" not in page
 
 
 def test_an_alert_raised_without_a_mailer_is_reported_then_sent_when_one_is_set_up(
