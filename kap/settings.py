@@ -233,6 +233,11 @@ SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_FAILURE_LIMIT = envint("KAP_LOGIN_FAILURE_LIMIT", "5")
 AXES_COOLOFF_TIME = envint("KAP_LOGIN_COOLOFF_MINUTES", "15") / 60  # hours
+# The second factor (kap.accounts.mfa): after each wrong code, django-otp makes the account's
+# devices wait 1, 2, 4... seconds (these factors), for every address; the app caps that wait at
+# the cool-off above, so wrong codes never shut the owner out for longer than wrong passwords do.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
