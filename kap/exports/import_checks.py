@@ -26,8 +26,8 @@ from kap.journal.models import Response
 from kap.lib.limits import LONG_TEXT
 
 # One person's data is small (years of use export to a few MB); these stop a wrong or hostile
-# file from filling memory, and bound how long the import holds the database's write lock, so
-# that nobody else's save waits out the lock timeout (about 5 s at both limits on SQLite).
+# file from filling memory and bound the whole import's time. (The database's write lock is held
+# only for short batches: kap.exports.json_import.)
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_IMPORT_RECORDS = 50_000
 

@@ -1,5 +1,5 @@
 """The JSON import: an export (read and checked by kap.exports.import_checks) loaded into an
-empty account, all of it or nothing.
+empty account, all of it or nothing, in short transactions (see ROWS_PER_TRANSACTION).
 
 Instruments are found here or, for a personal import, made again; scores, bands and safety events
 are the ones worked out from the answers. Each safety event is announced with
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import DataError, IntegrityError, connection, models, transaction
+from django.db.models import RestrictedError, TextField, Value
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -37,6 +38,7 @@ from kap.journal.models import (
 from kap.journal.signals import safety_event_recorded
 from kap.journal.stamps import bump
 from kap.journal.word_index import index_in_batches
+from kap.lib.fields import EncryptedJSONField, EncryptedTextField
 from kap.practices.models import PracticeLog
 
 # A safety rule set off by an imported answer saved this recently tells linked therapists just
@@ -78,11 +80,14 @@ def has_records(user) -> bool:
     )
 
 
-def _resolve_instruments(user, export: Export) -> dict[tuple[str, int], Instrument]:
+def _resolve_instruments(
+    user, export: Export
+) -> tuple[dict[tuple[str, int], Instrument], list[Instrument]]:
     """Each instrument of the file, found among those the person sees here (same key, version
-    and checksum) or, for one that came from no pack, made again as theirs. A pack instrument
-    that is missing is a clear refusal."""
+    and checksum) or, for one that came from no pack, made again as theirs (and listed second).
+    A pack instrument that is missing is a clear refusal."""
     found: dict[tuple[str, int], Instrument] = {}
+    made: list[Instrument] = []
     for entry in export.instruments:
         ident = (entry.key, entry.version)
         here = (
@@ -119,8 +124,10 @@ def _resolve_instruments(user, export: Export) -> dict[tuple[str, int], Instrume
                 f"The instrument {entry.key!r} in the export names itself {spec.key!r} version"
                 f" {spec.version}. Nothing was imported."
             )
-        found[ident] = store_instrument(spec, owner=user)[0]
-    return found
+        found[ident], created = store_instrument(spec, owner=user)
+        if created:
+            made.append(found[ident])
+    return found, made
 
 
 def _restore_times(model: type[models.Model], objs: list, times: list[dict]) -> None:
@@ -152,16 +159,14 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _import_safety_events(
-    account, export: Export, worked: list[Worked], response_pk: dict[int, int]
-) -> tuple[list[SafetyEvent], list[str]]:
-    """The safety events the answers set off under this instance's rules (never the file's list).
+def _safety_events(
+    account, export: Export, worked: list[Worked], response_of: dict[int, Response]
+) -> tuple[list[SafetyEvent], list[dict], list[str]]:
+    """The safety events the answers set off under this instance's rules (never the file's list),
+    unsaved, oldest first, with their times, and notes on how they differ from the file's list.
 
     Each keeps the time the file gives it when the file has the same one (so that a round trip
-    changes nothing), else the time its answer was saved. Like a submit, each is announced with
-    kap.journal.signals.safety_event_recorded (care alerts linked therapists who share safety
-    alerts), but only when its answer was saved within ALERT_WINDOW (see there): an older one is
-    stored and shown, and is not news.
+    changes nothing), else the time its answer was saved.
     """
     claimed = {(e.response, e.rule_key): e.created_at for e in export.safety_events}
     now = timezone.now()
@@ -171,23 +176,16 @@ def _import_safety_events(
             when = claimed.get((row.id, rule_key))
             if when is None or not row.created_at <= when <= now:
                 when = saved
-            found.append((when, response_pk[row.id], rule_key))
+            found.append((when, row.id, rule_key))
     found.sort(key=lambda f: f[0])
-    events = SafetyEvent.objects.bulk_create(
-        SafetyEvent(client=account, response_id=pk, rule_key=key) for _, pk, key in found
-    )
-    _restore_times(SafetyEvent, events, [{"created_at": when} for when, _, _ in found])
-    recent = now - ALERT_WINDOW
-    for event in events:
-        if event.created_at >= recent:
-            safety_event_recorded.send(sender=SafetyEvent, event=event)
+    events = [
+        SafetyEvent(client=account, response=response_of[local], rule_key=key)
+        for _, local, key in found
+    ]
+    times = [{"created_at": when} for when, _, _ in found]
 
     notes = []
-    ours = {
-        (row.id, key)
-        for row, w in zip(export.responses, worked, strict=True)
-        for key, _ in w.events
-    }
+    ours = {(local, key) for _, local, key in found}
     added, left_out = len(ours - set(claimed)), len(set(claimed) - ours)
     if added:
         notes.append(
@@ -201,27 +199,160 @@ def _import_safety_events(
             f" {'was' if left_out == 1 else 'were'} left out: the answers named do not set off"
             " a safety rule here."
         )
-    return events, notes
+    return events, times, notes
 
 
-@transaction.atomic
-def import_export(*, user, export: Export) -> Imported:
-    """Load an export into this (empty) account, all of it or nothing."""
+# How an import writes without holding the write lock for long (issue 16: a 30 MB file held
+# SQLite's lock for over 20 s, and other people's saves failed with "database is locked").
+#
+# Everything that takes time is done before any transaction: the file read and checked, scores,
+# bands and safety events worked out, every record built in memory and its words encrypted. Then
+# the records are written ROWS_PER_TRANSACTION at a time, each batch its own short transaction,
+# so other writers take the lock between two batches.
+#
+# All of it or nothing, without one transaction: each batch's primary keys are noted once it is
+# committed (`_Written`), and if anything fails (a refusal, a constraint of the database, an
+# error, the process being interrupted) the batches already written are deleted again, newest
+# first and also a batch per transaction, before the error goes on. Only those rows are deleted,
+# never something the person saved meanwhile in another tab. A process killed outright (SIGKILL,
+# power cut) cannot clean up: the account then holds part of the file, and the next import into
+# it is refused as into any account with records.
+#
+# Two imports into one account: the first batch's transaction checks again that the account is
+# empty, under the account's row lock, so of two imports sent at once one is refused. Safety
+# events are announced (alerts, e-mails) only once the whole import is written; until then the
+# person sees their records arrive, as they do while a long page loads.
+ROWS_PER_TRANSACTION = 500
 
-    # Lock the account, so that two imports sent at once cannot both find it empty.
+
+@dataclass
+class _Batch:
+    """Unsaved records of one model, in the order they are written, with the times to put back
+    (auto_now and auto_now_add overwrite those on insert)."""
+
+    model: type[models.Model]
+    objs: list
+    times: list[dict] | None = None
+
+
+class _Written:
+    """What an import has committed so far, to be deleted if it fails."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[type[models.Model], list]] = []
+
+    def add(self, model: type[models.Model], objs: list) -> None:
+        self.rows.append((model, [obj.pk for obj in objs]))
+
+    def undo(self, account) -> None:
+        # Children before parents (they were written after them), so no delete cascades far.
+        for model, pks in reversed(self.rows):
+            for start in range(0, len(pks), ROWS_PER_TRANSACTION):
+                try:
+                    with transaction.atomic():
+                        part = pks[start : start + ROWS_PER_TRANSACTION]
+                        model.objects.filter(pk__in=part).delete()
+                except RestrictedError:
+                    # A questionnaire this import made that records written since use (another
+                    # import of the same file, sent at once, found it): no longer ours alone.
+                    pass
+        self.rows = []
+        bump(account)  # pages cached while part of the file was here are stale
+
+
+def _empty_account(user) -> User:
+    """The account, locked, so that two imports sent at once cannot both find it empty."""
     account = User.objects.select_for_update().get(pk=user.pk)
     if has_records(account):
         raise ImportRefused(
             "This account already has records, so importing would mix or duplicate them."
             " Import into a new, empty account instead. Nothing was imported."
         )
-    instruments = _resolve_instruments(account, export)
+    return account
+
+
+_ENCRYPTED = (EncryptedTextField, EncryptedJSONField)
+
+
+def _seal(objs: list) -> list[dict]:
+    """Encrypt the records' words now, outside any transaction: each encrypted field is set to
+    its ciphertext as a plain SQL value (so that the insert stores it as it is). Returns the
+    words, for `_unseal` to put back once the rows are written (the search index reads them)."""
+    if not objs:
+        return []
+    fields = [f for f in type(objs[0])._meta.concrete_fields if isinstance(f, _ENCRYPTED)]
+    words = []
+    for obj in objs:
+        kept = {}
+        for f in fields:
+            kept[f.attname] = value = getattr(obj, f.attname)
+            setattr(obj, f.attname, Value(f.get_prep_value(value), output_field=TextField()))
+        words.append(kept)
+    return words
+
+
+def _unseal(objs: list, words: list[dict]) -> None:
+    for obj, kept in zip(objs, words, strict=True):
+        for name, value in kept.items():
+            setattr(obj, name, value)
+
+
+def _write(batch: _Batch, written: _Written, guard_user=None) -> None:
+    """One batch in short transactions; `guard_user`: check first that the account is empty."""
+    words = _seal(batch.objs)
+    try:
+        for start in range(0, len(batch.objs), ROWS_PER_TRANSACTION):
+            part = batch.objs[start : start + ROWS_PER_TRANSACTION]
+            with transaction.atomic():
+                if guard_user is not None:
+                    _empty_account(guard_user)
+                    guard_user = None
+                batch.model.objects.bulk_create(part)
+                if batch.times is not None:
+                    _restore_times(
+                        batch.model, part, batch.times[start : start + ROWS_PER_TRANSACTION]
+                    )
+            written.add(batch.model, part)
+    finally:
+        _unseal(batch.objs, words)
+
+
+def import_export(*, user, export: Export) -> Imported:
+    """Load an export into this (empty) account, all of it or nothing (see ROWS_PER_TRANSACTION
+    for how, in short transactions)."""
+    with transaction.atomic():
+        account = _empty_account(user)
+        instruments, made = _resolve_instruments(account, export)
+    written = _Written()
+    written.add(Instrument, made)
+    try:
+        result, events = _write_all(user, account, export, instruments, written)
+    except BaseException:
+        written.undo(account)
+        raise
+
+    # Like a submit, each safety event is announced with safety_event_recorded (care alerts
+    # linked therapists who share safety alerts), but only when its answer was saved within
+    # ALERT_WINDOW (see there): an older one is stored and shown, and is not news. Outside any
+    # transaction: a receiver that stores something (an alert for a therapist) takes the write
+    # lock for that alone, and the lookups of the others hold no lock.
+    recent = timezone.now() - ALERT_WINDOW
+    for event in events:
+        if event.created_at >= recent:
+            safety_event_recorded.send(sender=SafetyEvent, event=event)
+    return result
+
+
+def _write_all(
+    user, account, export: Export, instruments: dict, written: _Written
+) -> tuple[Imported, list[SafetyEvent]]:
+    # Worked out and built before any transaction (see ROWS_PER_TRANSACTION).
     worked = work_out(export, instruments)
     check_practices(export)
     result = Imported()
 
-    sessions = KapSession.objects.bulk_create(
-        KapSession(
+    session_of = {
+        s.id: KapSession(
             client=account,
             starts_at=s.starts_at,
             status=s.status,
@@ -230,19 +361,13 @@ def import_export(*, user, export: Export) -> Imported:
             notes=s.notes,
         )
         for s in export.sessions
-    )
-    _restore_times(
-        KapSession,
-        sessions,
-        [{"created_at": s.created_at, "updated_at": s.updated_at} for s in export.sessions],
-    )
-    session_pk = {row.id: obj.pk for row, obj in zip(export.sessions, sessions, strict=True)}
-
-    responses = Response.objects.bulk_create(
-        Response(
+    }
+    sessions = list(session_of.values())
+    response_of = {
+        r.id: Response(
             client=account,
             instrument=instruments[r.instrument.as_tuple()],
-            session_id=session_pk.get(r.session) if r.session else None,
+            session=session_of[r.session] if r.session else None,
             status=r.status,
             answers=w.answers,
             version=r.version,
@@ -251,16 +376,11 @@ def import_export(*, user, export: Export) -> Imported:
             submitted_at=r.submitted_at,
         )
         for r, w in zip(export.responses, worked, strict=True)
-    )
-    _restore_times(
-        Response,
-        responses,
-        [{"created_at": r.created_at, "updated_at": r.updated_at} for r in export.responses],
-    )
-    response_pk = {row.id: obj.pk for row, obj in zip(export.responses, responses, strict=True)}
-    ResponseVersion.objects.bulk_create(
+    }
+    responses = list(response_of.values())
+    versions = [
         ResponseVersion(
-            response_id=response_pk[r.id],
+            response=response_of[r.id],
             version=h.version,
             answers=answers,
             score_total=total,
@@ -268,54 +388,47 @@ def import_export(*, user, export: Export) -> Imported:
         )
         for r, w in zip(export.responses, worked, strict=True)
         for h, (answers, total) in zip(r.history, w.history, strict=True)
-    )
-    events, notes = _import_safety_events(account, export, worked, response_pk)
-
-    insights = Insight.objects.bulk_create(
+    ]
+    events, event_times, notes = _safety_events(account, export, worked, response_of)
+    insights = [
         Insight(
             client=account,
-            session_id=session_pk.get(i.session) if i.session else None,
+            session=session_of[i.session] if i.session else None,
             text=i.text,
             created_at=i.created_at,
         )
         for i in export.insights
-    )
-    steps = ActionStep.objects.bulk_create(
+    ]
+    steps = [
         ActionStep(
             client=account,
-            session_id=session_pk.get(s.session) if s.session else None,
-            source_id=response_pk.get(s.source_response) if s.source_response else None,
+            session=session_of[s.session] if s.session else None,
+            source=response_of[s.source_response] if s.source_response else None,
             text=s.text,
             status=s.status,
             created_at=s.created_at,
         )
         for s in export.action_steps
-    )
-    checkins = CheckIn.objects.bulk_create(
+    ]
+    checkins = [
         CheckIn(step=step, status=c.status, note=c.note, created_at=c.created_at)
         for row, step in zip(export.action_steps, steps, strict=True)
         for c in row.check_ins
-    )
-    questions = QuestionToBring.objects.bulk_create(
+    ]
+    questions = [
         QuestionToBring(
             client=account,
-            source_id=response_pk.get(q.source_response) if q.source_response else None,
+            source=response_of[q.source_response] if q.source_response else None,
             text=q.text,
             asked_at=q.asked_at,
             created_at=q.created_at,
         )
         for q in export.questions
-    )
-    SupportItem.objects.bulk_create(
+    ]
+    supports = [
         SupportItem(client=account, category=s.category, text=s.text, created_at=s.created_at)
         for s in export.support_items
-    )
-    # bulk_create sends no post_save: the blind index of their words is written by import_json
-    # once this transaction is committed, from the words in hand (nothing decrypted again), in
-    # short transactions, so that years of records never hold the write lock for long.
-    result.to_index = [*sessions, *responses, *insights, *steps, *checkins, *questions]
-    bump(account)  # nor does it raise the change stamp Today's cache is keyed on
-
+    ]
     # A practice's uuid only stops a retried send from being stored twice; one already taken
     # here (the same export imported into a second account) is given a new one.
     taken = set(
@@ -323,7 +436,7 @@ def import_export(*, user, export: Export) -> Imported:
             "uuid", flat=True
         )
     )
-    practices = PracticeLog.objects.bulk_create(
+    practices = [
         PracticeLog(
             uuid=uuid.uuid4() if p.uuid in taken else p.uuid,
             client=account,
@@ -339,40 +452,73 @@ def import_export(*, user, export: Export) -> Imported:
             source=p.source,
         )
         for p in export.practice_logs
-    )
-    _restore_times(
-        PracticeLog, practices, [{"created_at": p.created_at} for p in export.practice_logs]
-    )
+    ]
 
-    if pref := export.reminder_preference:
-        obj, _ = ReminderPreference.objects.update_or_create(
-            client=account,
-            defaults={
-                "email_enabled": pref.email_enabled,
-                "include_clinician": pref.include_clinician,
-            },
-        )
-        _restore_times(ReminderPreference, [obj], [{"updated_at": pref.updated_at}])
+    # Parents before the records that point at them (a record's key to its parent is read from
+    # the parent once that is written).
+    batches = [
+        _Batch(
+            KapSession,
+            sessions,
+            [{"created_at": s.created_at, "updated_at": s.updated_at} for s in export.sessions],
+        ),
+        _Batch(
+            Response,
+            responses,
+            [{"created_at": r.created_at, "updated_at": r.updated_at} for r in export.responses],
+        ),
+        _Batch(ResponseVersion, versions),
+        _Batch(SafetyEvent, events, event_times),
+        _Batch(Insight, insights),
+        _Batch(ActionStep, steps),
+        _Batch(CheckIn, checkins),
+        _Batch(QuestionToBring, questions),
+        _Batch(SupportItem, supports),
+        _Batch(
+            PracticeLog, practices, [{"created_at": p.created_at} for p in export.practice_logs]
+        ),
+    ]
+    guard = user  # the first rows written are written with the account checked empty
+    for batch in batches:
+        if batch.objs:
+            _write(batch, written, guard)
+            guard = None
 
-    # The profile: the name and region come back unless this account already chose its own;
-    # "with us since" keeps the earlier date.
-    changed = []
-    if export.profile.name and not account.display_name:
-        account.display_name = export.profile.name
-        changed.append("display_name")
-    if export.profile.region and not account.region:
-        account.region = export.profile.region
-        changed.append("region")
-    if export.profile.date_joined < account.date_joined:
-        account.date_joined = export.profile.date_joined
-        changed.append("date_joined")
-    if changed:
-        account.save(update_fields=changed)
+    with transaction.atomic():
+        account = User.objects.select_for_update().get(pk=user.pk)
+        if pref := export.reminder_preference:
+            obj, _ = ReminderPreference.objects.update_or_create(
+                client=account,
+                defaults={
+                    "email_enabled": pref.email_enabled,
+                    "include_clinician": pref.include_clinician,
+                },
+            )
+            _restore_times(ReminderPreference, [obj], [{"updated_at": pref.updated_at}])
+        # The profile: the name and region come back unless this account already chose its
+        # own; "with us since" keeps the earlier date.
+        changed = []
+        if export.profile.name and not account.display_name:
+            account.display_name = export.profile.name
+            changed.append("display_name")
+        if export.profile.region and not account.region:
+            account.region = export.profile.region
+            changed.append("region")
+        if export.profile.date_joined < account.date_joined:
+            account.date_joined = export.profile.date_joined
+            changed.append("date_joined")
+        if changed:
+            account.save(update_fields=changed)
+        # bulk_create sends no post_save, so raises no change stamp (Today's cache is keyed on
+        # it) and writes no blind index: import_json writes that after this, from the words in
+        # hand (nothing decrypted again), in short transactions.
+        bump(account)
     user.display_name, user.region, user.date_joined = (
         account.display_name,
         account.region,
         account.date_joined,
     )
+    result.to_index = [*sessions, *responses, *insights, *steps, *checkins, *questions]
 
     if export.care_links:
         result.not_imported.append(
@@ -397,7 +543,7 @@ def import_export(*, user, export: Export) -> Imported:
         "support items": len(export.support_items),
         "practices": len(export.practice_logs),
     }
-    return result
+    return result, events
 
 
 def import_json(*, user, raw: bytes) -> Imported:
@@ -407,14 +553,14 @@ def import_json(*, user, raw: bytes) -> Imported:
         result = import_export(user=user, export=export)
     except IntegrityError:
         # The schema cannot see everything the database checks (e.g. two open drafts of one
-        # check-in); the transaction was rolled back, so nothing is half-imported.
+        # check-in); what was written is deleted again, so nothing is half-imported.
         raise ImportRefused(
             "Some records in this export contradict each other (for example two open drafts of"
             " the same check-in), so it was not imported. Nothing was imported."
         ) from None
     except DataError:
         # A value the database cannot hold that the checks above let through (e.g. a NUL
-        # character in a name on PostgreSQL); rolled back as well.
+        # character in a name on PostgreSQL); deleted again as well.
         raise ImportRefused(
             "Some values in this export cannot be stored here (for example a control character"
             " in a name), so it was not imported. Nothing was imported."
