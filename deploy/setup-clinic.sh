@@ -137,6 +137,26 @@ current() {
 	env -i bash -c 'set -a; . "$1"; printf %s "${!2-}"' _ "$ENV_FILE" "$1"
 }
 
+# The keys on stdin, as `kap keys generate --value` prints them (id:base64key, the current one
+# first), written as the app's key file at $1: JSON, mode 0600, owned by RUN_AS (the app reads it
+# as RUN_AS), in place whole or not at all.
+write_key_file() {
+	python3 -c '
+import json, os, sys
+pairs = [part.split(":", 1) for part in sys.stdin.read().strip().split(",")]
+assert pairs and all(len(pair) == 2 and pair[0] and pair[1] for pair in pairs), "no key given"
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    json.dump({"current": pairs[0][0], "keys": dict(pairs)}, f)
+    f.flush()
+    os.fsync(f.fileno())
+' "$1.new"
+	if [ "$(id -u)" = 0 ]; then
+		chown "$RUN_AS:$(id -gn "$RUN_AS")" "$1.new"
+	fi
+	mv -f "$1.new" "$1"
+}
+
 # psql as DB_SUPERUSER; the SQL from stdin (so that no password shows in the list of processes),
 # with :'role' and :'db' for DB_USER and DB_NAME.
 admin_psql() {
@@ -183,13 +203,20 @@ if [ -z "$KAP_SECRET_KEY" ]; then
 	KAP_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')
 fi
 export KAP_SECRET_KEY
-# On an empty database the first key is generated, never rotated to (`kap keys rotate` is for a
-# database that holds encrypted data). Kept as it is when the settings file has keys already.
-KAP_ENCRYPTION_KEYS=$(current KAP_ENCRYPTION_KEYS)
-if [ -z "$KAP_ENCRYPTION_KEYS" ]; then
-	KAP_ENCRYPTION_KEYS=$(kap keys generate | sed -n 's/^KAP_ENCRYPTION_KEYS=//p')
+# The encryption keys go in the key file the app reads, KAP_DATA_DIR/keys, not in the settings
+# file: running servers re-read the file by themselves, so each stage of a key rotation reaches
+# them without a restart (a value in the environment cannot be re-read). On an empty database the
+# first key is generated, never rotated to (`kap keys rotate` is for a database that holds
+# encrypted data). A key file already there is kept, and so is a KAP_ENCRYPTION_KEYS line put in
+# the settings file by hand (the app then uses it, not the file).
+KEY_FILE=$DATA_DIR/keys
+if [ -n "$(current KAP_ENCRYPTION_KEYS)" ]; then
+	echo "KAP_ENCRYPTION_KEYS is set in $ENV_FILE: kept, and used instead of $KEY_FILE (each key rotation then needs every server restarted)."
+elif [ -e "$KEY_FILE" ]; then
+	echo "The key file $KEY_FILE exists already: kept."
+else
+	kap keys generate --value | write_key_file "$DATA_DIR/keys"
 fi
-[ -n "$KAP_ENCRYPTION_KEYS" ] || die "kap keys generate printed no KAP_ENCRYPTION_KEYS= line"
 
 # --- 3. The settings file -------------------------------------------------------------------
 echo "3. Settings: $ENV_FILE"
@@ -200,7 +227,6 @@ install -d -m 0755 "$(dirname "$ENV_FILE")"
 # every other line kept. Written to a new file, then moved into place.
 SET_DATABASE_URL=$DATABASE_URL \
 SET_KAP_SECRET_KEY=$KAP_SECRET_KEY \
-SET_KAP_ENCRYPTION_KEYS=$KAP_ENCRYPTION_KEYS \
 SET_KAP_DATA_DIR=$DATA_DIR \
 SET_KAP_ALLOWED_HOSTS=$PUBLIC_HOST \
 SET_KAP_CSRF_TRUSTED_ORIGINS=https://$PUBLIC_HOST \
@@ -281,8 +307,9 @@ fi
 
 cat <<EOF
 
-Done. Next (README "Running it for a clinic", steps 3 and 4): copy $ENV_FILE to every app
-server (the same file everywhere) and keep a copy of it apart from the backups (it holds the
-encryption keys); start kap-web.service on every app server and kap-worker.service on one;
+Done. Next (README "Running it for a clinic", steps 3 and 4): copy $ENV_FILE and the key
+file $KEY_FILE to every other app server (the same files everywhere; the key file mode 0600,
+owned by $RUN_AS), and keep a copy of both apart from the backups (a backup cannot be
+read without its key); start kap-web.service on every app server and kap-worker.service on one;
 then the proxy.
 EOF

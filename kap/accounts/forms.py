@@ -7,7 +7,6 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from kap.accounts import onboarding, setup_code
 from kap.accounts.models import User
-from kap.accounts.senders import sender_for
 from kap.lib import timezones
 
 
@@ -162,7 +161,8 @@ class SetupForm(SignupForm):
 
 class ResetForm(PasswordResetForm):
     """Django's, with: a calm label; people who never chose a password (an admin made by
-    `kap clinic create` whose link expired) may ask too; the e-mail comes from their clinic."""
+    `kap clinic create` whose link expired) may ask too. Its e-mail is queued for the worker, not
+    sent by the form (kap.accounts.views_reset)."""
 
     email = forms.EmailField(
         label="Email address",
@@ -175,22 +175,4 @@ class ResetForm(PasswordResetForm):
             u
             for u in User.objects.filter(email__iexact=email, is_active=True)
             if u.email.casefold() == email.casefold()
-        )
-
-    def send_mail(
-        self,
-        subject_template_name,
-        email_template_name,
-        context,
-        from_email,
-        to_email,
-        html_email_template_name=None,
-    ):
-        super().send_mail(
-            subject_template_name,
-            email_template_name,
-            context,
-            sender_for(context["user"]),
-            to_email,
-            html_email_template_name=html_email_template_name,
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -37,7 +36,7 @@ from kap.care.models import AlertAcknowledgement, QuestionDiscussed, TherapistNo
 from kap.care.services import create_invite, withdraw_invite
 from kap.care.sharing import Record, scope_names, scope_of, shares
 from kap.care.views_invites import invitations_section
-from kap.care.views_staff import staff_section
+from kap.care.views_staff import end_sessions, staff_section
 from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
 from kap.lib import links
@@ -295,26 +294,6 @@ def clinic_invite(request: HttpRequest) -> HttpResponse:
     return _clinic_page(request, created=created)
 
 
-def _end_sessions(user) -> int:
-    """Delete the user's stored sessions. Django already refuses an inactive user on the next
-    request (ModelBackend.get_user), but a session left behind would come back to life, second
-    factor and all, if the account were reactivated. Deactivation is rare; reading every live
-    session once then is fine."""
-    from django.contrib.sessions.models import Session
-
-    if not settings.SESSION_ENGINE.startswith(
-        ("django.contrib.sessions.backends.db", "kap.accounts.sessions")
-    ):
-        return 0  # (cookie or cache sessions: the is_active check above still ends them)
-    mine = [
-        s.pk
-        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
-        if str(s.get_decoded().get("_auth_user_id")) == str(user.pk)
-    ]
-    Session.objects.filter(pk__in=mine).delete()
-    return len(mine)
-
-
 @clinic_admin_required
 @require_POST
 def therapist_active(request: HttpRequest, user_id: int) -> HttpResponse:
@@ -324,7 +303,7 @@ def therapist_active(request: HttpRequest, user_id: int) -> HttpResponse:
     therapist.is_active = active
     therapist.save(update_fields=["is_active"])
     if not active:
-        _end_sessions(therapist)
+        end_sessions(therapist)
     if active:
         messages.success(request, f"{therapist} can log in again.")
     else:

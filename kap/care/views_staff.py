@@ -1,5 +1,6 @@
 """A clinic admin and the clinic's staff (the clinic page's "Staff" section,
-care/_clinic_staff.html): add another admin, reset a colleague's second factor.
+care/_clinic_staff.html): add another admin, reset a colleague's second factor (which logs them
+out everywhere, as deactivation does: `end_sessions`).
 
 Only an admin of the same clinic may act on its staff: a client or a therapist gets a 404 (as on
 every admin page), an admin of another clinic a 403. Both actions are written to the audit trail.
@@ -8,6 +9,7 @@ every admin page), an admin of another clinic a 403. Both actions are written to
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -15,6 +17,7 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
@@ -64,6 +67,27 @@ def _colleague(request: HttpRequest, user_id: int) -> User:
     if request.user.clinic_id is None or found.clinic_id != request.user.clinic_id:
         raise PermissionDenied("Only an admin of their own clinic can do this.")
     return found
+
+
+def end_sessions(user) -> int:
+    """Delete the user's stored sessions: they are logged out everywhere. When an account is
+    deactivated, Django already refuses it on its next request (ModelBackend.get_user), but a
+    session left behind would come back to life, second factor and all, if it were reactivated;
+    when a second factor is reset, a session left open would go straight to enrolling a new
+    authenticator, without the password. Both are rare; reading every live session then is fine."""
+    from django.contrib.sessions.models import Session
+
+    if not settings.SESSION_ENGINE.startswith(
+        ("django.contrib.sessions.backends.db", "kap.accounts.sessions")
+    ):
+        return 0  # (cookie or cache sessions: not stored here to be found)
+    mine = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(s.get_decoded().get("_auth_user_id")) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=mine).delete()
+    return len(mine)
 
 
 def _back() -> str:
@@ -125,14 +149,18 @@ def second_factor_reset(request: HttpRequest, user_id: int) -> HttpResponse:
         for device in devices:
             device.delete()  # (a recovery-code device takes its codes with it)
         if devices:
+            # Logged out everywhere: whoever holds one of their sessions (a stolen or forgotten
+            # login, the very reason for a reset) must give the password before enrolling a new
+            # authenticator.
+            end_sessions(colleague)
             record_request(
                 request, subject=colleague, what="second factor", action="reset second factor"
             )
     if devices:
         messages.success(
             request,
-            f"{colleague}'s second factor is reset. They set up a new authenticator app the next "
-            "time they open a page, and get new recovery codes.",
+            f"{colleague}'s second factor is reset and they are logged out everywhere. After "
+            "their next login they set up a new authenticator app and get new recovery codes.",
         )
     else:
         messages.info(request, f"{colleague} has no second factor yet; there was nothing to reset.")

@@ -22,6 +22,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.log import log_response
 from django.views.decorators.http import require_safe
 
 from kap.lib import crypto
@@ -117,5 +118,18 @@ def _ring_reads() -> bool:
 def readyz(request: HttpRequest) -> HttpResponse:
     failing = failing_checks()
     if failing:
-        return _plain("not ready: " + " ".join(failing), status=503)
+        response = _plain("not ready: " + " ".join(failing), status=503)
+        # A 503 here is the answer a balancer or a monitor asks for (take this server out, the
+        # worker is stopped), not a fault in the app: logged as a warning, with what failed,
+        # instead of Django's ERROR "Service Unavailable" line (it logs a response only once).
+        log_response(
+            "%s: %s (not ready: %s)",
+            response.reason_phrase,
+            request.path,
+            " ".join(failing),
+            response=response,
+            request=request,
+            level="warning",
+        )
+        return response
     return _plain("ok")

@@ -115,7 +115,20 @@ def test_an_admin_resets_a_therapists_second_factor_and_it_is_audited(as_admin, 
         "second factor",
     )
 
-    # The therapist's next page asks for a new authenticator app.
+    # The therapist's open session is ended: whoever holds it (a stolen or forgotten login) is
+    # sent to the login page, not to enrolling an authenticator of their own.
+    response = as_therapist.get("/care/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+    assert as_therapist.get("/account/two-factor/").status_code == 302
+    assert not TOTPDevice.objects.filter(user=therapist).exists()
+    assert "logged out everywhere" in as_admin.get("/care/clinic/").content.decode()
+
+    # With the password, their next page asks for a new authenticator app.
+    therapist.set_password(NEW_PASSWORD)
+    therapist.save()
+    response = as_therapist.post("/login/", {"username": therapist.email, "password": NEW_PASSWORD})
+    assert response.status_code == 302
     response = as_therapist.get("/care/")
     assert response.status_code == 302
     assert response["Location"].startswith("/account/two-factor/")

@@ -2,12 +2,14 @@
 for line, and the script is run here as the README shows it (only the machine's own names
 changed: the database server, a throwaway database and role, where the files go) against
 PostgreSQL, then checked: the database owned by its role, every migration applied, the deployment
-checks passed, the clinic and its first admin made, the settings file complete; a second run keeps
-every secret and makes nothing twice. Bad input is refused before anything is changed."""
+checks passed, the clinic and its first admin made, the settings file complete, the keys in the
+key file (private), not in the settings; a second run keeps every secret and makes nothing twice. Bad input is refused before anything is changed."""
 
 from __future__ import annotations
 
+import base64
 import getpass
+import json
 import os
 import re
 import shlex
@@ -18,6 +20,7 @@ import pytest
 
 from tests.children import ROOT
 from tests.deploy.support import (
+    README,
     admin_sql,
     kap_has,
     postgres_server,
@@ -25,7 +28,6 @@ from tests.deploy.support import (
     shell_lines,
     throwaway_names,
 )
-from tests.deploy.test_configs import ENV_EXAMPLE, new_key
 
 SCRIPT = ROOT / "deploy" / "setup-clinic.sh"
 CLINIC_SECTION = "Running it for a clinic"
@@ -72,6 +74,10 @@ def test_the_readmes_set_up_steps_are_the_scripts_lines_in_order():
     ):
         assert needed in commands
     assert "kap keys rotate" not in commands
+    # The first key goes into the key file (re-read by running servers), not the environment
+    # (read once: every stage of a rotation would need every server restarted).
+    assert 'write_key_file "$DATA_DIR/keys"' in commands
+    assert "KAP_ENCRYPTION_KEYS" not in commands
     assert lines.index("kap setup") < lines.index(
         'kap clinic create "$CLINIC_NAME" --admin "$ADMIN_EMAIL"'
     )
@@ -85,6 +91,13 @@ def test_the_clinic_section_names_only_files_and_units_that_exist():
         assert (ROOT / "deploy" / "systemd" / name).exists(), name
     assert "..." not in text and "…" not in text
     assert readme_invocation()  # the example run is there
+
+
+def test_the_deploy_files_point_to_readme_sections_that_exist():
+    headings = re.findall(r"^#+ (.+)$", README.read_text(), flags=re.MULTILINE)
+    for path in sorted(p for p in (ROOT / "deploy").rglob("*") if p.is_file()):
+        for title in re.findall(r'README "([^"]+)"', path.read_text()):
+            assert any(h.startswith(title) for h in headings), f"{path.name}: README {title!r}"
 
 
 def run_script(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -177,21 +190,13 @@ def test_the_readmes_clinic_set_up_runs_on_postgresql(postgres, tmp_path):
     from django.db.migrations.loader import MigrationLoader
 
     not_yet = []
-    if not kap_has("keys", "generate"):
-        not_yet.append("`kap keys generate` (the first key was put in the settings file instead)")
     if not kap_has("clinic", "create"):
         not_yet.append("`kap clinic create` (the clinic and its admin are not checked)")
     argv = readme_invocation()
     values = dict(zip(argv[::2], argv[1::2], strict=True))
     clinic, admin, host = values["--clinic"], values["--admin"], values["--host"]
     env_file = tmp_path / "etc" / "kap.env"
-    if not_yet and "kap keys generate" in not_yet[0]:
-        env_file.parent.mkdir()
-        env_file.write_text(
-            ENV_EXAMPLE.read_text().replace(
-                "# KAP_ENCRYPTION_KEYS=", f"KAP_ENCRYPTION_KEYS={new_key()}"
-            )
-        )
+    key_file = tmp_path / "data" / "keys"
 
     with throwaway_names(postgres, "kap_clinic") as name:
         args = [*argv, *machine_args(postgres, name, tmp_path)]
@@ -228,7 +233,9 @@ def test_the_readmes_clinic_set_up_runs_on_postgresql(postgres, tmp_path):
         assert settings["DATABASE_URL"].startswith(f"postgres://{name}:")
         assert settings["DATABASE_URL"].endswith(f"/{name}?sslmode=prefer")
         assert len(settings["KAP_SECRET_KEY"]) >= 50
-        assert re.fullmatch(r"[\w-]+:[A-Za-z0-9+/]{43}=", settings["KAP_ENCRYPTION_KEYS"])
+        # No keys in the settings file: they are in the key file, which the servers re-read by
+        # themselves, so that a staged key rotation needs no restart.
+        assert "KAP_ENCRYPTION_KEYS" not in settings
         assert settings["KAP_ALLOWED_HOSTS"] == host
         assert settings["KAP_BASE_URL"] == f"https://{host}"
         assert (settings["KAP_HTTPS"], settings["KAP_TRUSTED_PROXY"]) == ("True", "True")
@@ -237,8 +244,15 @@ def test_the_readmes_clinic_set_up_runs_on_postgresql(postgres, tmp_path):
         assert settings["KAP_FROM_EMAIL"] == f"{clinic} <{values['--from-email']}>"
         assert settings["KAP_SMTP_HOST"] == values["--smtp-host"]
         assert "..." not in env_file.read_text()
+
+        # The key file: readable by the app's user only, holding one key, the current one.
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert key_file.stat().st_uid == os.getuid()  # --run-as: this user
+        keys = json.loads(key_file.read_text())
+        key_id = keys["current"]
+        assert list(keys["keys"]) == [key_id]
+        assert len(base64.b64decode(keys["keys"][key_id])) == 32
         # The key the database's data is under is that one (kap setup left its canary).
-        key_id = settings["KAP_ENCRYPTION_KEYS"].split(":")[0]
         assert admin_sql(
             postgres, "SELECT 1 FROM journal_keycanary WHERE key_id = %s", [key_id], dbname=name
         )
@@ -261,6 +275,7 @@ def test_the_readmes_clinic_set_up_runs_on_postgresql(postgres, tmp_path):
             assert again.returncode == 0, again.stdout + again.stderr
             assert "exists already" in again.stdout
             assert read_env_file(env_file) == settings
+            assert json.loads(key_file.read_text()) == keys
             assert admin_sql(postgres, "SELECT count(*) FROM accounts_clinic", dbname=name) == [
                 (1,)
             ]

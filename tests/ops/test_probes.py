@@ -3,6 +3,7 @@ by IP address answered instead of refused by the Host check."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -70,6 +71,16 @@ def test_readyz_fails_without_a_worker_heartbeat_or_with_a_stale_one(client, db,
     # A site without a worker (or probing app servers only) leaves the check out.
     settings.WORKER_STALE_MINUTES = 0
     assert probe(client, "/readyz").status_code == 200
+
+
+def test_a_failing_readyz_is_logged_as_a_warning_not_an_error(client, db, caplog):
+    """A monitor polls /readyz: a stopped worker must not fill the log with ERROR lines."""
+    with caplog.at_level(logging.INFO):
+        assert probe(client, "/readyz").status_code == 503
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == "Service Unavailable: /readyz (not ready: worker)"
 
 
 def test_readyz_fails_while_a_migration_is_not_applied(client, db):
