@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from kap.accounts.models import CareLink, Scope
@@ -31,6 +32,7 @@ from kap.journal.models import (
     SafetyEvent,
 )
 from kap.journal.records import UPCOMING_GRACE, answers_in_words
+from kap.lib.pdf_text import Budget, answers_that_fit, fitting, newest
 from kap.practices.models import PracticeLog
 
 # Which instruments' responses each scope shares is what the client's packs say, as
@@ -38,8 +40,12 @@ from kap.practices.models import PracticeLog
 # lists. Which of them are measures (and their short names) is kap.content.roles.measures_for.
 # Without shared sessions there is no "last session" to count from; the brief looks back this far.
 DEFAULT_LOOKBACK = timedelta(days=28)
-# The brief shows at most this many of each kind of entry (the newest); the rest are counted.
+# The brief shows at most this many of each kind of entry (the newest), fewer when their texts are
+# long (kap.lib.pdf_text: some thirty lines a kind, each text at most SHOWN_IN_SUMMARIES
+# characters), and counts the rest: it is read before a session, and its PDF stays a few pages.
 BRIEF_ENTRIES = 20
+# And of each action step, the latest check-ins.
+CHECKINS_SHOWN = 3
 
 
 # --- Reading responses ------------------------------------------------------------------------
@@ -53,11 +59,19 @@ class Answered:
     when: datetime
     session_when: datetime | None
     score: str
-    answers: list[tuple[str, str]]
+    answers: list[tuple[str, str]]  # shortened to fit (kap.lib.pdf_text)
+    more_answers: int = 0  # answers left out
 
 
-def answered(response: Response, *, with_answers: bool, with_session: bool) -> Answered:
-    answers = list(answers_in_words(response)) if with_answers else []
+def answered(
+    response: Response, *, with_answers: bool, with_session: bool, budget: Budget | None = None
+) -> Answered:
+    """The response as the brief shows it: with its answers that fit `budget` (a section's)."""
+    answers, more = [], 0
+    if with_answers:
+        budget = budget or Budget()
+        answers, more = answers_that_fit(answers_in_words(response), budget)
+        budget.line(2)  # its title (for worksheets) and date; after, so an answer is shown
     score = ""
     if response.score_total is not None:
         score = f"{response.score_total:g}" + (
@@ -72,6 +86,7 @@ def answered(response: Response, *, with_answers: bool, with_session: bool) -> A
         session_when=session.starts_at if session else None,
         score=score,
         answers=answers,
+        more_answers=more,
     )
 
 
@@ -81,7 +96,7 @@ def _responses(link: CareLink, keys, scopes: set[str], *, since=None, extra=None
         .submitted()
         .filter(instrument__key__in=keys)
         .select_related("instrument")
-        .order_by("submitted_at", "pk")
+        .order_by("-submitted_at", "-pk")
     )
     if shares(scopes, Record.SESSIONS):
         rows = rows.select_related("session").defer("session__notes")
@@ -96,15 +111,18 @@ def _responses(link: CareLink, keys, scopes: set[str], *, since=None, extra=None
 # --- Questions to bring ------------------------------------------------------------------------
 
 
-def open_questions(link: CareLink, therapist) -> list[QuestionToBring]:
-    """Questions the client has not marked asked, each with `discussed` (by this therapist)."""
+def _open_questions(link: CareLink, therapist):
     mine = QuestionDiscussed.objects.filter(question=OuterRef("pk"), therapist=therapist)
-    return list(
+    return (
         QuestionToBring.objects.for_client(link.client_id)
         .filter(asked_at=None)
         .annotate(discussed=Exists(mine))
-        .order_by("created_at", "pk")
     )
+
+
+def open_questions(link: CareLink, therapist) -> list[QuestionToBring]:
+    """Questions the client has not marked asked, each with `discussed` (by this therapist)."""
+    return list(_open_questions(link, therapist).order_by("created_at", "pk"))
 
 
 # --- The pre-session brief --------------------------------------------------------------------
@@ -129,9 +147,10 @@ class ScoreLine:
 
 @dataclass(frozen=True)
 class StepLine:
-    text: str
+    text: str  # shortened, as are the check-ins' notes
     status: str
-    checkins: list[tuple[datetime, str, str]]
+    checkins: list[tuple[datetime, str, str]]  # (when, status, note): the latest, oldest first
+    more_checkins: int = 0  # check-ins in the period not shown
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,7 @@ class Brief:
     next_session: KapSession | None = None
     last_session: KapSession | None = None
     intentions: list[Answered] | None = None
+    # Questions and insights carry `shown`: their text as the brief shows it (shortened).
     questions: list[QuestionToBring] | None = None
     insights: list[Insight] | None = None
     worksheets: list[Answered] | None = None
@@ -161,19 +181,36 @@ class Brief:
     scores: list[ScoreLine] | None = None
     safety: list[SafetyEvent] | None = None
     practices: PracticeTotals | None = None
-    # Of each list above, how many older entries are left out (BRIEF_ENTRIES), by field name.
+    # Of each list above, how many older entries are left out, by field name; and of the safety
+    # alerts left out, how many this therapist has not acknowledged.
     more: dict[str, int] = field(default_factory=dict)
+    safety_left_open: int = 0
     # The series behind `scores`, for the page's charts (kap.care.charts).
     shared_scores: SharedScores | None = None
 
-    def keep_newest(self) -> None:
-        """At most BRIEF_ENTRIES of each list, the newest: the brief is a page to read before a
-        session (its PDF stays a few pages); everything is in the client's shared timeline."""
-        for name in ("intentions", "questions", "insights", "worksheets", "steps"):
-            entries = getattr(self, name)
-            if entries and len(entries) > BRIEF_ENTRIES:
-                self.more[name] = len(entries) - BRIEF_ENTRIES
-                setattr(self, name, entries[-BRIEF_ENTRIES:])
+    def keep_newest(self, name: str, rows, show) -> None:
+        """Set the list `name` to the newest of `rows` (ordered newest first) that fit, oldest
+        first, and count the rest in `more`: at most BRIEF_ENTRIES are read, in one query."""
+        found, unread = newest(rows, BRIEF_ENTRIES)
+        shown, left_out = fitting(found, show)
+        setattr(self, name, shown[::-1])
+        if unread + left_out:
+            self.more[name] = unread + left_out
+
+    def keep_newest_alerts(self, alerts: list[SafetyEvent]) -> None:
+        """The newest BRIEF_ENTRIES safety alerts (newest first, as they come), and how many of
+        the rest this therapist has not acknowledged: the brief says so, never hides them."""
+        self.safety = alerts[:BRIEF_ENTRIES]
+        rest = alerts[BRIEF_ENTRIES:]
+        if rest:
+            self.more["safety"] = len(rest)
+            self.safety_left_open = sum(1 for e in rest if not e.mine)
+
+
+def _with_shown(row, budget: Budget):
+    """A question or an insight, with `shown`: its text as the brief shows it."""
+    row.shown = budget.take(row.text)
+    return row
 
 
 def _score_lines(shared: SharedScores) -> list[ScoreLine]:
@@ -203,26 +240,38 @@ def _score_lines(shared: SharedScores) -> list[ScoreLine]:
     return lines
 
 
-def _step_lines(link, since) -> list[StepLine]:
-    checkins = CheckIn.objects.order_by("created_at", "pk")
+def _steps(link, since):
+    """The open steps and those set or checked in on since `since`, newest first, each with its
+    latest check-ins since then (`latest`, newest first) and how many there are (`n_checkins`)."""
+    checkins = CheckIn.objects.filter(step=OuterRef("pk"))
+    latest = CheckIn.objects.order_by("-created_at", "-pk")
     steps = ActionStep.objects.for_client(link.client_id)
     if since is not None:
         checkins = checkins.filter(created_at__gte=since)
+        latest = latest.filter(created_at__gte=since)
         recent = CheckIn.objects.filter(step=OuterRef("pk"), created_at__gte=since)
         steps = steps.filter(
             Q(status=ActionStep.Status.OPEN) | Q(created_at__gte=since) | Exists(recent)
         )
-    steps = steps.order_by("created_at", "pk").prefetch_related(
-        Prefetch("checkins", queryset=checkins, to_attr="shown")
+    n_checkins = checkins.order_by().values("step").annotate(n=Count("pk")).values("n")
+    return (
+        steps.order_by("-created_at", "-pk")
+        .annotate(n_checkins=Coalesce(Subquery(n_checkins), 0))
+        .prefetch_related(Prefetch("checkins", queryset=latest[:CHECKINS_SHOWN], to_attr="latest"))
     )
-    return [
-        StepLine(
-            text=s.text,
-            status=s.get_status_display(),
-            checkins=[(c.created_at, c.get_status_display(), c.note) for c in s.shown],
-        )
-        for s in steps
-    ]
+
+
+def _step_line(step: ActionStep, budget: Budget) -> StepLine:
+    text = budget.take(step.text)
+    checkins, _ = fitting(
+        step.latest, lambda c, b: (c.created_at, c.get_status_display(), b.take(c.note)), budget
+    )
+    return StepLine(
+        text=text,
+        status=step.get_status_display(),
+        checkins=checkins[::-1],
+        more_checkins=step.n_checkins - len(checkins),
+    )
 
 
 def _practice_totals(link, since) -> PracticeTotals:
@@ -286,30 +335,37 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
     if Scope.INTENTIONS in scopes:
         for_next = Q(session=next_session) if next_session else None
         keys = shared.get(Scope.INTENTIONS, [])
-        brief.intentions = [
-            answered(r, with_answers=True, with_session=with_session)
-            for r in _responses(link, keys, scopes, since=since, extra=for_next)
-        ]
+        brief.keep_newest(
+            "intentions",
+            _responses(link, keys, scopes, since=since, extra=for_next),
+            lambda r, budget: answered(
+                r, with_answers=True, with_session=with_session, budget=budget
+            ),
+        )
     if shares(scopes, Record.QUESTIONS):
-        brief.questions = open_questions(link, therapist)
+        questions = _open_questions(link, therapist).order_by("-created_at", "-pk")
+        brief.keep_newest("questions", questions, _with_shown)
     if Scope.WORKSHEETS in scopes:
-        brief.worksheets = [
-            answered(r, with_answers=True, with_session=with_session)
-            for r in _responses(link, shared.get(Scope.WORKSHEETS, []), scopes, since=since)
-        ]
+        brief.keep_newest(
+            "worksheets",
+            _responses(link, shared.get(Scope.WORKSHEETS, []), scopes, since=since),
+            lambda r, budget: answered(
+                r, with_answers=True, with_session=with_session, budget=budget
+            ),
+        )
     if shares(scopes, Record.INSIGHTS):
-        insights = Insight.objects.for_client(link.client_id).order_by("created_at", "pk")
-        brief.insights = list(insights.filter(created_at__gte=since) if since else insights)
+        insights = Insight.objects.for_client(link.client_id).order_by("-created_at", "-pk")
+        insights = insights.filter(created_at__gte=since) if since else insights
+        brief.keep_newest("insights", insights, _with_shown)
     if shares(scopes, Record.ACTION_STEPS):
-        brief.steps = _step_lines(link, since)
+        brief.keep_newest("steps", _steps(link, since), _step_line)
     if Scope.SCORES in scopes:
         brief.shared_scores = shared_scores(link, scopes)
         brief.scores = _score_lines(brief.shared_scores) if brief.shared_scores else []
     if shares(scopes, Record.SAFETY_EVENTS):
-        brief.safety = safety_events(link, therapist, since=since)
+        brief.keep_newest_alerts(safety_events(link, therapist, since=since))
     if shares(scopes, Record.PRACTICES):
         brief.practices = _practice_totals(link, since)
-    brief.keep_newest()
     return brief
 
 

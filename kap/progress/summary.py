@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from django import forms
-from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Subquery, Sum, Window
+from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from kap.content.answers import answer_words
 from kap.content.roles import Followed, roles_for
 from kap.journal.models import ActionStep, CheckIn, Insight, KapSession, QuestionToBring, Response
-from kap.journal.records import open_questions
+from kap.journal.records import answers_in_words, open_questions
 from kap.journal.scores import ScorePoint, score_series
 from kap.lib.limits import EARLIEST_DATE, check_date_range
+from kap.lib.pdf_text import Budget, answers_that_fit, fitting, newest
 from kap.practices.models import PracticeLog
 from kap.progress.change import Change, and_join, change_between, number
 from kap.progress.trends import banded, bands_of, current_specs, followed_in
@@ -41,6 +41,8 @@ LAST_SESSION = "last-session"
 DISCLAIMER = "Not a medical record; not monitored in real time."
 # A summary to bring to therapy stays a few pages whatever the period: the newest entries of
 # each kind (shown oldest first) and how many more there are; the whole record is in the export.
+# At most these many are read; fewer are shown when their texts are long (kap.lib.pdf_text: about
+# thirty lines a section, each text at most SHOWN_IN_SUMMARIES characters).
 INSIGHTS_SHOWN = 50
 INTENTIONS_SHOWN = 30
 STEPS_SHOWN = 30
@@ -161,12 +163,13 @@ class Answered:
     title: str
     when: datetime
     session_when: datetime | None
-    answers: list[tuple[str, str]]
+    answers: list[tuple[str, str]]  # shortened to fit (kap.lib.pdf_text)
+    more_answers: int = 0  # answers left out
 
 
 @dataclass(frozen=True)
 class StepRow:
-    text: str
+    text: str  # shortened, as are the check-ins' notes
     status: str
     created_at: datetime
     checkins: list[tuple[datetime, str, str]]  # (when, status, note): the latest, oldest first
@@ -213,6 +216,7 @@ class Summary:
     period: Period
     sections: list[str]
     intentions: list[Answered] = field(default_factory=list)
+    # Questions and insights carry `shown`: their text as the summary shows it (shortened).
     questions: list[QuestionToBring] = field(default_factory=list)
     insights: list[Insight] = field(default_factory=list)
     worksheet: Answered | None = None
@@ -231,17 +235,33 @@ class Summary:
         return [(key, heading) for key, heading in SECTIONS if key in self.sections]
 
 
-def answered(response: Response) -> Answered:
-    spec = response.instrument.parsed
-    answers = response.answers or {}
-    rows = [(i.text, answer_words(spec, i, answers.get(i.key))) for i in spec.items]
+def answered(response: Response, budget: Budget | None = None) -> Answered:
+    """The response as the summary shows it: its answers that fit `budget` (a section's)."""
+    budget = budget or Budget()
+    answers, more = answers_that_fit(answers_in_words(response), budget)
+    budget.line()  # its date (counted after, so that an entry shown shows an answer)
     session = response.session
     return Answered(
         title=response.instrument.title,
         when=response.submitted_at or response.created_at,
         session_when=session.starts_at if session else None,
-        answers=[(text, words) for text, words in rows if words],
+        answers=answers,
+        more_answers=more,
     )
+
+
+def _with_shown(row, budget: Budget):
+    """A question or an insight, with `shown`: its text as the summary shows it."""
+    row.shown = budget.take(row.text)
+    return row
+
+
+def _newest_that_fit(rows, most: int, show) -> tuple[list, int]:
+    """(the newest of `rows` (ordered newest first) that fit, oldest first; how many are left
+    out): at most `most` are read, in one query."""
+    found, unread = newest(rows, most)
+    shown, left_out = fitting(found, show)
+    return shown[::-1], unread + left_out
 
 
 def _responses(client, key: str, start: datetime | None):
@@ -253,13 +273,6 @@ def _responses(client, key: str, start: datetime | None):
         .defer("session__notes")
     )
     return rows.since(start) if start else rows
-
-
-def _newest(rows, shown: int) -> tuple[list, int]:
-    """(the newest `shown` rows, oldest first; how many more there are), in one query: `rows`
-    is ordered newest first, and each row carries the count of them all (a window)."""
-    found = list(rows.annotate(n_all=Window(Count("pk")))[:shown])
-    return found[::-1], (found[0].n_all - len(found) if found else 0)
 
 
 def _intentions(client, key: str | None, start: datetime | None) -> tuple[list[Answered], int]:
@@ -278,8 +291,7 @@ def _intentions(client, key: str | None, start: datetime | None) -> tuple[list[A
         # An intention written for a session in the period belongs with it, even if it was
         # written the evening before.
         rows = rows.filter(Q(submitted_at__gte=start) | Q(session__starts_at__gte=start))
-    found, more = _newest(rows, INTENTIONS_SHOWN)
-    return [answered(r) for r in found], more
+    return _newest_that_fit(rows, INTENTIONS_SHOWN, answered)
 
 
 def _steps(client, start: datetime | None) -> tuple[list[StepRow], int]:
@@ -299,19 +311,23 @@ def _steps(client, start: datetime | None) -> tuple[list[StepRow], int]:
             Prefetch("checkins", queryset=latest[:CHECKINS_SHOWN], to_attr="shown_checkins")
         )
     )
-    found, more = _newest(steps, STEPS_SHOWN)
-    return [
-        StepRow(
-            text=s.text,
+
+    def show(s: ActionStep, budget: Budget) -> StepRow:
+        text = budget.take(s.text)
+        checkins, _ = fitting(
+            s.shown_checkins,  # newest first
+            lambda c, b: (c.created_at, c.get_status_display(), b.take(c.note)),
+            budget,
+        )
+        return StepRow(
+            text=text,
             status=s.get_status_display(),
             created_at=s.created_at,
-            checkins=[
-                (c.created_at, c.get_status_display(), c.note) for c in s.shown_checkins[::-1]
-            ],
-            more_checkins=s.n_checkins - len(s.shown_checkins),
+            checkins=checkins[::-1],
+            more_checkins=s.n_checkins - len(checkins),
         )
-        for s in found
-    ], more
+
+    return _newest_that_fit(steps, STEPS_SHOWN, show)
 
 
 def _scores(
@@ -410,12 +426,14 @@ def build_summary(
         )
     if "questions" in sections:
         questions = open_questions(client)
-        summary.questions = questions[:QUESTIONS_SHOWN]
+        summary.questions, _ = fitting(questions[:QUESTIONS_SHOWN], _with_shown)
         summary.more_questions = len(questions) - len(summary.questions)
     if "insights" in sections:
         insights = Insight.objects.for_client(client).order_by("-created_at", "-pk")
         insights = insights.filter(created_at__gte=start) if start else insights
-        summary.insights, summary.more_insights = _newest(insights, INSIGHTS_SHOWN)
+        summary.insights, summary.more_insights = _newest_that_fit(
+            insights, INSIGHTS_SHOWN, _with_shown
+        )
     worksheet = roles.key("worksheet")
     if "worksheet" in sections and worksheet:
         latest = _responses(client, worksheet, start).order_by("-submitted_at", "-pk").first()

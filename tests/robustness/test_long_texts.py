@@ -6,6 +6,7 @@ The limits are in kap/lib/limits.py and listed in SECURITY.md ("Limits on input"
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -22,9 +23,13 @@ from kap.journal.models import (
     Insight,
     KapSession,
     QuestionToBring,
+    Response,
+    SafetyEvent,
     SupportItem,
 )
 from kap.lib.limits import LONG_TEXT, SHORT_TEXT, SHOWN_IN_SUMMARIES, THERAPIST_NOTE
+from kap.lib.pdf_text import LINE_CHARS, SECTION_CHARS, Budget, answers_that_fit, fitting
+from tests.progress.conftest import pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -179,42 +184,61 @@ def _filled(instrument, length: int) -> dict:
     return answers
 
 
-def fill_to_the_limits(client) -> None:
-    """A client with a few of every record, each text at its maximum length."""
+# Past every cap: the summary reads at most 50 insights and 30 of the rest, the brief 20 of each.
+PAST_THE_CAPS = 60
+
+
+def fill_to_the_limits(client, long: int = LONG_TEXT, short: int = SHORT_TEXT) -> None:
+    """A client with more of every record than a summary or a brief shows, each text at its
+    maximum length: the largest record they must print. (With `long` and `short` of 1: the most
+    entries a section can hold, each a line.)"""
     from kap.content.models import Instrument
     from kap.journal.services import submit_response
 
     now = timezone.now()
-    last = KapSession.objects.create(
-        client=client,
-        starts_at=now - timedelta(days=3),
-        status="completed",
-        clinician_name=words(120),
-        notes=words(LONG_TEXT),
-    )
-    upcoming = KapSession.objects.create(
-        client=client, starts_at=now + timedelta(days=2), clinician_name=words(120)
-    )
-    for key, session in (
-        ("intention-setting", upcoming),
-        ("integration-worksheet", last),
-        ("first-session-preparation", None),
-        ("capture-insights", last),
-    ):
-        instrument = Instrument.objects.current().get(key=key)
-        submit_response(
+    sessions = [
+        KapSession.objects.create(
             client=client,
-            instrument=instrument,
-            session=session,
-            answers=_filled(instrument, LONG_TEXT),
+            starts_at=now - timedelta(days=3 + n),
+            status="completed",
+            clinician_name=words(120),
+            notes=words(LONG_TEXT),
         )
-    for _ in range(3):
-        Insight.objects.create(client=client, session=last, text=words(LONG_TEXT))
-        step = ActionStep.objects.create(client=client, session=last, text=words(SHORT_TEXT))
-        for _ in range(3):
-            CheckIn.objects.create(step=step, status="working", note=words(SHORT_TEXT))
-        QuestionToBring.objects.create(client=client, text=words(SHORT_TEXT))
-        SupportItem.objects.create(client=client, category="people", text=words(SHORT_TEXT))
+        for n in range(3)
+    ]
+    last = sessions[0]
+    intention = Instrument.objects.current().get(key="intention-setting")
+    for n in range(PAST_THE_CAPS):
+        upcoming = KapSession.objects.create(
+            client=client, starts_at=now + timedelta(days=2 + n), clinician_name=words(120)
+        )
+        answers = _filled(intention, long)
+        submit_response(client=client, instrument=intention, session=upcoming, answers=answers)
+    for key in ("integration-worksheet", "first-session-preparation", "capture-insights"):
+        instrument = Instrument.objects.current().get(key=key)
+        for _ in range(PAST_THE_CAPS // 3):
+            answers = _filled(instrument, long)
+            submit_response(client=client, instrument=instrument, session=last, answers=answers)
+    Insight.objects.bulk_create(
+        Insight(client=client, session=last, text=words(long)) for _ in range(PAST_THE_CAPS)
+    )
+    for _ in range(PAST_THE_CAPS):
+        step = ActionStep.objects.create(client=client, session=last, text=words(short))
+        CheckIn.objects.bulk_create(
+            CheckIn(step=step, status="working", note=words(short)) for _ in range(5)
+        )
+    QuestionToBring.objects.bulk_create(
+        QuestionToBring(client=client, text=words(short)) for _ in range(PAST_THE_CAPS)
+    )
+    SupportItem.objects.bulk_create(
+        SupportItem(client=client, category="people", text=words(short))
+        for _ in range(PAST_THE_CAPS)
+    )
+    response = Response.objects.for_client(client).first()
+    SafetyEvent.objects.bulk_create(
+        SafetyEvent(client=client, response=response, rule_key=f"rule-{n}")
+        for n in range(PAST_THE_CAPS)
+    )
 
 
 def pdf_pages(data: bytes) -> int:
@@ -225,43 +249,132 @@ def pdf_pages(data: bytes) -> int:
     return int(re.search(rb"^Pages:\s+(\d+)", out, re.M).group(1))
 
 
-# A few pages: the texts are shortened to SHOWN_IN_SUMMARIES characters each.
+# A few pages, whatever the record holds (kap.lib.pdf_text): each section shows about a page of
+# writing, each text at most SHOWN_IN_SUMMARIES characters. So the time to make a PDF is bounded
+# too; it is printed here, not asserted (speed goals live in the benchmarks).
 MOST_PAGES = 8
+ALL_SECTIONS = ("intentions", "questions", "insights", "worksheet", "steps", "scores", "practices")
+SUMMARY_PDF = "/progress/summary.pdf?since=2000-01-01&" + "&".join(
+    f"sections={s}" for s in ALL_SECTIONS
+)
 
 
-def test_the_summary_pdf_of_the_longest_record_stays_a_few_pages(logged_in, client_user):
-    fill_to_the_limits(client_user)
-    sections = "&".join(
-        f"sections={s}"
-        for s in ("intentions", "questions", "insights", "worksheet", "steps", "scores")
-    )
+def _timed_get(client, address: str):
     started = time.monotonic()
-    response = logged_in.get(f"/progress/summary.pdf?since=2000-01-01&{sections}")
-    took = time.monotonic() - started
+    response = client.get(address)
+    return response, time.monotonic() - started
+
+
+# The longest texts, and the most entries (each a line).
+TEXTS = {"longest texts": (LONG_TEXT, SHORT_TEXT), "one-line texts": (1, 1)}
+
+
+@pytest.mark.parametrize("texts", list(TEXTS))
+def test_the_summary_pdf_of_the_largest_record_stays_a_few_pages(logged_in, client_user, texts):
+    fill_to_the_limits(client_user, *TEXTS[texts])
+
+    response, took = _timed_get(logged_in, SUMMARY_PDF)
+
     assert response.status_code == 200
     pages = pdf_pages(response.content)
-    print(f"summary PDF of the longest record: {pages} pages in {took:.1f} s")
+    print(f"summary PDF of the largest record ({texts}): {pages} pages in {took:.1f} s")
     assert pages <= MOST_PAGES
+    text = " ".join(pdf_text(response.content).split())
+    # What is left out is said, section by section, and in each shortened text.
+    for left_out in (
+        "earlier intentions in this period, not shown here",
+        "more open questions, not shown here",
+        "earlier insights in this period, not shown here",
+        "earlier action steps in this period, not shown here",
+        *(["more characters in the app)"] if texts == "longest texts" else []),
+    ):
+        assert left_out in text, left_out
 
 
-def test_the_brief_pdf_of_the_longest_record_stays_a_few_pages(as_therapist, client_user, linked):
-    fill_to_the_limits(client_user)
-    started = time.monotonic()
-    response = as_therapist.get(f"/care/clients/{client_user.pk}/brief.pdf")
-    took = time.monotonic() - started
+@pytest.mark.parametrize("texts", list(TEXTS))
+def test_the_brief_pdf_of_the_largest_record_stays_a_few_pages(
+    as_therapist, client_user, linked, texts
+):
+    fill_to_the_limits(client_user, *TEXTS[texts])
+
+    response, took = _timed_get(as_therapist, f"/care/clients/{client_user.pk}/brief.pdf")
+
     assert response.status_code == 200
     pages = pdf_pages(response.content)
-    print(f"brief PDF of the longest record: {pages} pages in {took:.1f} s")
+    print(f"brief PDF of the largest record ({texts}): {pages} pages in {took:.1f} s")
     assert pages <= MOST_PAGES
+    text = " ".join(pdf_text(response.content).split())
+    for left_out in (
+        f"And {PAST_THE_CAPS - 20} earlier alerts, {PAST_THE_CAPS - 20} of them not acknowledged",
+        "earlier intentions in this period, not shown here",
+        "older open questions, not shown here",
+        "earlier insights in this period, not shown here",
+        "earlier worksheets or reflections in this period, not shown here",
+        "earlier action steps in this period, not shown here",
+        *(["more characters in the app)"] if texts == "longest texts" else []),
+    ):
+        assert left_out in text, left_out
 
 
-def test_the_summary_shows_at_most_so_much_of_each_text_and_says_so(logged_in, client_user):
+def _bounded_alike(page: str) -> None:
+    assert words(SHOWN_IN_SUMMARIES + 1) not in page
+    assert page.count(" more characters in the app)") >= 5
+    assert "earlier insights in this period, not shown here" in page
+
+
+def test_the_summary_page_it_is_printed_from_is_bounded_alike(logged_in, client_user):
+    """The pages the PDFs are printed from share their bodies, so they are bounded alike."""
     fill_to_the_limits(client_user)
+
+    page = logged_in.get(SUMMARY_PDF.replace("summary.pdf", "summary/view/"))
+
+    assert page.status_code == 200
+    _bounded_alike(page.content.decode())
+
+
+def test_the_brief_page_it_is_printed_from_is_bounded_alike(as_therapist, client_user, linked):
+    fill_to_the_limits(client_user)
+
+    page = as_therapist.get(f"/care/clients/{client_user.pk}/brief/")
+
+    assert page.status_code == 200
+    _bounded_alike(page.content.decode())
+
+
+def test_a_long_text_shows_its_start_and_how_much_is_left_out(logged_in, client_user):
+    Insight.objects.create(client=client_user, text=words(LONG_TEXT))
+
     page = logged_in.get("/progress/summary/view/?since=2000-01-01&sections=insights").content
     text = page.decode()
-    assert "(shortened)" in text
-    assert words(LONG_TEXT) not in text
-    assert words(SHOWN_IN_SUMMARIES - 40)[:200] in text
+
+    shown = re.search(r"(word[^<…]*) … \(([\d,]+) more characters in the app\)", text)
+    assert shown, text[:3000]
+    assert len(shown.group(1)) <= SHOWN_IN_SUMMARIES
+    assert len(shown.group(1).rstrip()) + int(shown.group(2).replace(",", "")) == LONG_TEXT
+
+
+def test_a_section_shows_the_newest_entries_that_fit_and_counts_the_rest():
+    budget = Budget()
+    shown, left_out = fitting(
+        [words(LONG_TEXT)] * 30 + [words(10)] * 100, lambda text, b: b.take(text), budget
+    )
+
+    assert 1 < len(shown) < 30 and left_out == 130 - len(shown)
+    assert sum(len(text) for text in shown) <= SECTION_CHARS + LINE_CHARS
+    assert all(text.endswith("more characters in the app)") for text in shown)
+    # Many short texts are bounded too: each counts as at least a line.
+    shown, left_out = fitting([""] * 1000, lambda text, b: b.take(text))
+    assert len(shown) == math.ceil(SECTION_CHARS / LINE_CHARS) and left_out == 1000 - len(shown)
+
+
+def test_a_form_with_hundreds_of_answers_shows_those_that_fit():
+    answers = [(f"Question {n}", words(SHORT_TEXT)) for n in range(500)]
+
+    shown, left_out = answers_that_fit(answers, Budget())
+
+    assert [q for q, _ in shown] == [q for q, _ in answers[: len(shown)]]
+    assert 0 < len(shown) < 10
+    assert left_out == 500 - len(shown)
 
 
 def test_at_most_thirty_open_questions_are_in_the_summary(logged_in, client_user):
