@@ -129,6 +129,33 @@ def make_session(db):
     return make
 
 
+def publish_clinic_pack(admin_http, files: dict[str, str]):
+    """Zip `files` (pack.yaml, its instruments and pages), upload the zip and publish it as a
+    clinic admin does through the web (`admin_http`: a test client signed in as a verified
+    admin); returns the PackUpload, published for the admin's clinic."""
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kap.content.models import PackUpload
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    zipped = SimpleUploadedFile("pack.zip", buffer.getvalue(), content_type="application/zip")
+    response = admin_http.post("/care/clinic/packs/upload/", {"pack-file": zipped})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    upload = PackUpload.objects.get(pk=int(response["Location"].rstrip("/").rsplit("/", 1)[-1]))
+    assert upload.is_valid, upload.problems
+    response = admin_http.post(f"/care/clinic/packs/{upload.pk}/publish/")
+    assert response.status_code == 302, response.status_code
+    upload.refresh_from_db()
+    assert upload.published_pack is not None
+    return upload
+
+
 @pytest.fixture
 def keep_signal_handlers():
     """db_worker installs its own SIGINT/SIGTERM handlers; put pytest's back afterwards."""

@@ -9,6 +9,22 @@ with item 9 positive (so a safety event), a draft, an insight, an action step wi
 question to bring, a support item, a practice log and a calendar feed. Therapists write private
 notes and acknowledge alerts with notes, each with its own canary.
 
+Content has owners too (issue 13; kap.content.models.Scope). CA1 imported a questionnaire of
+their own (its title, wording and CA1's answer each a canary) and CA2 imported a PHQ-9 from FHIR
+(a measure, its title a canary, item 9 positive). Clinic A's admin published a pack through the
+web (its title, a page and an instrument, each a canary) whose instrument is shared under
+"worksheets"; CA1 and CA2 answered it. Their keys, the pack's key and its page's slug fill the
+URLs beside the server's, and the rules are the code's (kap.content.models, kap.care.sharing):
+- a personal instrument is its owner's alone: no other client, no therapist (of any clinic, the
+  owner's own included) and no admin may open its form, blank form or preview, or read its title
+  or wording. The owner's therapist sees the owner's *answers* to it only as consent shares them:
+  an import of one of the packs' measures is shared under its measure's scope (the PHQ-9's is
+  "scores", which shows its title and score, never words), any other import under none;
+- a clinic's pack, pages and instruments are for that clinic's staff (admin and therapists) and
+  the clients linked now to one of its therapists: never another clinic's people, never a client
+  whose link has ended or who has none. A client's answers to it reach their therapist under the
+  scope the pack shares the instrument under, like any other answers.
+
 The URLConf is walked (tests/security/support.py), so routes added later are covered without
 touching this file. Every path parameter is filled with every persona's objects of that kind
 (a client id, a response id, an event id, a link id, an invitation id, ...). Each persona
@@ -36,6 +52,7 @@ import copy
 import hashlib
 import io
 import itertools
+import json
 import re
 import time
 import uuid
@@ -46,12 +63,15 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+import yaml
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import resolve
 
 from kap.accounts.models import Scope
+from tests.care.conftest import publish_clinic_pack
 from tests.care.helpers import PDFTOTEXT, pdf_text
+from tests.data.people import FHIR_FIXTURES, NLM_PHQ9
 from tests.security.support import PARAM, verified_test_client, walk
 
 ALL = list(Scope.values)
@@ -101,7 +121,22 @@ KIND_SCOPE = {
     "SUPPORT": None,
     "DRAFT": None,
     "NAME": "any active link",
+    # A client's own imported questionnaire: its title, an item's wording, the owner's answer.
+    # Not one of the packs' measures, so no scope shares it ("their other imports under none").
+    "OWNTITLE": None,
+    "OWNITEM": None,
+    "OWNANSWER": None,
+    # A client's import of a measure (PHQ-9 by its LOINC code): charted under its own title
+    # where the measure's scope ("scores") is shared; its safety alert goes with "safety".
+    "OWNMEASURE": Scope.SCORES,
+    # An answer to clinic A's instrument, which its pack shares under "worksheets".
+    "CLINICANSWER": Scope.WORKSHEETS,
 }
+# Clinic A's pack (published through the web by AA) and CA1's own questionnaire.
+CLINIC_PACK = "lakeside-care"
+CLINIC_SLUG = "lakeside-welcome"
+CLINIC_KEY = "lakeside-reflection"
+OWN_KEY = "own-check-in"
 # Responses attached to the KAP session (as the journal does for these two).
 SESSION_INSTRUMENTS = ("intention-setting", "integration-worksheet")
 RESPONSE_KEYS = ("phq9", "integration-worksheet")  # whose ids fill /r/<pk>/
@@ -149,7 +184,7 @@ SESSION_QUERY = {
     ("journal:step-new", "get"): "query",
 }
 SESSION_QUERY_KEY = "intention-setting"
-KEY_VALUES = ["self-assessment", "phq9"]  # the draft's instrument and the one with safety rules
+KEY_VALUES = ["self-assessment", "phq9"]  # the server's: the draft's and the one with safety rules
 SKIP_PREFIXES = ("static/", "media/")
 
 
@@ -167,6 +202,13 @@ class Obj:
     clinic: str | None = None  # users and invitations
     role: str | None = None  # users
     invite_kind: str | None = None
+    pack: str | None = None  # a guide page's slug: the pack it is a page of
+
+
+def scoped(o: Obj) -> bool:
+    """Content (an instrument key, a pack, a page) that is not the server's: somebody's own, or
+    a clinic's. The server's content is everybody's and names nobody."""
+    return o.kind in CONTENT_KINDS and (o.owner is not None or o.clinic is not None)
 
 
 @dataclass(frozen=True)
@@ -176,6 +218,7 @@ class Canary:
     owner: str  # the client it is about
     kind: str
     writer: str | None = None  # a therapist's own note
+    clinic: str | None = None  # a clinic's content ("A"); its owner is then "CLINICA"
 
 
 @dataclass
@@ -228,7 +271,9 @@ def build_world() -> World:
     from kap.care.models import AlertAcknowledgement, TherapistNote
     from kap.content.crisis import default_pack
     from kap.content.models import Instrument, PackUpload
+    from kap.content.models import Scope as ContentScope
     from kap.content.sync import ensure_default_pack
+    from kap.exports import questionnaire_import
     from kap.journal import records
     from kap.journal.models import (
         ActionStep,
@@ -247,10 +292,10 @@ def build_world() -> World:
     numbers = itertools.count(4001)
     canaries: dict[str, Canary] = {}
 
-    def canary(owner: str, kind: str, writer: str | None = None) -> str:
+    def canary(owner: str, kind: str, writer: str | None = None, clinic: str | None = None) -> str:
         label = f"{writer}-{kind}-ON-{owner}" if writer else f"{owner}-{kind}"
         phrase = f"{label}-CANARY-{next(numbers)}"
-        canaries[label] = Canary(label, phrase, owner, kind, writer)
+        canaries[label] = Canary(label, phrase, owner, kind, writer, clinic)
         return phrase
 
     users: dict[str, object] = {}
@@ -302,7 +347,7 @@ def build_world() -> World:
 
     instruments = [
         i
-        for i in Instrument.objects.current().select_related("pack").order_by("pk")
+        for i in Instrument.objects.server().current().select_related("pack").order_by("pk")
         if i.parsed.items
     ]
     self_assessment = next(i for i in instruments if i.key == "self-assessment")
@@ -375,6 +420,102 @@ def build_world() -> World:
         objects["practice-uuid"].append(Obj("practice-uuid", str(log.uuid), owner=key))
         objects["feed"].append(Obj("feed", feed.token, owner=key))
 
+    # Content with an owner: CA1's own questionnaire, CA2's import of a measure, clinic A's pack.
+    own = questionnaire_import.import_questionnaire(
+        owner=users["CA1"],
+        raw=json.dumps(
+            {
+                "resourceType": "Questionnaire",
+                "name": OWN_KEY,
+                "title": canary("CA1", "OWNTITLE"),
+                "item": [
+                    {
+                        "linkId": "mood",
+                        "text": canary("CA1", "OWNITEM"),
+                        "type": "choice",
+                        "answerOption": [{"valueString": "Low"}, {"valueString": "High"}],
+                    },
+                    {"linkId": "notes", "text": "Anything else?", "type": "text"},
+                ],
+            }
+        ).encode(),
+    )[0]
+    assert (own.key, own.scope, own.owner) == (OWN_KEY, ContentScope.PERSONAL, users["CA1"])
+    answered = submit_response(
+        client=users["CA1"],
+        instrument=own,
+        session=None,
+        answers={"mood": "high", "notes": canary("CA1", "OWNANSWER")},
+    ).response
+    objects["response"].append(Obj("response", str(answered.pk), owner="CA1"))
+
+    phq9_fhir = json.loads((FHIR_FIXTURES / NLM_PHQ9).read_bytes())
+    phq9_fhir["title"] = canary("CA2", "OWNMEASURE")
+    measure = questionnaire_import.import_questionnaire(
+        owner=users["CA2"], raw=json.dumps(phq9_fhir).encode()
+    )[0]
+    answered = submit_response(
+        client=users["CA2"],
+        instrument=measure,
+        session=None,
+        answers=_answers(measure.parsed, "phq9", None),  # item 9 positive: a safety event
+    ).response
+    assert answered.safety_events.exists(), "CA2's own PHQ-9 should have stored a safety event"
+    objects["response"].append(Obj("response", str(answered.pk), owner="CA2"))
+
+    dump = lambda data: yaml.safe_dump(data, sort_keys=False)  # noqa: E731
+    published = publish_clinic_pack(
+        personas["AA"].http,
+        {
+            "pack.yaml": dump(
+                {
+                    "key": CLINIC_PACK,
+                    "title": canary("CLINICA", "PACK", clinic="A"),
+                    "version": 1,
+                    "language": "en",
+                    "default_region": "US",
+                    "crisis_resources": {
+                        "US": {
+                            "name": "Lakeside",
+                            "resources": [{"name": "Lakeside night line", "action": "Call"}],
+                        }
+                    },
+                    "pages": [
+                        {
+                            "slug": CLINIC_SLUG,
+                            "title": "Welcome to Lakeside",
+                            "file": "pages/welcome.md",
+                            "instruments": [CLINIC_KEY],
+                        }
+                    ],
+                    "instruments": ["instruments/reflection.yaml"],
+                    "sharing": {"worksheets": [CLINIC_KEY]},
+                }
+            ),
+            "instruments/reflection.yaml": dump(
+                {
+                    "key": CLINIC_KEY,
+                    "version": 1,
+                    "kind": "reflection",
+                    "title": canary("CLINICA", "INSTRUMENT", clinic="A"),
+                    "items": [{"key": "today", "text": "What stayed with you today?"}],
+                }
+            ),
+            "pages/welcome.md": f"# Welcome\n\n{canary('CLINICA', 'PAGE', clinic='A')}\n",
+        },
+    )
+    objects["pack-upload"].append(Obj("pack-upload", str(published.pk), creator="AA", clinic="A"))
+    lakeside = Instrument.objects.get(key=CLINIC_KEY)
+    assert (lakeside.scope, lakeside.clinic) == (ContentScope.CLINIC, users["AA"].clinic)
+    for key in ("CA1", "CA2"):  # CA2 shares no worksheets with TA2: their words stay theirs
+        answered = submit_response(
+            client=users[key],
+            instrument=lakeside,
+            session=None,
+            answers={"today": canary(key, "CLINICANSWER")},
+        ).response
+        objects["response"].append(Obj("response", str(answered.pk), owner=key))
+
     for therapist_key, client_key in ACKS:
         event = SafetyEvent.objects.filter(client=users[client_key]).order_by("pk").first()
         AlertAcknowledgement.objects.create(
@@ -419,10 +560,17 @@ def build_world() -> World:
             Obj("pack-upload", str(upload.pk), creator=key, clinic=personas[key].clinic)
         )
 
-    objects["key"] = [Obj("key", k) for k in KEY_VALUES]
+    objects["key"] = [Obj("key", k) for k in KEY_VALUES] + [
+        Obj("key", own.key, owner="CA1"),
+        Obj("key", measure.key, owner="CA2"),
+        Obj("key", CLINIC_KEY, clinic="A"),
+    ]
     objects["reset-uid"] = [Obj("reset-uid", urlsafe_base64_encode(str(users["CA1"].pk).encode()))]
-    objects["pack"] = [Obj("pack", default_pack().key)]
-    objects["slug"] = [Obj("slug", p.slug) for p in default_pack().pages.order_by("order")[:1]]
+    guide = default_pack()
+    objects["pack"] = [Obj("pack", guide.key), Obj("pack", CLINIC_PACK, clinic="A")]
+    objects["slug"] = [
+        Obj("slug", p.slug, pack=guide.key) for p in guide.pages.order_by("order")[:1]
+    ] + [Obj("slug", CLINIC_SLUG, clinic="A", pack=CLINIC_PACK)]
 
     world = World(personas, dict(objects), canaries, active, users, links)
     for p in personas.values():
@@ -438,7 +586,11 @@ def visible_to(p: Persona, world: World) -> tuple[set[str], set[str]]:
     """(every canary the persona may see, those they can reach and so must meet somewhere)."""
     may, expect = set(), set()
     for c in world.canaries.values():
-        if p.role == "client" and c.owner == p.key and c.writer is None:
+        if c.clinic is not None:
+            if in_clinic(p, c.clinic, world):
+                may.add(c.label)
+                expect.add(c.label)
+        elif p.role == "client" and c.owner == p.key and c.writer is None:
             may.add(c.label)
             expect.add(c.label)
         elif p.role == "therapist":
@@ -453,6 +605,24 @@ def visible_to(p: Persona, world: World) -> tuple[set[str], set[str]]:
                     may.add(c.label)
                     expect.add(c.label)
     return may, expect
+
+
+def in_clinic(p: Persona, clinic: str, world: World) -> bool:
+    """Whether the persona sees this clinic's content (kap.content.models.clinics_of): its staff,
+    and the clients linked now to one of its therapists."""
+    if p.clinic is not None:
+        return p.clinic == clinic
+    return any(c == p.key and world.personas[t].clinic == clinic for t, c in world.active)
+
+
+def may_read(p: Persona, o: Obj, world: World) -> bool:
+    """Content in the URL: the server's is everybody's, a personal instrument its owner's alone,
+    a clinic's for the people of that clinic."""
+    if o.owner is not None:
+        return o.owner == p.key
+    if o.clinic is not None:
+        return in_clinic(p, o.clinic, world)
+    return True
 
 
 # --- The URLs --------------------------------------------------------------------------------
@@ -501,6 +671,7 @@ def fill(route: str, params: list[re.Match], values: list[str]) -> str:
 
 def probes(world: World) -> tuple[list[Probe], list[str]]:
     out, problems = [], []
+    default = world.objects["pack"][0].value  # the server's guide: guide/<slug>/ is its page
     for name, route in walk():
         if route.startswith(SKIP_PREFIXES):
             continue
@@ -513,9 +684,19 @@ def probes(world: World) -> tuple[list[Probe], list[str]]:
         except Unattributable as e:
             problems.append(str(e))
             continue
-        for combo in itertools.product(*choices):
+        combos = list(itertools.product(*choices))
+        if not combos:
+            problems.append(f"route {route!r} ({name}): the world has nothing to fill it with")
+        for combo in combos:
             url = fill(route, params, [o.value for o in combo])
-            objs = tuple(o for o in combo if o.kind not in CONTENT_KINDS)
+            # A page's slug is somebody's only within its own pack (guide/<slug>/ is the
+            # default pack's); under another pack it names no page of theirs.
+            pack = next((o.value for o in combo if o.kind == "pack"), default)
+            objs = tuple(
+                o
+                for o in combo
+                if o.kind not in CONTENT_KINDS or (scoped(o) and (o.pack or pack) == pack)
+            )
             out += [Probe(name, route, method, url, objs) for method in ("get", "post")]
     routes = dict(walk())
     for (name, method), carrier in SESSION_QUERY.items():
@@ -552,12 +733,15 @@ def expectation(p: Persona, probe: Probe, world: World) -> str:
     """ "allowed", "forbidden" or "capability" (a token in the URL stands in for a login)."""
     if any(o.kind in CAPABILITY_KINDS for o in probe.objs):
         return "capability"
+    if not all(may_read(p, o, world) for o in probe.objs if o.kind in CONTENT_KINDS):
+        return "forbidden"
     if p.role == "anonymous":
         return "allowed" if is_public(probe.url) else "forbidden"
     gate = role_gate(probe.route)
     if gate is not None and p.role != gate:
         return "forbidden"
-    if all(may_use(p, gate, o, probe.objs, world) for o in probe.objs):
+    records = [o for o in probe.objs if o.kind not in CONTENT_KINDS]
+    if all(may_use(p, gate, o, tuple(records), world) for o in records):
         return "allowed"
     return "forbidden"
 
@@ -697,6 +881,8 @@ def row(p: Persona, probe: Probe, status, what: str) -> str:
 
 
 def test_every_route_as_every_persona_refuses_what_is_not_theirs(world, db, capsys):
+    from kap.ops.worker import beat
+
     start = time.monotonic()
     all_probes, unattributable = probes(world)
     assert unattributable == [], "\n".join(unattributable)
@@ -704,6 +890,9 @@ def test_every_route_as_every_persona_refuses_what_is_not_theirs(world, db, caps
     leaks, not_refused, writes_seen, errors = [], [], [], []
     seen: dict[str, set[str]] = defaultdict(set)
     for p in world.personas.values():
+        # A running worker beats every 30 s: on a slow machine the matrix outlasts the 10
+        # minutes after which /readyz calls the worker gone (a 503, counted as a server error).
+        beat()
         for probe in all_probes:
             expected = expectation(p, probe, world)
             response, writes, error = send(p, probe)
@@ -798,6 +987,48 @@ def test_every_route_as_every_persona_refuses_what_is_not_theirs(world, db, caps
         failures.append(f"only {forbidden} forbidden attempts: the matrix did not run")
     if failures:
         pytest.fail("\n\n".join(failures) + "\n" + "\n".join(summary), pytrace=False)
+
+
+def test_every_admin_action_is_probed_with_each_clinics_objects(world, db):
+    """Every route of the clinic admin's (care/clinic/...), walked from the URLConf: probed with
+    GET and POST, as every persona, with the objects of both clinics where it takes any (so that
+    AA meets clinic B's therapists, invitations and uploads, and AB clinic A's), and with clinic
+    A's own content and the clients' own in the place of an uploaded instrument's key."""
+    all_probes, unattributable = probes(world)
+    assert unattributable == [], "\n".join(unattributable)
+    admin_routes = {name: route for name, route in walk() if role_gate(route) == "admin"}
+    assert {"care:clinic-pack-publish", "care:therapist-active"} <= set(admin_routes)
+    problems = []
+    for name, route in sorted(admin_routes.items()):
+        mine = [probe for probe in all_probes if probe.name == name]
+        if {probe.method for probe in mine} != {"get", "post"}:
+            problems.append(f"{name}: not probed with both GET and POST")
+        if PARAM.search(route):
+            clinics = {
+                o.clinic for probe in mine for o in probe.objs if o.kind not in CONTENT_KINDS
+            }
+            if not {"A", "B"} <= clinics:
+                problems.append(f"{name}: probed with objects of clinics {sorted(clinics)} only")
+        if "<slug:key>" in route:
+            owners = {o.owner or o.clinic for probe in mine for o in probe.objs if scoped(o)}
+            if not {"CA1", "CA2", "A"} <= owners:
+                problems.append(f"{name}: keys of {sorted(owners)} only")
+    assert problems == [], "\n".join(problems)
+    # Every persona asks for each of them: nobody but a clinic's admin may, and each admin may
+    # use each action on something of their own clinic (so the matrix sees it work, too).
+    admins = {key for key, p in world.personas.items() if p.role == "admin"}
+    assert {world.personas[key].clinic for key in admins} == {"A", "B"}
+    allowed_on: dict[str, set[str]] = defaultdict(set)
+    for probe in all_probes:
+        if probe.name in admin_routes:
+            allowed = {
+                key
+                for key, p in world.personas.items()
+                if expectation(p, probe, world) == "allowed"
+            }
+            assert allowed <= admins, (probe.label, allowed)
+            allowed_on[probe.name] |= allowed
+    assert {name: allowed_on[name] for name in admin_routes} == dict.fromkeys(admin_routes, admins)
 
 
 # --- Consent revocation -----------------------------------------------------------------------
