@@ -187,6 +187,17 @@ http {{
     return config
 
 
+def run_nginx(nginx: str, tmp_path: Path, config: Path) -> subprocess.Popen:
+    """nginx in the foreground on `config` (nginx_config), its error log in tmp_path."""
+    return subprocess.Popen(
+        [nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)]
+        + ["-g", "daemon off;"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def caddy_config(
     tmp_path: Path,
     upstreams: list[str],

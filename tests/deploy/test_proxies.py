@@ -24,6 +24,7 @@ from tests.deploy.support import (
     caddy_env,
     free_port,
     nginx_config,
+    run_nginx,
     tool,
 )
 
@@ -134,13 +135,7 @@ def test_nginx_forwards_to_both_app_servers_as_the_app_needs(tmp_path, stand_ins
     a, b = stand_ins
     http_port, https_port = free_port(), free_port()
     config = nginx_config(tmp_path, [a.address, b.address], (http_port, https_port))
-    process = subprocess.Popen(
-        [nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)]
-        + ["-g", "daemon off;"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = run_nginx(nginx, tmp_path, config)
     try:
         wait_for_port(https_port, process, "nginx")
         status, _, _ = get(https_port, "/today/", {**SPOOFED, "X-Request-ID": "client-chosen-id"})

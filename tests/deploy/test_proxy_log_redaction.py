@@ -32,6 +32,7 @@ from tests.deploy.support import (
     caddy_env,
     free_port,
     nginx_config,
+    run_nginx,
     tool,
 )
 from tests.deploy.test_proxies import get, stop, wait_for_port
@@ -125,13 +126,7 @@ def test_nginx_logs_no_secret_from_a_path(tmp_path, app_servers):
     secrets = secret_paths()
     http_port, https_port = free_port(), free_port()
     config = nginx_config(tmp_path, [s.address for s in app_servers], (http_port, https_port))
-    process = subprocess.Popen(
-        [nginx, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)]
-        + ["-g", "daemon off;"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = run_nginx(nginx, tmp_path, config)
     try:
         wait_for_port(https_port, process, "nginx")
         for path, _ in secrets:
