@@ -16,6 +16,17 @@ INVITE_DAYS = 7
 REFUSED_SHOWN = 100  # refused lines listed on the page (the count says how many in all)
 
 
+def valid_days(which: str) -> forms.IntegerField:
+    """How many days an invitation link stays valid (1 to 30)."""
+    return forms.IntegerField(
+        label="Valid for (days)",
+        min_value=1,
+        max_value=30,
+        initial=INVITE_DAYS,
+        help_text=f"{which} stops working after this many days, or once it is used.",
+    )
+
+
 class InviteForm(forms.Form):
     """One invitation link: a therapist's to a client, or a clinic's to a therapist."""
 
@@ -24,13 +35,7 @@ class InviteForm(forms.Form):
         required=False,
         help_text="Only kept so you can tell your invitations apart; nothing is sent to it.",
     )
-    days = forms.IntegerField(
-        label="Valid for (days)",
-        min_value=1,
-        max_value=30,
-        initial=INVITE_DAYS,
-        help_text="The link stops working after this many days, or once it is used.",
-    )
+    days = valid_days("The link")
 
 
 class InviteListForm(forms.Form):
@@ -66,13 +71,7 @@ class InviteListForm(forms.Form):
         "first line without one (a header) is skipped.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,text/plain"}),
     )
-    days = forms.IntegerField(
-        label="Valid for (days)",
-        min_value=1,
-        max_value=30,
-        initial=INVITE_DAYS,
-        help_text="Each link stops working after this many days, or once it is used.",
-    )
+    days = valid_days("Each link")
 
     def __init__(self, *args, admin: User, **kwargs):
         super().__init__(*args, **kwargs)
