@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint install clean-data
+.PHONY: run test lint install clean-data messages
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ run: install
 # One test process per core (pytest-xdist); `make test PYTEST_ARGS="-n 0 tests/journal"` runs a part in one.
 test: install
 	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
+
+# After changing interface text: collect the strings into kap/locale/*/django.po, translate the new
+# ones there, and run it again to compile django.mo (committed, so serving needs no gettext).
+# Needs GNU gettext (Debian: gettext); tests/i18n fails while a string has no translation.
+messages: install
+	cd kap && ../$(BIN)/django-admin makemessages -l es --no-location --no-wrap --no-obsolete
+	cd kap && ../$(BIN)/django-admin compilemessages -l es
 
 lint: install
 	$(BIN)/ruff check kap tests

@@ -91,6 +91,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the browser (Accept-Language) or the language cookie; a logged-in
+    # person's own choice replaces it below (kap.accounts.middleware.LanguageMiddleware).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -98,6 +101,8 @@ MIDDLEWARE = [
     "kap.accounts.middleware.LoginRequiredMiddleware",
     # Times shown in the person's own time zone (User.time_zone).
     "kap.accounts.middleware.TimeZoneMiddleware",
+    # And in the language they chose (User.language).
+    "kap.accounts.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "kap.accounts.middleware.SessionTimeoutMiddleware",
     # Therapists and admins send no form (but logging out, two-factor) on a password alone.
@@ -128,6 +133,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
@@ -185,6 +191,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# The languages a person can choose (User.language); before they choose, or logged out, the
+# browser's Accept-Language picks among them. The catalogue is kap/locale/<lang>/LC_MESSAGES.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = envstr("KAP_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -208,10 +218,15 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = HTTPS
+# A visitor's language choice (kap.accounts.views_language); a year, like Django's default.
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 if HTTPS:
     SESSION_COOKIE_NAME = "__Host-kap-session"
     CSRF_COOKIE_NAME = "__Host-kap-csrf"
+    LANGUAGE_COOKIE_NAME = "__Host-kap-language"
     SECURE_SSL_REDIRECT = envbool("KAP_SSL_REDIRECT", "True")
 SECURE_HSTS_SECONDS = envint("KAP_HSTS_SECONDS", "31536000" if HTTPS else "0")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS

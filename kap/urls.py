@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
 from kap import views
-from kap.accounts import mfa
+from kap.accounts import mfa, views_language
 from kap.accounts import views as accounts
 from kap.accounts.decorators import second_factor_not_required
 from kap.accounts.forms import LoginForm
@@ -43,11 +43,13 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("account/", accounts.account, name="account"),
+    path("language/", views_language.choose_language, name="language"),
     path("account/two-factor/", mfa.two_factor, name="two-factor"),
     path("", include("kap.journal.urls")),
     path("practices/", include("kap.practices.urls")),
     path("welcome/", include("kap.journal.urls_onboarding")),
     path("data/", include("kap.exports.urls")),
+    path("care/translations/", include("kap.content.urls")),
     path("care/", include("kap.care.urls")),
     path("progress/", include("kap.progress.urls")),
     path("", include("kap.care.urls_sharing")),

@@ -8,6 +8,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from kap.accounts.models import User
@@ -108,33 +110,33 @@ ICONS = [
 # each is defined there).
 STYLE_TOKENS = {
     "colour": [
-        ("--bg", "the page"),
-        ("--surface", "cards, the header, menus"),
-        ("--soft", "quiet panels: callouts, notes"),
-        ("--fg", "text"),
-        ("--muted", "secondary text, borders of fields"),
-        ("--accent", "links, primary buttons"),
-        ("--accent-fg", "text on the accent"),
-        ("--accent-strong", "hover and pressed"),
-        ("--accent-soft", "the current place, a chosen answer"),
-        ("--line", "hairlines"),
-        ("--focus", "the focus ring"),
-        ("--ok", "done, saved"),
-        ("--ok-soft", "behind a saved message"),
-        ("--warn", "take care"),
-        ("--warn-soft", "behind a warning"),
-        ("--error", "a mistake to put right"),
-        ("--error-soft", "behind an error"),
-        ("--crisis", "crisis support, safety alerts"),
-        ("--crisis-soft", "behind crisis support"),
+        ("--bg", gettext_lazy("the page")),
+        ("--surface", gettext_lazy("cards, the header, menus")),
+        ("--soft", gettext_lazy("quiet panels: callouts, notes")),
+        ("--fg", gettext_lazy("text")),
+        ("--muted", gettext_lazy("secondary text, borders of fields")),
+        ("--accent", gettext_lazy("links, primary buttons")),
+        ("--accent-fg", gettext_lazy("text on the accent")),
+        ("--accent-strong", gettext_lazy("hover and pressed")),
+        ("--accent-soft", gettext_lazy("the current place, a chosen answer")),
+        ("--line", gettext_lazy("hairlines")),
+        ("--focus", gettext_lazy("the focus ring")),
+        ("--ok", gettext_lazy("done, saved")),
+        ("--ok-soft", gettext_lazy("behind a saved message")),
+        ("--warn", gettext_lazy("take care")),
+        ("--warn-soft", gettext_lazy("behind a warning")),
+        ("--error", gettext_lazy("a mistake to put right")),
+        ("--error-soft", gettext_lazy("behind an error")),
+        ("--crisis", gettext_lazy("crisis support, safety alerts")),
+        ("--crisis-soft", gettext_lazy("behind crisis support")),
     ],
     "type": [
-        ("--step--1", "small print, the tab bar"),
-        ("--step-0", "body text"),
-        ("--step-1", "lead text, card titles"),
-        ("--step-2", "second-level headings"),
-        ("--step-3", "page headings on a phone"),
-        ("--step-4", "page headings on a desktop"),
+        ("--step--1", gettext_lazy("small print, the tab bar")),
+        ("--step-0", gettext_lazy("body text")),
+        ("--step-1", gettext_lazy("lead text, card titles")),
+        ("--step-2", gettext_lazy("second-level headings")),
+        ("--step-3", gettext_lazy("page headings on a phone")),
+        ("--step-4", gettext_lazy("page headings on a desktop")),
     ],
     "space": [
         ("--space-1", ".25rem"),
@@ -147,20 +149,20 @@ STYLE_TOKENS = {
         ("--space-8", "4rem"),
     ],
     "shape": [
-        ("--radius", "fields, small things"),
-        ("--radius-lg", "cards, panels"),
-        ("--radius-pill", "buttons, the places"),
-        ("--target", "the smallest target: 44 px"),
-        ("--measure", "a comfortable line of text"),
-        ("--page", "the widest the page gets"),
-        ("--gutter", "space at the sides"),
-        ("--header-h", "the header on a phone"),
-        ("--tabbar-h", "the bar at the bottom of a phone"),
-        ("--shadow-1", "a card"),
-        ("--shadow-2", "a menu"),
-        ("--font-sans", "text"),
-        ("--font-heading", "headings"),
-        ("--font-mono", "codes and keys"),
+        ("--radius", gettext_lazy("fields, small things")),
+        ("--radius-lg", gettext_lazy("cards, panels")),
+        ("--radius-pill", gettext_lazy("buttons, the places")),
+        ("--target", gettext_lazy("the smallest target: 44 px")),
+        ("--measure", gettext_lazy("a comfortable line of text")),
+        ("--page", gettext_lazy("the widest the page gets")),
+        ("--gutter", gettext_lazy("space at the sides")),
+        ("--header-h", gettext_lazy("the header on a phone")),
+        ("--tabbar-h", gettext_lazy("the bar at the bottom of a phone")),
+        ("--shadow-1", gettext_lazy("a card")),
+        ("--shadow-2", gettext_lazy("a menu")),
+        ("--font-sans", gettext_lazy("text")),
+        ("--font-heading", gettext_lazy("headings")),
+        ("--font-mono", gettext_lazy("codes and keys")),
     ],
 }
 
@@ -178,6 +180,34 @@ now</a>.</p></main></body></html>
 """
 
 
+BARE_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><main><h1>{title}</h1>
+<p>{text}</p>
+<p>{crisis}</p></main></body></html>
+"""
+
+
+def _bare_500() -> str:
+    """BARE_500 in the language of the request; the English one if even that fails."""
+    try:
+        return BARE_PAGE.format(
+            lang=get_language() or "en",
+            title=_("Something went wrong"),
+            text=_(
+                "This page could not be shown because of a problem on our side. What you saved "
+                "earlier is safe. Please go back and try again in a moment."
+            ),
+            crisis=_(
+                'If you are in danger or thinking of harming yourself, <a href="%(url)s">see '
+                "crisis support now</a>."
+            )
+            % {"url": "/crisis/"},
+        )
+    except Exception:
+        return BARE_500
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """The 500 page (handler500). Like Django's own, it renders without the request: no context
     processors, nothing of the request (address, query, what was typed) and no traceback; just
@@ -186,5 +216,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
         body = loader.get_template("500.html").render({"site_name": settings.SITE_NAME})
     except Exception:
         log.exception("The 500 page could not be rendered; the bare one was sent")
-        body = BARE_500
+        body = _bare_500()
     return HttpResponseServerError(body)

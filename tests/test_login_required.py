@@ -33,6 +33,8 @@ PUBLIC = {
     "offline:service-worker",
     "offline:manifest",
     "offline:page",
+    # Choosing the language: a visitor's choice is a cookie (tests/i18n/test_language_choice.py).
+    "language",
 }
 SAMPLE_ARGS = {
     "slug": "first-session",
@@ -82,8 +84,9 @@ def test_anonymous_visitors_must_log_in(client, guide, name, url):
     for method in ("get", "post"):
         response = getattr(client, method)(url)
         if name in PUBLIC:
-            # /readyz says 503 "not ready: worker" here: no worker runs in this test.
-            ready = (503,) if name == "ops:readyz" else ()
+            # /readyz says 503 "not ready: worker" here: no worker runs in this test; /language/
+            # says 400 when no language is named.
+            ready = {"ops:readyz": (503,), "language": (400,)}.get(name, ())
             assert response.status_code in (200, 302, 404, 405, *ready), (method, url)
             if response.status_code == 302:
                 assert "/login/" not in response["Location"], url

@@ -4,6 +4,8 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.accounts import onboarding, setup_code
 from kap.accounts.models import User
@@ -28,12 +30,14 @@ class SignupRequestForm(forms.Form):
     says whether the address already has an account."""
 
     display_name = forms.CharField(
-        label="Your name",
+        label=gettext_lazy("Your name"),
         max_length=120,
         required=False,
-        help_text="Optional. How the app greets you; a first name is plenty.",
+        help_text=gettext_lazy("Optional. How the app greets you; a first name is plenty."),
     )
-    email = forms.EmailField(label="Email address", help_text="You log in with this.")
+    email = forms.EmailField(
+        label=gettext_lazy("Email address"), help_text=gettext_lazy("You log in with this.")
+    )
     time_zone = BrowserTimeZoneField()
 
     def __init__(self, *args, **kwargs):
@@ -51,13 +55,13 @@ class SignupForm(SignupRequestForm):
     account is opened at once, so whether it was refused could not be hidden anyway."""
 
     password1 = forms.CharField(
-        label="Password",
+        label=gettext_lazy("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 10 characters; not a common password.",
+        help_text=gettext_lazy("At least 10 characters; not a common password."),
     )
     password2 = forms.CharField(
-        label="Password again",
+        label=gettext_lazy("Password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -67,8 +71,10 @@ class SignupForm(SignupRequestForm):
         email = super().clean_email()
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(
-                "An account with this email address already exists. Log in, or reset your "
-                "password if you have forgotten it."
+                _(
+                    "An account with this email address already exists. Log in, or reset your "
+                    "password if you have forgotten it."
+                )
             )
         return email
 
@@ -76,7 +82,7 @@ class SignupForm(SignupRequestForm):
         data = super().clean()
         p1, p2 = data.get("password1"), data.get("password2")
         if p1 and p2 and p1 != p2:
-            self.add_error("password2", "The two passwords are not the same.")
+            self.add_error("password2", _("The two passwords are not the same."))
         elif p1:
             user = User(email=data.get("email", ""), display_name=data.get("display_name", ""))
             try:
@@ -89,11 +95,12 @@ class SignupForm(SignupRequestForm):
 class LoginForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That email address and password do not match an account. "
-        "Check them and try again.",
+        "invalid_login": gettext_lazy(
+            "That email address and password do not match an account. Check them and try again."
+        ),
     }
     username = forms.EmailField(
-        label="Email address",
+        label=gettext_lazy("Email address"),
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
 
@@ -101,22 +108,32 @@ class LoginForm(AuthenticationForm):
 class AccountForm(forms.ModelForm):
     class Meta:
         model = User
-        fields = ["display_name", "region", "time_zone"]
-        labels = {"display_name": "Your name", "region": "Crisis resources for"}
+        fields = ["display_name", "language", "region", "time_zone"]
+        labels = {
+            "display_name": gettext_lazy("Your name"),
+            "region": gettext_lazy("Crisis resources for"),
+        }
 
     def __init__(self, *args, regions: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["language"] = forms.ChoiceField(
+            label=_("Language"),
+            # Each language named in itself, so that a person who cannot read the page finds it.
+            choices=[("", _("The language of your browser"))] + list(settings.LANGUAGES),
+            required=False,
+            help_text=_("Pages, e-mails and documents are in it."),
+        )
         self.fields["region"] = forms.ChoiceField(
-            label="Show crisis resources for",
-            choices=[("", "The default region")] + regions,
+            label=_("Show crisis resources for"),
+            choices=[("", _("The default region"))] + regions,
             required=False,
         )
         self.fields["time_zone"] = forms.ChoiceField(
-            label="Your time zone",
-            choices=[("", f"The server's time zone ({settings.TIME_ZONE})")]
+            label=_("Your time zone"),
+            choices=[("", _("The server's time zone (%(zone)s)") % {"zone": settings.TIME_ZONE})]
             + timezones.choices(self.instance.time_zone),
             required=False,
-            help_text="Times of sessions, reminders and entries are shown in it.",
+            help_text=_("Times of sessions, reminders and entries are shown in it."),
         )
 
 
@@ -124,31 +141,37 @@ class SetupForm(SignupForm):
     """The first-run set-up: the code from the server console, the clinic, its first admin."""
 
     code = forms.CharField(
-        label="Set-up code",
+        label=gettext_lazy("Set-up code"),
         max_length=40,
-        help_text="Printed on the server's console when it starts (kap serve or kap setup), "
-        "e.g. ABCD-EFGH-JKMN.",
+        help_text=gettext_lazy(
+            "Printed on the server's console when it starts (kap serve or kap setup), "
+            "e.g. ABCD-EFGH-JKMN."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     clinic_name = forms.CharField(
-        label="The clinic's name",
+        label=gettext_lazy("The clinic's name"),
         max_length=onboarding.CLINIC_NAME_MAX,
-        help_text="Shown to its therapists and clients, and as the sender of its e-mails.",
+        help_text=gettext_lazy(
+            "Shown to its therapists and clients, and as the sender of its e-mails."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
     field_order = ["code", "clinic_name", "display_name", "email", "password1", "password2"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["display_name"].help_text = "Optional. Your name, as the clinic's admin."
-        self.fields["email"].help_text = "You log in with this, as the clinic's admin."
+        self.fields["display_name"].help_text = _("Optional. Your name, as the clinic's admin.")
+        self.fields["email"].help_text = _("You log in with this, as the clinic's admin.")
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"]
         if not setup_code.is_valid(code):
             raise forms.ValidationError(
-                "That set-up code is not right, or it has expired. Copy it from the server's "
-                "console again; `kap setup` prints a new one."
+                _(
+                    "That set-up code is not right, or it has expired. Copy it from the server's "
+                    "console again; `kap setup` prints a new one."
+                )
             )
         return code
 
@@ -165,7 +188,7 @@ class ResetForm(PasswordResetForm):
     sent by the form (kap.accounts.views_reset)."""
 
     email = forms.EmailField(
-        label="Email address",
+        label=gettext_lazy("Email address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )

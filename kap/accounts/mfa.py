@@ -26,6 +26,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -39,9 +41,11 @@ RECOVERY_CODES = 10
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code",
+        label=gettext_lazy("Code"),
         max_length=20,
-        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        help_text=gettext_lazy(
+            "The 6-digit code from your authenticator app, or one of your recovery codes."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
@@ -82,10 +86,13 @@ def _wait_at_most(device, most: timedelta | None) -> datetime | None:
 
 def _try_again_error(until: datetime) -> str:
     minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
-    return (
+    return ngettext(
         "Too many wrong codes. For your safety, codes are not checked for a while: try again"
-        f" in {minutes} minute{'s' if minutes != 1 else ''}."
-    )
+        " in %(minutes)s minute.",
+        "Too many wrong codes. For your safety, codes are not checked for a while: try again"
+        " in %(minutes)s minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 def _qr_data_uri(device: TOTPDevice, email: str) -> str:
@@ -115,13 +122,15 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                 otp_login(request, device)
                 if isinstance(device, StaticDevice):
                     left = device.token_set.count()
-                    messages.warning(request, f"You used a recovery code; {left} are left.")
+                    messages.warning(
+                        request, _("You used a recovery code; %(left)s are left.") % {"left": left}
+                    )
                 return redirect(_next(request))
         if waiting:
             form.add_error("code", _try_again_error(max(waiting)))
         else:
             form.add_error(
-                "code", "That code did not work. Codes can be used once; wait for the next one."
+                "code", _("That code did not work. Codes can be used once; wait for the next one.")
             )
     return render(
         request, "accounts/two_factor_verify.html", {"form": form, "next": _next(request)}
@@ -142,7 +151,9 @@ def _setup(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 device.confirmed = True
                 device.save()
-                static, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
+                static, _created = StaticDevice.objects.get_or_create(
+                    user=user, name="Recovery codes"
+                )
                 static.token_set.all().delete()
                 codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]
                 StaticToken.objects.bulk_create(StaticToken(device=static, token=c) for c in codes)
@@ -153,7 +164,7 @@ def _setup(request: HttpRequest) -> HttpResponse:
         else:
             form.add_error(
                 "code",
-                "That code did not match. Check the time on your phone and try the next code.",
+                _("That code did not match. Check the time on your phone and try the next code."),
             )
     return render(
         request,

@@ -9,10 +9,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from kap.lib import timezones
+from kap.lib import languages, timezones
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
@@ -22,7 +24,7 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
     def handle_no_permission(self, request, view_func):
         if request.headers.get("HX-Request") or request.headers.get("X-Kap-Background"):
             return JsonResponse(
-                {"status": "logged-out", "message": "You have been logged out."}, status=401
+                {"status": "logged-out", "message": _("You have been logged out.")}, status=401
             )
         return super().handle_no_permission(request, view_func)
 
@@ -39,7 +41,7 @@ class SecondFactorMiddleware:
     (staff_required); their own settings page shows, and saves nothing until then."""
 
     READING = ("GET", "HEAD")
-    MESSAGE = "Please finish two-step login first. Nothing was changed."
+    MESSAGE = gettext_lazy("Please finish two-step login first. Nothing was changed.")
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -110,10 +112,10 @@ class SessionTimeoutMiddleware:
                 logout(request)
                 if request.headers.get("HX-Request") or request.headers.get("X-Kap-Background"):
                     return JsonResponse(
-                        {"status": "logged-out", "message": "You have been logged out."},
+                        {"status": "logged-out", "message": _("You have been logged out.")},
                         status=401,
                     )
-                messages.info(request, "You were logged out after a while without activity.")
+                messages.info(request, _("You were logged out after a while without activity."))
                 return redirect_to_login(request.get_full_path())
             # Write at most once a minute: activity is coarse, a write per request is not free.
             if now - last >= 60 or self.KEY_LAST not in session:
@@ -127,6 +129,21 @@ def stamp_login(sender, request, user, **kwargs):
     now = int(time.time())
     request.session[SessionTimeoutMiddleware.KEY_START] = now
     request.session[SessionTimeoutMiddleware.KEY_LAST] = now
+
+
+class LanguageMiddleware:
+    """Pages in the language the person chose (User.language). Blank, and for visitors,
+    Django's LocaleMiddleware has already chosen from the language cookie or Accept-Language."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and languages.known(user.language):
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
+        return self.get_response(request)
 
 
 class TimeZoneMiddleware:

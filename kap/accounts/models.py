@@ -3,14 +3,15 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from kap.lib.fields import EncryptedTextField
 
 
 class Role(models.TextChoices):
-    CLIENT = "client", "Client"
-    THERAPIST = "therapist", "Therapist"
-    ADMIN = "admin", "Clinic admin"
+    CLIENT = "client", _("Client")
+    THERAPIST = "therapist", _("Therapist")
+    ADMIN = "admin", _("Clinic admin")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -40,7 +41,7 @@ class Clinic(models.Model):
 
 class User(AbstractBaseUser):
     email = models.EmailField(unique=True)
-    display_name = models.CharField("name", max_length=120, blank=True)
+    display_name = models.CharField(_("name"), max_length=120, blank=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.CLIENT)
     # Which region's crisis resources to show first; blank means the pack's default.
     region = models.CharField(max_length=10, blank=True)
@@ -50,6 +51,9 @@ class User(AbstractBaseUser):
     # Also a database default: a server still on the previous release (a rolling upgrade), or
     # a migration's historical model, inserts people without naming it.
     time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # The language pages, e-mails and documents are in ("en", "es": settings.LANGUAGES); blank
+    # means the browser's (Accept-Language). A database default, as for time_zone.
+    language = models.CharField(max_length=8, blank=True, default="", db_default="")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
     # Counts the changes to what Today is built from (kap.journal.stamps): Today's cache is keyed
@@ -85,14 +89,14 @@ class User(AbstractBaseUser):
 class Scope(models.TextChoices):
     """What a client may share with a linked therapist, kind by kind."""
 
-    SCORES = "scores", "Scores (PHQ-9, GAD-7, outcomes)"
-    SAFETY = "safety", "Safety alerts"
-    INTENTIONS = "intentions", "Intentions"
-    INSIGHTS = "insights", "Insights"
-    WORKSHEETS = "worksheets", "Worksheets and reflections"
-    STEPS = "steps", "Action steps"
-    PRACTICES = "practices", "Practices"
-    SESSIONS = "sessions", "KAP sessions"
+    SCORES = "scores", _("Scores (PHQ-9, GAD-7, outcomes)")
+    SAFETY = "safety", _("Safety alerts")
+    INTENTIONS = "intentions", _("Intentions")
+    INSIGHTS = "insights", _("Insights")
+    WORKSHEETS = "worksheets", _("Worksheets and reflections")
+    STEPS = "steps", _("Action steps")
+    PRACTICES = "practices", _("Practices")
+    SESSIONS = "sessions", _("KAP sessions")
 
 
 class CareLinkQuerySet(models.QuerySet):
@@ -137,8 +141,8 @@ class Invite(models.Model):
     """A single-use, expiring invitation: therapist → client, or clinic admin → therapist."""
 
     class Kind(models.TextChoices):
-        CLIENT = "client", "Client of a therapist"
-        THERAPIST = "therapist", "Therapist of a clinic"
+        CLIENT = "client", _("Client of a therapist")
+        THERAPIST = "therapist", _("Therapist of a clinic")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     created_by = models.ForeignKey(User, models.CASCADE, related_name="invites_sent")

@@ -17,6 +17,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kap.accounts.models import Clinic, Role, User
 from kap.lib import links
@@ -32,9 +34,11 @@ class Refused(ValueError):
 def check_clinic_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
-        raise Refused("the clinic needs a name")
+        raise Refused(_("the clinic needs a name"))
     if len(name) > CLINIC_NAME_MAX:
-        raise Refused(f"the clinic's name is longer than {CLINIC_NAME_MAX} characters")
+        raise Refused(
+            _("the clinic's name is longer than %(max)s characters") % {"max": CLINIC_NAME_MAX}
+        )
     return name
 
 
@@ -43,16 +47,16 @@ def check_new_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise Refused(f"{email!r} is not an e-mail address") from None
+        raise Refused(_("%(email)s is not an e-mail address") % {"email": repr(email)}) from None
     if User.objects.filter(email__iexact=email).exists():
-        raise Refused(f"an account for {email} already exists")
+        raise Refused(_("an account for %(email)s already exists") % {"email": email})
     return email
 
 
 def check_display_name(name: str) -> str:
     name = (name or "").strip()
     if len(name) > DISPLAY_NAME_MAX:
-        raise Refused(f"the name is longer than {DISPLAY_NAME_MAX} characters")
+        raise Refused(_("the name is longer than %(max)s characters") % {"max": DISPLAY_NAME_MAX})
     return name
 
 
@@ -90,12 +94,14 @@ def set_password_link(user: User, request: HttpRequest | None = None) -> str:
 
 
 def link_lifetime() -> str:
-    """How long a set-password or reset link works, in words ("3 days", "2 hours")."""
+    """How long a set-password or reset link works, in words ("3 days", "2 hours"), in the
+    language active now."""
     seconds = settings.PASSWORD_RESET_TIMEOUT
     if seconds % 86400 == 0:
-        n, unit = seconds // 86400, "day"
-    elif seconds % 3600 == 0:
-        n, unit = seconds // 3600, "hour"
-    else:
-        n, unit = max(1, round(seconds / 60)), "minute"
-    return f"{n} {unit}{'' if n == 1 else 's'}"
+        n = seconds // 86400
+        return ngettext("%(n)s day", "%(n)s days", n) % {"n": n}
+    if seconds % 3600 == 0:
+        n = seconds // 3600
+        return ngettext("%(n)s hour", "%(n)s hours", n) % {"n": n}
+    n = max(1, round(seconds / 60))
+    return ngettext("%(n)s minute", "%(n)s minutes", n) % {"n": n}

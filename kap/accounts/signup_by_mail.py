@@ -17,22 +17,24 @@ from the person who tried, so there the form says that the address already has a
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 from django.core import mail
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from kap.accounts import onboarding
 from kap.accounts.models import Role, User
 from kap.accounts.senders import sender_for
-from kap.lib import links
+from kap.lib import languages, links
 
 log = logging.getLogger(__name__)
 
-NEW_SUBJECT = "Finish creating your account"
-TAKEN_SUBJECT = "Someone tried to create an account with your address"
+NEW_SUBJECT = gettext_lazy("Finish creating your account")
+TAKEN_SUBJECT = gettext_lazy("Someone tried to create an account with your address")
 
 
 def start(
@@ -62,15 +64,17 @@ def start(
         # zone stay as they were first given.
         _send_link(existing, request)
     elif existing.is_active:
-        _send(
-            existing,
-            TAKEN_SUBJECT,
-            "accounts/email/signup_taken.txt",
-            {
-                "login": links.absolute(reverse("login"), request),
-                "reset": links.absolute(reverse("password_reset"), request),
-            },
-        )
+        # In the holder's language, never the asker's: they may not be the same person.
+        with languages.speaking(existing):
+            _send(
+                existing,
+                TAKEN_SUBJECT,
+                "accounts/email/signup_taken.txt",
+                {
+                    "login": links.absolute(reverse("login"), request),
+                    "reset": links.absolute(reverse("password_reset"), request),
+                },
+            )
 
 
 def _unfinished(user: User) -> bool:
@@ -84,20 +88,27 @@ def _unfinished(user: User) -> bool:
 
 
 def _send_link(user: User, request: HttpRequest | None = None) -> None:
-    _send(
-        user,
-        NEW_SUBJECT,
-        "accounts/email/signup_new.txt",
-        {
-            "link": onboarding.set_password_link(user, request),
-            "lifetime": onboarding.link_lifetime(),
-        },
-    )
+    # In their language if they chose one; else in that of the page they signed up on (outside
+    # a request, the server's).
+    with languages.speaking(user) if languages.known(user.language) else nullcontext():
+        _send(
+            user,
+            NEW_SUBJECT,
+            "accounts/email/signup_new.txt",
+            {
+                "link": onboarding.set_password_link(user, request),
+                "lifetime": onboarding.link_lifetime(),
+            },
+        )
 
 
 def _send(user: User, subject: str, template: str, context: dict) -> None:
+    """Made in the language active now (the callers choose it)."""
     message = mail.EmailMessage(
-        subject, render_to_string(template, context), from_email=sender_for(user), to=[user.email]
+        str(subject),
+        render_to_string(template, context),
+        from_email=sender_for(user),
+        to=[user.email],
     )
     try:
         message.send()

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from kap.accounts import onboarding, signup_by_mail, throttle
 from kap.accounts.forms import AccountForm, SignupForm, SignupRequestForm
@@ -45,7 +46,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             onboarded_at=None,  # Today offers the first steps (kap.journal.views_onboarding)
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome. Your account is ready.")
+        messages.success(request, _("Welcome. Your account is ready."))
         return redirect(_safe_next(request) or "home")
     return render(request, "accounts/signup.html", {"form": form, "next": _safe_next(request)})
 
@@ -95,7 +96,7 @@ def account(request: HttpRequest) -> HttpResponse:
     form = AccountForm(request.POST or None, instance=request.user, regions=region_choices())
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Your settings are saved.")
+        messages.success(request, _("Your settings are saved."))
         return redirect("account")
     return render(request, "accounts/account.html", {"form": form})
 

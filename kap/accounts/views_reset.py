@@ -34,7 +34,7 @@ from kap.accounts import onboarding, throttle
 from kap.accounts.forms import ResetForm
 from kap.accounts.models import User
 from kap.accounts.senders import sender_for
-from kap.lib import links
+from kap.lib import languages, links
 from kap.lib.mail import is_set_up as mail_is_set_up
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,22 @@ MAX_RETRY_PAUSE = timedelta(hours=1)
 
 
 def reset_message(user: User, base_url: str) -> EmailMessage:
-    """The e-mail with a new one-time link for `user`, from their clinic."""
-    context = {
-        "email": user.email,
-        "user": user,
-        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
-        "token": default_token_generator.make_token(user),
-        "base_url": base_url,
-        "lifetime": onboarding.link_lifetime(),
-    }
-    subject = "".join(render_to_string(SUBJECT_TEMPLATE, context).splitlines())
+    """The e-mail with a new one-time link for `user`, from their clinic, in their language (it
+    is made by the worker, outside any request)."""
+    with languages.speaking(user):
+        context = {
+            "email": user.email,
+            "user": user,
+            "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+            "base_url": base_url,
+            "lifetime": onboarding.link_lifetime(),
+        }
+        subject = "".join(render_to_string(SUBJECT_TEMPLATE, context).splitlines())
+        body = render_to_string(BODY_TEMPLATE, context)
     return EmailMessage(
         subject,
-        render_to_string(BODY_TEMPLATE, context),
+        body,
         from_email=sender_for(user),
         to=[user.email],
         # Auto-Submitted keeps out-of-office replies from answering it (RFC 3834).

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from kap.accounts import onboarding, setup_code, throttle
@@ -29,7 +30,7 @@ SCOPE = "setup-code"
 @never_cache
 def setup(request: HttpRequest) -> HttpResponse:
     if User.objects.exists():
-        messages.info(request, "This installation is set up already.")
+        messages.info(request, _("This installation is set up already."))
         return redirect("home" if request.user.is_authenticated else "login")
     address = throttle.client_address(request)
     form = SetupForm(request.POST or None)
@@ -38,8 +39,10 @@ def setup(request: HttpRequest) -> HttpResponse:
         if not throttle.allowed(SCOPE, address, limit=WRONG_CODES_PER_HOUR, per=HOUR):
             form.add_error(
                 None,
-                "Too many wrong set-up codes were tried from here. Wait an hour, then copy the "
-                "code from the server's console again.",
+                _(
+                    "Too many wrong set-up codes were tried from here. Wait an hour, then copy "
+                    "the code from the server's console again."
+                ),
             )
             status = 429
         elif form.is_valid():
@@ -48,11 +51,14 @@ def setup(request: HttpRequest) -> HttpResponse:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(
                     request,
-                    f"{user.clinic} is set up and you are its admin. One more step: a second "
-                    "factor for your account.",
+                    _(
+                        "%(clinic)s is set up and you are its admin. One more step: a second "
+                        "factor for your account."
+                    )
+                    % {"clinic": user.clinic},
                 )
                 return redirect("/account/two-factor/?next=/care/clinic/")
-            form.add_error("code", "That set-up code was used just now, or has expired.")
+            form.add_error("code", _("That set-up code was used just now, or has expired."))
         elif "code" in form.errors:
             throttle.hit(SCOPE, address, limit=WRONG_CODES_PER_HOUR, per=HOUR)
     return render(request, "accounts/setup.html", {"form": form}, status=status)

@@ -13,3 +13,8 @@ class CareConfig(AppConfig):
         from kap.journal.signals import safety_event_recorded
 
         safety_event_recorded.connect(alert_therapists, dispatch_uid="kap.care.alerts")
+        # A clinic admin marked a translation reviewed: the audit trail writes it down.
+        from kap.care.audit import record_translation_review
+        from kap.content.signals import translation_reviewed
+
+        translation_reviewed.connect(record_translation_review, dispatch_uid="kap.care.audit")

@@ -95,6 +95,17 @@ def record_request(request, *, subject, what: str, action: str = "view") -> Audi
     )
 
 
+def record_translation_review(sender, *, review, request, **kwargs) -> None:
+    """Receiver of kap.content.signals.translation_reviewed (connected in kap.care.apps): a
+    clinic admin's word that a translation was reviewed goes into the audit trail."""
+    record_request(
+        request,
+        subject=None,
+        action="review",
+        what=f"{review.language} translation of pack {review.pack_key} v{review.pack_version}",
+    )
+
+
 def views_by_others(client) -> QuerySet[AuditEntry]:
     """What other people read or exported of the client's data, newest first. The client's own
     consent changes are in the same trail; they are left out."""

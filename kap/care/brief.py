@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.charts import SharedScores, shared_scores
@@ -223,7 +224,7 @@ def _score_lines(shared: SharedScores) -> list[ScoreLine]:
             continue
         name = shared.names.get(key) or series.title
         if key == shared.average:
-            name = f"{name} (average, 0–10)"
+            name = _("%(name)s (average, 0–10)") % {"name": name}
         lines.append(
             ScoreLine(
                 key=key,
@@ -263,7 +264,7 @@ def _steps(link, since):
 
 def _step_line(step: ActionStep, budget: Budget) -> StepLine:
     text = budget.take(step.text)
-    checkins, _ = fitting(
+    checkins, _left_out = fitting(
         step.latest, lambda c, b: (c.created_at, c.get_status_display(), b.take(c.note)), budget
     )
     return StepLine(
@@ -309,15 +310,15 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
         )
         if last_session is not None:
             since = last_session.starts_at
-            since_label = (
-                f"Since the last completed session, {timezone.localtime(since):%A %-d %B %Y}"
-            )
+            since_label = _("Since the last completed session, %(date)s") % {
+                "date": formats.date_format(timezone.localtime(since), _("l j F Y"))
+            }
         else:
-            since, since_label = None, "Everything so far (no completed session is logged yet)"
+            since, since_label = None, _("Everything so far (no completed session is logged yet)")
     else:
         # Session dates are not shared, so they may not even shape what is shown.
         since = now - DEFAULT_LOOKBACK
-        since_label = "The last four weeks (sessions are not shared)"
+        since_label = _("The last four weeks (sessions are not shared)")
 
     brief = Brief(
         client_name=str(client),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.sharing import Record, scopes_from, shares
@@ -95,11 +96,17 @@ def score_charts(
         rule = shared.rules.get(key)
         points = [banded(p, rule) for p in series.points]
         if key == shared.average:
-            title = f"{name}: the average rating over time (0 to {top:g})"
-            label = "Average (0–10)"
+            title = _("%(name)s: the average rating over time (0 to %(top)s)") % {
+                "name": name,
+                "top": f"{top:g}",
+            }
+            label = _("Average (0–10)")
         else:
-            title = f"{name} totals over time (0 to {top:g})"
-            label = f"{name} total"
+            title = _("%(name)s totals over time (0 to %(top)s)") % {
+                "name": name,
+                "top": f"{top:g}",
+            }
+            label = _("%(name)s total") % {"name": name}
         focused = chart_focus.focus(
             [charts.Series(label, [charts.Point(p.when, p.total, p.band) for p in points])],
             markers,

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from django import forms
 from django.db.models.functions import Lower
+from django.utils.functional import lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from kap.accounts.models import Invite, Role, User
 from kap.care import invitations
@@ -16,14 +19,19 @@ INVITE_DAYS = 7
 REFUSED_SHOWN = 100  # refused lines listed on the page (the count says how many in all)
 
 
-def valid_days(which: str) -> forms.IntegerField:
+def _formatted(text, **values) -> str:
+    """`text % values`, made when it is shown (so in the reader's language): for class attributes."""
+    return lazy(lambda: str(text) % values, str)()
+
+
+def valid_days(help_text) -> forms.IntegerField:
     """How many days an invitation link stays valid (1 to 30)."""
     return forms.IntegerField(
-        label="Valid for (days)",
+        label=gettext_lazy("Valid for (days)"),
         min_value=1,
         max_value=30,
         initial=INVITE_DAYS,
-        help_text=f"{which} stops working after this many days, or once it is used.",
+        help_text=help_text,
     )
 
 
@@ -31,11 +39,15 @@ class InviteForm(forms.Form):
     """One invitation link: a therapist's to a client, or a clinic's to a therapist."""
 
     email = forms.EmailField(
-        label="Their email address (optional)",
+        label=gettext_lazy("Their email address (optional)"),
         required=False,
-        help_text="Only kept so you can tell your invitations apart; nothing is sent to it.",
+        help_text=gettext_lazy(
+            "Only kept so you can tell your invitations apart; nothing is sent to it."
+        ),
     )
-    days = valid_days("The link")
+    days = valid_days(
+        gettext_lazy("The link stops working after this many days, or once it is used.")
+    )
 
 
 class InviteListForm(forms.Form):
@@ -43,35 +55,45 @@ class InviteListForm(forms.Form):
     used, nobody is invited and every such line is listed with the reason (`refused`)."""
 
     kind = forms.ChoiceField(
-        label="Invite",
+        label=gettext_lazy("Invite"),
         choices=[
-            (Invite.Kind.THERAPIST, "Therapists, to join the clinic"),
-            (Invite.Kind.CLIENT, "Clients, to link with one of the clinic's therapists"),
+            (Invite.Kind.THERAPIST, gettext_lazy("Therapists, to join the clinic")),
+            (
+                Invite.Kind.CLIENT,
+                gettext_lazy("Clients, to link with one of the clinic's therapists"),
+            ),
         ],
         initial=Invite.Kind.THERAPIST,
         widget=forms.RadioSelect,
     )
     therapist = forms.ModelChoiceField(
-        label="For clients: the therapist they link with",
+        label=gettext_lazy("For clients: the therapist they link with"),
         queryset=User.objects.none(),
         required=False,
-        empty_label="(choose a therapist)",
-        help_text="Each client chooses what, if anything, to share with them.",
+        empty_label=gettext_lazy("(choose a therapist)"),
+        help_text=gettext_lazy("Each client chooses what, if anything, to share with them."),
     )
     addresses = forms.CharField(
-        label="E-mail addresses",
+        label=gettext_lazy("E-mail addresses"),
         required=False,
         widget=Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
-        help_text=f"One per line, or separated by commas; at most {INVITES_PER_LIST} at a time.",
+        help_text=_formatted(
+            gettext_lazy("One per line, or separated by commas; at most %(most)s at a time."),
+            most=INVITES_PER_LIST,
+        ),
     )
     file = forms.FileField(
-        label="Or a CSV file of addresses",
+        label=gettext_lazy("Or a CSV file of addresses"),
         required=False,
-        help_text="Saved as CSV (UTF-8). Every cell with an @ in it is taken as an address; a "
-        "first line without one (a header) is skipped.",
+        help_text=gettext_lazy(
+            "Saved as CSV (UTF-8). Every cell with an @ in it is taken as an address; a "
+            "first line without one (a header) is skipped."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,text/plain"}),
     )
-    days = valid_days("Each link")
+    days = valid_days(
+        gettext_lazy("Each link stops working after this many days, or once it is used.")
+    )
 
     def __init__(self, *args, admin: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -79,7 +101,7 @@ class InviteListForm(forms.Form):
         self.fields["therapist"].queryset = User.objects.filter(
             clinic_id=admin.clinic_id, role=Role.THERAPIST, is_active=True
         ).order_by("display_name", "email")
-        limit_length(self.fields["addresses"], INVITE_LIST_BYTES, "the list")
+        limit_length(self.fields["addresses"], INVITE_LIST_BYTES, gettext_lazy("the list"))
         self.refused: list[invitations.Refusal] = []
         self.addresses: list[str] = []
 
@@ -89,7 +111,8 @@ class InviteListForm(forms.Form):
             return None
         if upload.size > INVITE_LIST_BYTES:
             raise forms.ValidationError(
-                f"The file is larger than {INVITE_LIST_BYTES // 1024} KB; please split it."
+                _("The file is larger than %(size)s KB; please split it.")
+                % {"size": INVITE_LIST_BYTES // 1024}
             )
         return upload.read()
 
@@ -97,18 +120,21 @@ class InviteListForm(forms.Form):
         data = super().clean()
         kind, therapist = data.get("kind"), data.get("therapist")
         if kind == Invite.Kind.CLIENT and therapist is None and "therapist" not in self.errors:
-            self.add_error("therapist", "Please choose the therapist these clients link with.")
+            self.add_error("therapist", _("Please choose the therapist these clients link with."))
         if "addresses" in self.errors or "file" in self.errors:
             return data
         found = invitations.read_addresses(data.get("addresses", ""), data.get("file"))
         if not found.addresses and not found.refused:
-            self.add_error("addresses", "Please give at least one e-mail address.")
+            self.add_error("addresses", _("Please give at least one e-mail address."))
             return data
         if found.too_many:
             self.add_error(
                 None,
-                f"That is {len(found.addresses)} addresses; please send at most "
-                f"{INVITES_PER_LIST} at a time (nobody was invited).",
+                _(
+                    "That is %(n)s addresses; please send at most %(most)s at a time (nobody "
+                    "was invited)."
+                )
+                % {"n": len(found.addresses), "most": INVITES_PER_LIST},
             )
         if kind:
             self._refuse_known(found, kind, therapist)
@@ -117,8 +143,14 @@ class InviteListForm(forms.Form):
             n = len(found.refused)
             self.add_error(
                 None,
-                f"Nobody was invited: {n} line{'s' if n != 1 else ''} could not be used (listed "
-                "below). Correct or remove them, and send the list again.",
+                ngettext(
+                    "Nobody was invited: %(n)s line could not be used (listed below). Correct "
+                    "or remove them, and send the list again.",
+                    "Nobody was invited: %(n)s lines could not be used (listed below). Correct "
+                    "or remove them, and send the list again.",
+                    n,
+                )
+                % {"n": n},
             )
         return data
 
@@ -133,7 +165,7 @@ class InviteListForm(forms.Form):
                 .values_list("address", flat=True)
             )
             for address in sorted(set(taken), key=found.addresses.index):
-                found.refuse(address, "This address already has an account.")
+                found.refuse(address, _("This address already has an account."))
         pending = (
             invitations.waiting(invitations.managed_invites(self.admin))
             .annotate(address=Lower("email"))
@@ -146,8 +178,10 @@ class InviteListForm(forms.Form):
         ):
             found.refuse(
                 address,
-                "An invitation is already waiting for this address: send it again from the "
-                "list of invitations instead.",
+                _(
+                    "An invitation is already waiting for this address: send it again from the "
+                    "list of invitations instead."
+                ),
             )
 
     @property
@@ -161,13 +195,15 @@ class InviteListForm(forms.Form):
 
 class InvitationTextForm(forms.Form):
     text = forms.CharField(
-        label="Your own opening words (optional)",
+        label=gettext_lazy("Your own opening words (optional)"),
         required=False,
         widget=Textarea(attrs={"rows": 4}),
-        help_text="They replace the first paragraph of your invitation e-mails; the link, the "
-        "code and the date it expires always follow. Leave empty for the standard words.",
+        help_text=gettext_lazy(
+            "They replace the first paragraph of your invitation e-mails; the link, the "
+            "code and the date it expires always follow. Leave empty for the standard words."
+        ),
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        limit_length(self.fields["text"], INVITATION_TEXT, "the opening words")
+        limit_length(self.fields["text"], INVITATION_TEXT, gettext_lazy("the opening words"))

@@ -4,6 +4,7 @@ acknowledging a safety alert (kap.care.views)."""
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from kap.lib.limits import THERAPIST_NOTE, too_long
 from kap.lib.widgets import Textarea
@@ -13,13 +14,15 @@ class NoteForm(forms.Form):
     """A therapist's private note on a client, read by no one else."""
 
     text = forms.CharField(
-        label="New private note",
+        label=gettext_lazy("New private note"),
         max_length=THERAPIST_NOTE,
         widget=Textarea(attrs={"rows": 4}),
-        help_text="Only you can read your notes. The client and other therapists never see them.",
+        help_text=gettext_lazy(
+            "Only you can read your notes. The client and other therapists never see them."
+        ),
         error_messages={
-            "required": "Please write the note before saving it.",
-            "max_length": too_long("the note", THERAPIST_NOTE),
+            "required": gettext_lazy("Please write the note before saving it."),
+            "max_length": too_long(gettext_lazy("the note"), THERAPIST_NOTE),
         },
     )
 
@@ -28,10 +31,12 @@ class AcknowledgeForm(forms.Form):
     """Acknowledging a client's safety alert, with what was done, for the clinic."""
 
     note = forms.CharField(
-        label="Note for the clinic (optional)",
+        label=gettext_lazy("Note for the clinic (optional)"),
         required=False,
         max_length=5_000,
         widget=Textarea(attrs={"rows": 2}),
-        help_text="What you did, e.g. “Called the client; safety plan reviewed.” "
-        "The client sees that you acknowledged the alert, not this note.",
+        help_text=gettext_lazy(
+            "What you did, e.g. “Called the client; safety plan reviewed.” "
+            "The client sees that you acknowledged the alert, not this note."
+        ),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.accounts.forms import SignupForm
 from kap.accounts.models import Scope
@@ -13,21 +15,28 @@ from kap.care.sharing import Line, shared_lines
 # What each kind means, in the words a client would use. Shown under each checkbox, followed by
 # the list of exactly what it shares (kap.care.sharing, which the therapist's side reads).
 SCOPE_HELP: dict[str, str] = {
-    Scope.SCORES: "The results of your questionnaires (PHQ-9 for mood, GAD-7 for anxiety, "
-    "the outcome check-ins) and how they change over time.",
-    Scope.SAFETY: "An alert when one of your answers suggests you may be at risk, for example "
-    "thoughts of harming yourself.",
-    Scope.INTENTIONS: "The intentions you set before a session.",
-    Scope.INSIGHTS: "The insights you write down after a session.",
-    Scope.WORKSHEETS: "Your integration worksheets and reflections, and the questions you want "
-    "to bring to your sessions.",
-    Scope.STEPS: "The action steps you choose and how your check-ins on them went.",
-    Scope.PRACTICES: "Which practices you did and how they felt.",
-    Scope.SESSIONS: "The KAP sessions you log: when they were, with whom and where. Never your "
-    "notes on them.",
+    Scope.SCORES: gettext_lazy(
+        "The results of your questionnaires (PHQ-9 for mood, GAD-7 for anxiety, "
+        "the outcome check-ins) and how they change over time."
+    ),
+    Scope.SAFETY: gettext_lazy(
+        "An alert when one of your answers suggests you may be at risk, for example "
+        "thoughts of harming yourself."
+    ),
+    Scope.INTENTIONS: gettext_lazy("The intentions you set before a session."),
+    Scope.INSIGHTS: gettext_lazy("The insights you write down after a session."),
+    Scope.WORKSHEETS: gettext_lazy(
+        "Your integration worksheets and reflections, and the questions you want "
+        "to bring to your sessions."
+    ),
+    Scope.STEPS: gettext_lazy("The action steps you choose and how your check-ins on them went."),
+    Scope.PRACTICES: gettext_lazy("Which practices you did and how they felt."),
+    Scope.SESSIONS: gettext_lazy(
+        "The KAP sessions you log: when they were, with whom and where. Never your notes on them."
+    ),
 }
 
-INVALID_SCOPE = (
+INVALID_SCOPE = gettext_lazy(
     "One of the choices was not one we know, so nothing was changed. "
     "Please choose from the list below."
 )
@@ -97,10 +106,10 @@ class ScopesForm(forms.Form):
 
 class InviteCodeForm(forms.Form):
     code = forms.CharField(
-        label="Invitation code",
+        label=gettext_lazy("Invitation code"),
         max_length=100,
-        help_text="The code your therapist or clinic gave you.",
-        error_messages={"required": "Please type the code from your invitation."},
+        help_text=gettext_lazy("The code your therapist or clinic gave you."),
+        error_messages={"required": gettext_lazy("Please type the code from your invitation.")},
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
@@ -117,14 +126,17 @@ class InvitedSignupForm(SignupForm):
         self.invited_email = invited_email.strip().lower()
         if self.invited_email:
             self.fields["email"].initial = self.invited_email
-            self.fields["email"].help_text = "You log in with this. It is the address invited."
+            self.fields["email"].help_text = _("You log in with this. It is the address invited.")
 
     def clean_email(self) -> str:
         email = super().clean_email()
         if self.invited_email and email != self.invited_email:
             raise forms.ValidationError(
-                f"This invitation is for {self.invited_email}. Please use that address, "
-                "or ask for a new invitation."
+                _(
+                    "This invitation is for %(email)s. Please use that address, "
+                    "or ask for a new invitation."
+                )
+                % {"email": self.invited_email}
             )
         return email
 
@@ -137,10 +149,10 @@ class TherapistSignupForm(InvitedSignupForm):
         super().__init__(*args, **kwargs)
         name = self.fields["display_name"]
         name.required = True
-        name.help_text = "Clients see this name when they choose whether to link to you."
-        name.error_messages["required"] = "Please give the name your clients know you by."
+        name.help_text = _("Clients see this name when they choose whether to link to you.")
+        name.error_messages["required"] = _("Please give the name your clients know you by.")
         name.widget.attrs["autocomplete"] = "name"
         if self.invited_email:
-            self.fields[
-                "email"
-            ].help_text = "You log in with this. It is the address your clinic invited."
+            self.fields["email"].help_text = _(
+                "You log in with this. It is the address your clinic invited."
+            )

@@ -23,12 +23,13 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from kap.accounts.models import Invite, Role, User
 from kap.accounts.senders import sender_for
 from kap.care import services
 from kap.care.models import InviteEmail
-from kap.lib import links
+from kap.lib import languages, links
 from kap.lib.limits import INVITES_PER_LIST
 
 # --- Reading a list of addresses ----------------------------------------------------------------
@@ -39,7 +40,7 @@ SHOWN = 60  # characters of a refused piece shown back
 
 @dataclass(frozen=True)
 class Refusal:
-    where: str  # "line 3", "line 3 of the file", "the file"
+    where: str  # "line 3", "line 3 of the file", "the file" (in the reader's language)
     text: str  # what was there (shortened)
     reason: str
 
@@ -56,10 +57,14 @@ class AddressList:
         shown = piece if len(piece) <= SHOWN else piece[: SHOWN - 1] + "…"
         address = _address_in(piece)
         if address is None:
-            self.refused.append(Refusal(where, shown, "This is not an e-mail address."))
+            self.refused.append(Refusal(where, shown, _("This is not an e-mail address.")))
         elif address in self.first_seen:
             self.refused.append(
-                Refusal(where, shown, f"Listed twice: also on {self.first_seen[address]}.")
+                Refusal(
+                    where,
+                    shown,
+                    _("Listed twice: also on %(where)s.") % {"where": self.first_seen[address]},
+                )
             )
         else:
             self.first_seen[address] = where
@@ -95,7 +100,7 @@ def pasted_pieces(text: str) -> Iterator[tuple[str, str]]:
     for n, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
         for piece in SEPARATORS.split(line):
             if piece.strip():
-                yield f"line {n}", piece.strip()
+                yield _("line %(n)s") % {"n": n}, piece.strip()
 
 
 def csv_pieces(data: bytes) -> Iterator[tuple[str, str | None]]:
@@ -108,7 +113,7 @@ def csv_pieces(data: bytes) -> Iterator[tuple[str, str | None]]:
         cells = [c.strip() for c in row if c.strip()]
         if not cells:
             continue
-        where = f"line {reader.line_num} of the file"
+        where = _("line %(n)s of the file") % {"n": reader.line_num}
         found = [c for c in cells if "@" in c]
         if not found and not first:
             yield where, None
@@ -127,17 +132,23 @@ def read_addresses(pasted: str, upload: bytes | None) -> AddressList:
         try:
             for where, piece in csv_pieces(upload):
                 if piece is None:
-                    found.refused.append(Refusal(where, "", "There is no e-mail address here."))
+                    found.refused.append(Refusal(where, "", _("There is no e-mail address here.")))
                 else:
                     found.add(where, piece)
         except UnicodeDecodeError:
             found.refused.append(
                 Refusal(
-                    "the file", "", "It is not UTF-8 text: save it as “CSV UTF-8” and try again."
+                    _("the file"),
+                    "",
+                    _("It is not UTF-8 text: save it as “CSV UTF-8” and try again."),
                 )
             )
         except csv.Error as e:
-            found.refused.append(Refusal("the file", "", f"It could not be read as CSV ({e})."))
+            found.refused.append(
+                Refusal(
+                    _("the file"), "", _("It could not be read as CSV (%(error)s).") % {"error": e}
+                )
+            )
     return found
 
 
@@ -210,31 +221,49 @@ def standard_opening(invite: Invite) -> str:
     """The first words of an invitation e-mail when the clinic has not written its own."""
     clinic = invite.clinic_name
     if invite.kind == Invite.Kind.THERAPIST:
-        where = f" with {clinic}" if clinic else ""
-        return (
-            f"{invite.created_by} invites you to create a therapist account{where}. Right "
-            "after creating it, you will set up two-step login with an authenticator app."
-        )
+        if clinic:
+            return _(
+                "%(inviter)s invites you to create a therapist account with %(clinic)s. Right "
+                "after creating it, you will set up two-step login with an authenticator app."
+            ) % {"inviter": invite.created_by, "clinic": clinic}
+        return _(
+            "%(inviter)s invites you to create a therapist account. Right after creating it, "
+            "you will set up two-step login with an authenticator app."
+        ) % {"inviter": invite.created_by}
     therapist = invite.for_therapist
-    at = f" at {clinic}" if clinic else ""
-    return (
-        f"{therapist}{at} invites you to create an account and link it with them. You choose "
-        "what, if anything, they can see, and you can change that or end the link at any time."
-    )
+    if clinic:
+        return _(
+            "%(therapist)s at %(clinic)s invites you to create an account and link it with them. "
+            "You choose what, if anything, they can see, and you can change that or end the link "
+            "at any time."
+        ) % {"therapist": therapist, "clinic": clinic}
+    return _(
+        "%(therapist)s invites you to create an account and link it with them. You choose what, "
+        "if anything, they can see, and you can change that or end the link at any time."
+    ) % {"therapist": therapist}
 
 
 def subject(invite: Invite) -> str:
     clinic = invite.clinic_name
     if invite.kind == Invite.Kind.THERAPIST:
-        return f"An invitation to join {clinic}" if clinic else "An invitation to join your clinic"
-    return f"An invitation from {clinic or invite.for_therapist}"
+        if clinic:
+            return _("An invitation to join %(clinic)s") % {"clinic": clinic}
+        return _("An invitation to join your clinic")
+    return _("An invitation from %(sender)s") % {"sender": clinic or invite.for_therapist}
 
 
 def invitation_message(row: InviteEmail) -> mail.EmailMessage:
+    """The e-mail, made by the worker outside any request: in the language of the person who
+    invites (the invitee has no account, so no language of their own yet)."""
     invite = row.invite
+    with languages.speaking(invite.created_by):
+        return _invitation_message(row, invite)
+
+
+def _invitation_message(row: InviteEmail, invite: Invite) -> mail.EmailMessage:
     clinic = invite.inviting_clinic
     own = (clinic.invitation_text or "").strip() if clinic else ""
-    expires = formats.date_format(timezone.localtime(invite.expires_at), "j F Y")
+    expires = formats.date_format(timezone.localtime(invite.expires_at), _("j F Y"))
     body = render_to_string(
         "email/invitation.txt",
         {

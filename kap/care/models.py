@@ -7,6 +7,7 @@ import json
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from kap.journal.models import SafetyEvent
 from kap.lib.fields import EncryptedTextField
@@ -68,11 +69,11 @@ class AlertNotification(LeasedEmail):
     shows on the therapist's roster and the clinic page. Never holds anything the client wrote."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Not delivered"
-        UNSENT = "unsent", "Not e-mailed: e-mail is not set up"
+        PENDING = "pending", gettext_lazy("Pending")
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        FAILED = "failed", gettext_lazy("Not delivered")
+        UNSENT = "unsent", gettext_lazy("Not e-mailed: e-mail is not set up")
 
     event = models.ForeignKey(SafetyEvent, models.CASCADE, related_name="notifications")
     therapist = models.ForeignKey(User, models.CASCADE, related_name="alert_notifications")
@@ -93,12 +94,12 @@ class InviteEmail(LeasedEmail):
     code), so what stays in the database cannot be used to join."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Not delivered"
-        UNSENT = "unsent", "Waiting: e-mail is not set up"
-        CANCELLED = "cancelled", "Not sent: withdrawn or replaced"
+        PENDING = "pending", gettext_lazy("Queued")
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        FAILED = "failed", gettext_lazy("Not delivered")
+        UNSENT = "unsent", gettext_lazy("Waiting: e-mail is not set up")
+        CANCELLED = "cancelled", gettext_lazy("Not sent: withdrawn or replaced")
 
     invite = models.ForeignKey("accounts.Invite", models.CASCADE, related_name="emails")
     to = models.EmailField()

@@ -35,6 +35,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, Lower, NullIf, RowNumber
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.alerts import undelivered_notifications
@@ -50,18 +52,20 @@ from kap.lib.sparklines import sparkline
 PER_PAGE = 25
 # (value, label); the first is the default. Then one per measure (`sorts_for`).
 SORTS = [
-    ("alerts", "Open safety alerts"),
-    ("name", "Name"),
-    ("next", "Next session"),
+    ("alerts", gettext_lazy("Open safety alerts")),
+    ("name", gettext_lazy("Name")),
+    ("next", gettext_lazy("Next session")),
 ]
 
 
 def sorts_for(measures: tuple[Measure, ...] | list[Measure]) -> list[tuple[str, str]]:
     """(value, label) of every way the roster can be sorted: SORTS, then by each measure's
     latest score (its instrument key is the value)."""
-    fixed = {key for key, _ in SORTS}
+    fixed = {key for key, _label in SORTS}
     return SORTS + [
-        (m.instrument, f"Latest {m.label}") for m in measures if m.instrument not in fixed
+        (m.instrument, _("Latest %(measure)s") % {"measure": m.label})
+        for m in measures
+        if m.instrument not in fixed
     ]
 
 
@@ -270,7 +274,8 @@ class Score:
         values = ", ".join(f"{v:g}" for v in self.recent)
         return sparkline(
             self.recent,
-            label=f"{label}, the last {len(self.recent)} scores, oldest first: {values}",
+            label=_("%(label)s, the last %(n)s scores, oldest first: %(values)s")
+            % {"label": label, "n": len(self.recent), "values": values},
             y_min=0,
             y_max=top,
         )

@@ -20,6 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from kap.accounts.models import Scope
 from kap.content.roles import Followed, Roles, measures_for, roles_for
 
@@ -37,15 +40,22 @@ class Record(StrEnum):
 
 # How each kind of record is named on the consent screen: what the therapist is shown of it.
 RECORD_LABELS: dict[Record, str] = {
-    Record.SAFETY_EVENTS: "Safety alerts: when an answer matched a safety rule, the question"
-    " it watches and your answer to it, in which check-in, and when (not your other answers)",
-    Record.INSIGHTS: "Insights you write down",
-    Record.QUESTIONS: "Questions to bring to your sessions, and whether you have asked them",
-    Record.ACTION_STEPS: "Action steps and your check-ins on them, with their notes",
-    Record.PRACTICES: "Practices you log: which one, when, for how long, and how settled you"
-    " felt before and after",
-    Record.SESSIONS: "Your KAP sessions: date, status, clinician and setting (not your notes on"
-    " them)",
+    Record.SAFETY_EVENTS: gettext_lazy(
+        "Safety alerts: when an answer matched a safety rule, the question"
+        " it watches and your answer to it, in which check-in, and when (not your other answers)"
+    ),
+    Record.INSIGHTS: gettext_lazy("Insights you write down"),
+    Record.QUESTIONS: gettext_lazy(
+        "Questions to bring to your sessions, and whether you have asked them"
+    ),
+    Record.ACTION_STEPS: gettext_lazy("Action steps and your check-ins on them, with their notes"),
+    Record.PRACTICES: gettext_lazy(
+        "Practices you log: which one, when, for how long, and how settled you"
+        " felt before and after"
+    ),
+    Record.SESSIONS: gettext_lazy(
+        "Your KAP sessions: date, status, clinician and setting (not your notes on them)"
+    ),
 }
 
 
@@ -139,7 +149,7 @@ def shared_lines(client=None) -> dict[str, list[Line]]:
     out: dict[str, list[Line]] = {}
     for scope in Scope.values:
         s = SHARES[scope]
-        how = "your answers in full" if s.answers else "its score and band, not your answers"
+        how = _("your answers in full") if s.answers else _("its score and band, not your answers")
         lines = [
             Line(key, f"{title} — {how}")
             for key in by_scope.get(scope, [])
@@ -171,8 +181,13 @@ def scope_names(client) -> dict[str, str]:
     out = {}
     for value, label in Scope.choices:
         if value == Scope.SCORES and names:
-            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-            out[value] = f"Scores: {listed}"
+            listed = (
+                names[0]
+                if len(names) == 1
+                else _("%(names)s and %(last)s")
+                % {"names": ", ".join(names[:-1]), "last": names[-1]}
+            )
+            out[value] = _("Scores: %(names)s") % {"names": listed}
         else:
-            out[value] = label.split(" (")[0]
+            out[value] = str(label).split(" (")[0]
     return out

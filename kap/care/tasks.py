@@ -38,23 +38,27 @@ from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy
 
 from kap.accounts.senders import sender_for
 from kap.care import invitations
 from kap.care.models import AlertNotification, InviteEmail, LeasedEmail
+from kap.lib import languages
 from kap.lib.mail import is_set_up as mail_is_set_up
 
 log = logging.getLogger(__name__)
 
 Status = AlertNotification.Status
 # Discreet: what the e-mail is about, never what the app is for (nor a client's name or answers).
-SUBJECT = "A safety alert to look at"
-BODY = """A client you support has a new safety alert. Log in to see it.
-
-{url}
-
-This e-mail leaves out every detail on purpose. Alerts are not monitored in real time.
-"""
+# In the therapist's language (kap.lib.languages), made by the worker outside any request.
+SUBJECT = gettext_lazy("A safety alert to look at")
+BODY = gettext_lazy(
+    "A client you support has a new safety alert. Log in to see it.\n"
+    "\n"
+    "%(url)s\n"
+    "\n"
+    "This e-mail leaves out every detail on purpose. Alerts are not monitored in real time.\n"
+)
 NO_MAILER = "e-mail is not set up (KAP_SMTP_HOST)"
 # A new row's own queued task goes first; the sweep takes it up after this long.
 FRESH_GRACE = timedelta(minutes=1)
@@ -315,9 +319,11 @@ def alert_message_id(notification: AlertNotification) -> str:
 
 def alert_message(notification: AlertNotification) -> mail.EmailMessage:
     url = settings.BASE_URL + reverse("care:roster")
+    with languages.speaking(notification.therapist):
+        subject, body = str(SUBJECT), str(BODY) % {"url": url}
     return mail.EmailMessage(
-        SUBJECT,
-        BODY.format(url=url),
+        subject,
+        body,
         from_email=sender_for(notification.therapist),
         to=[notification.therapist.email],
         headers={

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from kap.accounts.models import CareLink, Scope
 from kap.care.models import AlertAcknowledgement
@@ -62,7 +63,7 @@ def matched(event: SafetyEvent) -> Matched | None:
     if item is None:
         return None
     answer = answer_words(spec, item, (event.response.answers or {}).get(item.key))
-    return Matched(item.text, answer or "(no answer)")
+    return Matched(item.text, answer or _("(no answer)"))
 
 
 def _with_matched(events: list[SafetyEvent]) -> list[SafetyEvent]:
@@ -95,18 +96,21 @@ def open_alerts(link: CareLink, therapist) -> list[SafetyEvent]:
 
 def _event_entry(e: SafetyEvent) -> Entry:
     found = matched(e)
+    title = e.response.instrument.title
     if found is None:
-        text = f"An answer in {e.response.instrument.title} matched a safety rule."
+        text = _("An answer in %(title)s matched a safety rule.") % {"title": title}
     else:
-        text = (
-            f"In {e.response.instrument.title}, “{found.question}” was answered “{found.answer}”."
-        )
+        text = _("In %(title)s, “%(question)s” was answered “%(answer)s”.") % {
+            "title": title,
+            "question": found.question,
+            "answer": found.answer,
+        }
     return Entry(
         kind="safety",
         when=e.created_at,
-        title="Safety rule matched",
+        title=_("Safety rule matched"),
         text=text,
-        status="Acknowledged by you" if e.mine else "Not acknowledged by you yet",
+        status=_("Acknowledged by you") if e.mine else _("Not acknowledged by you yet"),
     )
 
 

@@ -7,6 +7,7 @@ Every page that shows client data writes an audit row before it renders.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.contrib import messages
@@ -18,6 +19,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -103,7 +106,7 @@ def invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
         pk=invite_id,
     )
     withdraw_invite(found)
-    messages.success(request, "The invitation was withdrawn; its link no longer works.")
+    messages.success(request, _("The invitation was withdrawn; its link no longer works."))
     return redirect("care:invite")
 
 
@@ -117,7 +120,7 @@ def roster(request: HttpRequest) -> HttpResponse:
     measures = roles_for(request.user).measures
     sorts = rosters.sorts_for(measures)
     sort = request.GET.get("sort", "alerts")
-    if sort not in {key for key, _ in sorts}:
+    if sort not in {key for key, _label in sorts}:
         sort = "alerts"
     links = rosters.roster_links(request.user, sort, measures=measures)
     page = Paginator(links, rosters.PER_PAGE).get_page(request.GET.get("page"))
@@ -179,7 +182,7 @@ def note_add(request: HttpRequest, client_id: int) -> HttpResponse:
     TherapistNote.objects.create(
         therapist=request.user, client=link.client, text=form.cleaned_data["text"].strip()
     )
-    messages.success(request, "Note saved. Only you can read it.")
+    messages.success(request, _("Note saved. Only you can read it."))
     return redirect(reverse("care:client", args=[client_id]) + "#notes")
 
 
@@ -190,7 +193,7 @@ def question_discussed(request: HttpRequest, client_id: int, question_id: int) -
     question = get_object_or_404(QuestionToBring, pk=question_id, client_id=client_id)
     back = _next_or(request, reverse("care:client", args=[client_id]) + "#questions")
     QuestionDiscussed.objects.get_or_create(question=question, therapist=request.user)
-    messages.success(request, "Marked as discussed.")
+    messages.success(request, _("Marked as discussed."))
     return redirect(back)
 
 
@@ -204,7 +207,7 @@ def alert_ack(request: HttpRequest, event_id: int) -> HttpResponse:
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
         # Only a hand-made request gets here (the browser keeps the note within its maxlength).
-        messages.error(request, "The note is longer than 5,000 characters; nothing was saved.")
+        messages.error(request, _("The note is longer than 5,000 characters; nothing was saved."))
         return redirect(_next_or(request, reverse("care:client", args=[link.client_id])))
     note = form.cleaned_data["note"].strip()
     with transaction.atomic():
@@ -213,7 +216,7 @@ def alert_ack(request: HttpRequest, event_id: int) -> HttpResponse:
         already = AlertAcknowledgement.objects.filter(event=event, therapist=request.user)
         if not already.exists():
             AlertAcknowledgement.objects.create(event=event, therapist=request.user, note=note)
-    messages.success(request, "Alert acknowledged. The client will see that you have seen it.")
+    messages.success(request, _("Alert acknowledged. The client will see that you have seen it."))
     return redirect(_next_or(request, reverse("care:client", args=[link.client_id])))
 
 
@@ -240,8 +243,33 @@ def brief_pdf(request: HttpRequest, client_id: int) -> HttpResponse:
     link = get_link_for_therapist(request, client_id)
     made = briefs.build_brief(link, request.user)
     record_request(request, subject=link.client, what="pre-session brief (PDF)", action="export")
-    html = render_to_string("care/brief_pdf.html", {"brief": made}, request=request)
+    html = render_to_string(
+        "care/brief_pdf.html", {"brief": made, "page_css": _pdf_page_css()}, request=request
+    )
     return pdf_response(html, briefs.pdf_filename(made), PDF_CSS)
+
+
+def _css_string(text: str) -> str:
+    """`text` as the inside of a double-quoted CSS string, safe inside a <style> element."""
+    return "".join(f"\\{ord(c):x} " if c in '\\"<>&\n\r' else c for c in str(text))
+
+
+def _pdf_page_css() -> SafeString:
+    """The page footers of brief_pdf.css, in the reader's language. "Page %(page)s of %(pages)s"
+    stays one translated sentence; its placeholders become WeasyPrint's page counters."""
+    confidential = _css_string(_("Confidential: shared by the client for their care"))
+    pieces = re.split(r"(%\(pages?\)s)", _("Page %(page)s of %(pages)s"))
+    numbered = " ".join(
+        f"counter({piece[2:-2]})"
+        if piece in ("%(page)s", "%(pages)s")
+        else f'"{_css_string(piece.replace("%%", "%"))}"'
+        for piece in pieces
+        if piece
+    )
+    return mark_safe(  # every text in it is escaped by _css_string
+        f'@page {{ @bottom-left {{ content: "{confidential}"; }} '
+        f"@bottom-right {{ content: {numbered}; }} }}"
+    )
 
 
 # --- Clinic admin -------------------------------------------------------------------------------
@@ -305,7 +333,9 @@ def therapist_active(request: HttpRequest, user_id: int) -> HttpResponse:
     if not active:
         end_sessions(therapist)
     if active:
-        messages.success(request, f"{therapist} can log in again.")
+        messages.success(request, _("%(name)s can log in again.") % {"name": therapist})
     else:
-        messages.success(request, f"{therapist} is deactivated and has been logged out.")
+        messages.success(
+            request, _("%(name)s is deactivated and has been logged out.") % {"name": therapist}
+        )
     return redirect("care:clinic")

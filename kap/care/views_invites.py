@@ -15,6 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -32,26 +34,23 @@ EmailStatus = InviteEmail.Status
 def _state(invite: Invite, now) -> tuple[str, str]:
     """(state, words) of one invitation, for the list."""
     if invite.used_at is not None:
-        who = (
-            f" as {invite.used_by}"
-            if invite.kind == Invite.Kind.THERAPIST and invite.used_by
-            else ""
-        )
-        return "joined", f"Joined{who}"
+        if invite.kind == Invite.Kind.THERAPIST and invite.used_by:
+            return "joined", _("Joined as %(name)s") % {"name": invite.used_by}
+        return "joined", _("Joined")
     if invite.withdrawn_at is not None:
-        return "withdrawn", "Withdrawn"
+        return "withdrawn", _("Withdrawn")
     if invite.expires_at <= now:
-        return "expired", "Expired"
-    return "waiting", "Waiting"
+        return "expired", _("Expired")
+    return "waiting", _("Waiting")
 
 
 EMAIL_WORDS = {
-    EmailStatus.PENDING: "Queued",
-    EmailStatus.SENDING: "Being sent",
-    EmailStatus.SENT: "Sent",
-    EmailStatus.FAILED: "Not delivered",
-    EmailStatus.UNSENT: "Waiting: e-mail is not set up",
-    EmailStatus.CANCELLED: "Not sent",
+    EmailStatus.PENDING: gettext_lazy("Queued"),
+    EmailStatus.SENDING: gettext_lazy("Being sent"),
+    EmailStatus.SENT: gettext_lazy("Sent"),
+    EmailStatus.FAILED: gettext_lazy("Not delivered"),
+    EmailStatus.UNSENT: gettext_lazy("Waiting: e-mail is not set up"),
+    EmailStatus.CANCELLED: gettext_lazy("Not sent"),
 }
 
 
@@ -63,13 +62,13 @@ def _rows(page_invites, now) -> list[dict]:
             {
                 "invite": invite,
                 "for": (
-                    "Therapist"
+                    _("Therapist")
                     if invite.kind == Invite.Kind.THERAPIST
-                    else f"Client of {invite.for_therapist}"
+                    else _("Client of %(therapist)s") % {"therapist": invite.for_therapist}
                 ),
                 "state": state,
                 "state_words": words,
-                "email_words": EMAIL_WORDS.get(invite.email_status, "Not e-mailed (a link)"),
+                "email_words": EMAIL_WORDS.get(invite.email_status, _("Not e-mailed (a link)")),
                 "email_problem": invite.email_status == EmailStatus.FAILED and state == "waiting",
                 "can_resend": state != "joined" and bool(invite.email),
                 "can_withdraw": state == "waiting",
@@ -141,9 +140,31 @@ def clinic_invitations(request: HttpRequest) -> HttpResponse:
         therapist=data["therapist"] if kind == Invite.Kind.CLIENT else None,
     )
     n = len(made)
-    who = "therapist" if kind == Invite.Kind.THERAPIST else "client"
-    sent = "being e-mailed" if mail_is_set_up() else "waiting for e-mail to be set up"
-    messages.success(request, f"{n} {who} invitation{'s' if n != 1 else ''} made, {sent}.")
+    if kind == Invite.Kind.THERAPIST and mail_is_set_up():
+        done = ngettext(
+            "%(n)s therapist invitation made, being e-mailed.",
+            "%(n)s therapist invitations made, being e-mailed.",
+            n,
+        )
+    elif kind == Invite.Kind.THERAPIST:
+        done = ngettext(
+            "%(n)s therapist invitation made, waiting for e-mail to be set up.",
+            "%(n)s therapist invitations made, waiting for e-mail to be set up.",
+            n,
+        )
+    elif mail_is_set_up():
+        done = ngettext(
+            "%(n)s client invitation made, being e-mailed.",
+            "%(n)s client invitations made, being e-mailed.",
+            n,
+        )
+    else:
+        done = ngettext(
+            "%(n)s client invitation made, waiting for e-mail to be set up.",
+            "%(n)s client invitations made, waiting for e-mail to be set up.",
+            n,
+        )
+    messages.success(request, done % {"n": n})
     return _back()
 
 
@@ -156,12 +177,13 @@ def clinic_invite_resend(request: HttpRequest, invite_id: int) -> HttpResponse:
     except services.InviteUnusable:
         messages.error(
             request,
-            "This invitation was used already, or has no e-mail address, so it was not sent.",
+            _("This invitation was used already, or has no e-mail address, so it was not sent."),
         )
         return _back()
     messages.success(
         request,
-        f"The invitation to {invite.email} is being sent again; its old link no longer works.",
+        _("The invitation to %(email)s is being sent again; its old link no longer works.")
+        % {"email": invite.email},
     )
     return _back()
 
@@ -173,7 +195,7 @@ def clinic_invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
     if not invite.is_usable:
         raise Http404("This invitation cannot be withdrawn: it is used, withdrawn or expired.")
     services.withdraw_invite(invite)
-    messages.success(request, "The invitation was withdrawn; its link no longer works.")
+    messages.success(request, _("The invitation was withdrawn; its link no longer works."))
     return _back()
 
 
@@ -189,7 +211,7 @@ def clinic_invitation_text(request: HttpRequest) -> HttpResponse:
     clinic.invitation_text = form.cleaned_data["text"].strip() or None
     clinic.save(update_fields=["invitation_text"])
     if clinic.invitation_text:
-        messages.success(request, "Saved: your invitation e-mails open with your own words.")
+        messages.success(request, _("Saved: your invitation e-mails open with your own words."))
     else:
-        messages.success(request, "Saved: your invitation e-mails use the standard words.")
+        messages.success(request, _("Saved: your invitation e-mails use the standard words."))
     return _back()

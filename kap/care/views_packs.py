@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -58,13 +59,19 @@ def _pack_form(*args) -> UploadForm:
     return UploadForm(
         *args,
         prefix="pack",
-        label="The pack, as a .zip file",
-        help_text=(
-            f"A zip of the pack's folder: pack.yaml with its instruments and Markdown pages."
-            f" At most {PACK_ZIP_BYTES // _MB} MB ({PACK_UNPACKED_BYTES // _MB} MB unpacked),"
-            f" {PACK_FILES} files, {PACK_INSTRUMENTS} instruments and {PACK_ITEMS} questions"
-            " per instrument."
-        ),
+        label=_("The pack, as a .zip file"),
+        help_text=_(
+            "A zip of the pack's folder: pack.yaml with its instruments and Markdown pages."
+            " At most %(zip_mb)s MB (%(unpacked_mb)s MB unpacked), %(files)s files,"
+            " %(instruments)s instruments and %(items)s questions per instrument."
+        )
+        % {
+            "zip_mb": PACK_ZIP_BYTES // _MB,
+            "unpacked_mb": PACK_UNPACKED_BYTES // _MB,
+            "files": PACK_FILES,
+            "instruments": PACK_INSTRUMENTS,
+            "items": PACK_ITEMS,
+        },
         accept=".zip,application/zip",
     )
 
@@ -138,8 +145,11 @@ def pack_upload(request: HttpRequest) -> HttpResponse:
         form.errors.clear()
         form.add_error(
             "file",
-            f"This file is larger than {PACK_ZIP_BYTES // _MB} MB; a pack may be at most"
-            f" {PACK_ZIP_BYTES // _MB} MB as a zip. Nothing was uploaded.",
+            _(
+                "This file is larger than %(mb)s MB; a pack may be at most %(mb)s MB as a zip."
+                " Nothing was uploaded."
+            )
+            % {"mb": PACK_ZIP_BYTES // _MB},
         )
     elif form.is_valid():
         data = form.read(PACK_ZIP_BYTES)
@@ -202,7 +212,7 @@ def pack_publish(request: HttpRequest, upload_id: int) -> HttpResponse:
     """Store the upload as the clinic's pack, from the zip exactly as it was checked."""
     upload = get_object_or_404(_uploads(request), pk=upload_id)
     if not upload.is_valid:
-        messages.error(request, "This pack has problems to fix first; nothing was published.")
+        messages.error(request, _("This pack has problems to fix first; nothing was published."))
         return redirect("care:clinic-pack", upload_id=upload.pk)
     try:
         checked = uploads.check(bytes(upload.archive))
@@ -237,21 +247,26 @@ def pack_publish(request: HttpRequest, upload_id: int) -> HttpResponse:
             else refused.errors
         )
         upload.problems = _problem_rows(problems)
-        messages.error(request, "The pack could not be published; nothing was changed.")
+        messages.error(request, _("The pack could not be published; nothing was changed."))
         return _report(request, upload, status=400)
     except IntegrityError:
         messages.error(
             request,
-            "Someone else published a pack at the same moment; nothing was changed. Please try"
-            " again.",
+            _(
+                "Someone else published a pack at the same moment; nothing was changed. Please"
+                " try again."
+            ),
         )
         return redirect("care:clinic-pack", upload_id=upload.pk)
     if result.changed:
         messages.success(
             request,
-            f"“{result.pack.title}” is published (version {result.pack.version}). Your clinic's"
-            " clients see it now.",
+            _("“%(title)s” is published (version %(version)s). Your clinic's clients see it now.")
+            % {"title": result.pack.title, "version": result.pack.version},
         )
     else:
-        messages.info(request, f"“{result.pack.title}” was already published; nothing changed.")
+        messages.info(
+            request,
+            _("“%(title)s” was already published; nothing changed.") % {"title": result.pack.title},
+        )
     return redirect("care:clinic-packs")

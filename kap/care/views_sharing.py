@@ -21,6 +21,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.accounts.decorators import client_required
 from kap.accounts.models import CareLink, Invite, Scope
@@ -40,7 +42,7 @@ from kap.lib.addresses import request_ip
 VIEWS_PER_PAGE = 50
 SAFETY_EVENTS_SHOWN = 20
 SCOPE_LABELS = dict(Scope.choices)
-ACTION_LABELS = {"view": "Viewed", "export": "Exported"}
+ACTION_LABELS = {"view": gettext_lazy("Viewed"), "export": gettext_lazy("Exported")}
 
 
 # --- Accepting an invitation --------------------------------------------------------------------
@@ -88,8 +90,10 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
     if CareLink.objects.active().filter(client=user, therapist=therapist).exists():
         messages.info(
             request,
-            f"You are already linked with {therapist}. You can change what you share with them "
-            "here.",
+            _(
+                "You are already linked with %(therapist)s. You can change what you share with them here."
+            )
+            % {"therapist": therapist},
         )
         return redirect("sharing")
 
@@ -106,9 +110,15 @@ def _client_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
             invite.refresh_from_db()
             return _unusable(request, invite)
         except services.AlreadyLinked:
-            messages.info(request, f"You are already linked with {therapist}.")
+            messages.info(
+                request, _("You are already linked with %(therapist)s.") % {"therapist": therapist}
+            )
             return redirect("sharing")
-        messages.success(request, f"You are now linked with {therapist}. {_sharing_sentence(link)}")
+        messages.success(
+            request,
+            _("You are now linked with %(therapist)s. %(sharing)s")
+            % {"therapist": therapist, "sharing": _sharing_sentence(link)},
+        )
         return redirect(reverse("sharing") + f"#link-{link.pk}")
     status = 400 if form.is_bound else 200
     return render(
@@ -141,7 +151,7 @@ def _signup_from_invite(
         invite.refresh_from_db()
         return _unusable(request, invite), None
     except IntegrityError:  # the same e-mail address signed up a moment ago
-        form.add_error("email", "An account with this email address already exists.")
+        form.add_error("email", _("An account with this email address already exists."))
         return None, None
     login(request, person, backend="django.contrib.auth.backends.ModelBackend")
     return None, person
@@ -157,8 +167,8 @@ def _client_signup(request: HttpRequest, invite: Invite, context: dict) -> HttpR
     if client is not None:
         messages.success(
             request,
-            f"Your account is ready. Now choose what, if anything, to share with "
-            f"{context['therapist']}.",
+            _("Your account is ready. Now choose what, if anything, to share with %(therapist)s.")
+            % {"therapist": context["therapist"]},
         )
         return redirect(request.path)
     return render(
@@ -178,7 +188,7 @@ def _therapist_invite(request: HttpRequest, invite: Invite) -> HttpResponse:
         return answer
     if therapist is not None:
         messages.success(
-            request, "Your therapist account is ready. One more step: set up two-step login."
+            request, _("Your therapist account is ready. One more step: set up two-step login.")
         )
         return redirect("two-factor")
     return render(
@@ -197,8 +207,10 @@ def invite_code(request: HttpRequest) -> HttpResponse:
             return redirect("invite", code=code)
         form.add_error(
             "code",
-            "We could not find an invitation with that code. Check it letter by letter and try "
-            "again, or ask for a new one.",
+            _(
+                "We could not find an invitation with that code. Check it letter by letter and "
+                "try again, or ask for a new one."
+            ),
         )
     return render(request, "sharing/invite_code.html", {"form": form})
 
@@ -217,9 +229,11 @@ def _prefix(link: CareLink) -> str:
 
 def _sharing_sentence(link: CareLink) -> str:
     if not link.scopes:
-        return f"{link.therapist} sees nothing from your account until you turn something on."
-    kinds = ", ".join(SCOPE_LABELS[s].lower() for s in link.scopes)
-    return f"{link.therapist} sees only: {kinds}."
+        return _("%(therapist)s sees nothing from your account until you turn something on.") % {
+            "therapist": link.therapist
+        }
+    kinds = ", ".join(str(SCOPE_LABELS[s]).lower() for s in link.scopes)
+    return _("%(therapist)s sees only: %(kinds)s.") % {"therapist": link.therapist, "kinds": kinds}
 
 
 def _render_sharing(
@@ -271,19 +285,29 @@ def sharing_update(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return redirect(reverse("sharing") + f"#link-{link.pk}")
     if link.ended_at is not None:
-        messages.info(request, f"Your link with {link.therapist} has ended; nothing is shared.")
+        messages.info(
+            request,
+            _("Your link with %(therapist)s has ended; nothing is shared.")
+            % {"therapist": link.therapist},
+        )
         return redirect("sharing")
     form = ScopesForm(request.POST, prefix=_prefix(link), lines=shared_lines(request.user))
     if not form.is_valid():
         return _render_sharing(request, bound={link.pk: form}, status=400)
     scopes = form.cleaned_data["scopes"]
     if scopes == link.scopes:
-        messages.info(request, f"Nothing changed. {_sharing_sentence(link)}")
+        messages.info(
+            request, _("Nothing changed. %(sharing)s") % {"sharing": _sharing_sentence(link)}
+        )
         return redirect(reverse("sharing") + f"#link-{link.pk}")
     if not services.change_scopes(link, scopes, ip=request_ip(request)):
-        messages.info(request, f"Your link with {link.therapist} has ended; nothing is shared.")
+        messages.info(
+            request,
+            _("Your link with %(therapist)s has ended; nothing is shared.")
+            % {"therapist": link.therapist},
+        )
         return redirect("sharing")
-    messages.success(request, f"Saved. {_sharing_sentence(link)}")
+    messages.success(request, _("Saved. %(sharing)s") % {"sharing": _sharing_sentence(link)})
     return redirect(reverse("sharing") + f"#link-{link.pk}")
 
 
@@ -291,14 +315,20 @@ def sharing_update(request: HttpRequest, pk: int) -> HttpResponse:
 def sharing_end(request: HttpRequest, pk: int) -> HttpResponse:
     link = _get_link_for_client(request, pk)
     if link.ended_at is not None:
-        messages.info(request, f"Your link with {link.therapist} has already ended.")
+        messages.info(
+            request,
+            _("Your link with %(therapist)s has already ended.") % {"therapist": link.therapist},
+        )
         return redirect("sharing")
     if request.method == "POST":
         services.end_link(link, ip=request_ip(request))
         messages.success(
             request,
-            f"Your link with {link.therapist} has ended. They can no longer see anything from "
-            "your account.",
+            _(
+                "Your link with %(therapist)s has ended. They can no longer see anything from "
+                "your account."
+            )
+            % {"therapist": link.therapist},
         )
         return redirect("sharing")
     return render(request, "sharing/end_confirm.html", {"link": link})

@@ -18,6 +18,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
@@ -33,12 +35,14 @@ STAFF_ROLES = (Role.THERAPIST, Role.ADMIN)
 
 class AdminForm(forms.Form):
     email = forms.EmailField(
-        label="Their e-mail address",
-        help_text="They log in with it. You get a one-time link to give them.",
+        label=gettext_lazy("Their e-mail address"),
+        help_text=gettext_lazy("They log in with it. You get a one-time link to give them."),
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
     display_name = forms.CharField(
-        label="Their name (optional)", required=False, max_length=onboarding.DISPLAY_NAME_MAX
+        label=gettext_lazy("Their name (optional)"),
+        required=False,
+        max_length=onboarding.DISPLAY_NAME_MAX,
     )
 
 
@@ -140,8 +144,11 @@ def second_factor_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         messages.error(
             request,
-            f"Nothing was changed: tick the box to confirm that you checked it is really "
-            f"{colleague} asking.",
+            _(
+                "Nothing was changed: tick the box to confirm that you checked it is really "
+                "%(name)s asking."
+            )
+            % {"name": colleague},
         )
         return redirect(_back())
     with transaction.atomic():
@@ -159,9 +166,16 @@ def second_factor_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     if devices:
         messages.success(
             request,
-            f"{colleague}'s second factor is reset and they are logged out everywhere. After "
-            "their next login they set up a new authenticator app and get new recovery codes.",
+            _(
+                "%(name)s's second factor is reset and they are logged out everywhere. After "
+                "their next login they set up a new authenticator app and get new recovery codes."
+            )
+            % {"name": colleague},
         )
     else:
-        messages.info(request, f"{colleague} has no second factor yet; there was nothing to reset.")
+        messages.info(
+            request,
+            _("%(name)s has no second factor yet; there was nothing to reset.")
+            % {"name": colleague},
+        )
     return redirect(_back())

@@ -16,6 +16,8 @@ Nothing stored (None or "") is no answer, and reads as "" wherever the answer is
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from kap.content.specs import InstrumentSpec, Item
 
 
@@ -25,7 +27,7 @@ def answer_words(spec: InstrumentSpec, item: Item, value: object) -> str:
         return ""
     kind = spec.item_type(item)
     if kind == "check":
-        return "Yes" if value else "No"
+        return _("Yes") if value else _("No")
     if kind == "choice":
         return next((o.label for o in spec.options_for(item) if o.value == str(value)), str(value))
     return str(value).strip()

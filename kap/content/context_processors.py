@@ -46,6 +46,7 @@ PLACES = {
     "care:clinic-pack": "packs",
     "care:clinic-pack-upload": "packs",
     "care:clinic-pack-preview": "packs",
+    "translation-review": "clinic",
 }
 # The places that are not in the bar at the bottom of a phone, but under "More".
 MORE = {

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from kap.content.models import Instrument, Pack, Scope
 from kap.content.specs import PackSpec, Region, SafetyRule
+from kap.content.translations import active_language, same_language
 
 
 def default_pack() -> Pack | None:
@@ -34,7 +35,7 @@ def safety_rules_for(instrument: Instrument) -> list[SafetyRule]:
     if pack is None:
         return []
     watched = _watched_items(pack)
-    spec = instrument.parsed
+    spec = instrument.source_spec
     rules = []
     for rule in pack.parsed.safety_rules:
         code, text = watched.get((rule.instrument, rule.item), (None, ""))
@@ -48,7 +49,7 @@ def _watched_items(pack: Pack) -> dict[tuple[str, str], tuple[str | None, str]]:
     keys = {rule.instrument for rule in pack.parsed.safety_rules}
     out = {}
     for inst in Instrument.objects.current().filter(pack=pack, key__in=keys):
-        for item in inst.parsed.items:
+        for item in inst.source_spec.items:  # (the words as published, not as shown)
             out[(inst.key, item.key)] = (item.code, item.text)
     return out
 
@@ -64,11 +65,24 @@ def _same_wording(a: str, b: str) -> bool:
 
 
 def regions_for(spec: PackSpec, preferred: str = "") -> list[tuple[str, Region]]:
-    """All regions, the person's own (or the pack's default) first."""
+    """All regions, the person's own (or the pack's default) first. Read in another language
+    than the pack's, each region's resources in that language come first (in the United States,
+    in Spanish: the 988 Lifeline's Spanish line and Crisis Text Line en español)."""
     first = preferred if preferred in spec.crisis_resources else spec.default_region
     ordered = [(first, spec.crisis_resources[first])]
     ordered += [(code, r) for code, r in spec.crisis_resources.items() if code != first]
-    return ordered
+    reading = active_language()
+    if same_language(reading, spec.language):
+        return ordered
+    return [(code, _in_language_first(region, reading)) for code, region in ordered]
+
+
+def _in_language_first(region: Region, language: str) -> Region:
+    theirs = [r for r in region.resources if same_language(r.language or "", language)]
+    if not theirs:
+        return region
+    rest = [r for r in region.resources if r not in theirs]
+    return region.model_copy(update={"resources": theirs + rest})
 
 
 def region_choices() -> list[tuple[str, str]]:

@@ -1,7 +1,8 @@
 """Reading a content pack from disk: parse, validate, and report every problem with its place.
 
 `read_pack(path)` never touches the database; it returns a `PackBundle` or raises `PackInvalid`
-holding every error found (file, field path, reason), so an author fixes them in one pass.
+holding every error found (file, field path, reason), so an author fixes them in one pass. A pack's
+translations (a folder per language, kap.content.translations) are read and checked with it.
 
 A pack from someone the server does not trust (a clinic's upload, kap.content.uploads) is read
 with `limits=UPLOAD_LIMITS`: its files must lie inside its folder, and its counts (instruments,
@@ -21,6 +22,14 @@ import yaml
 from pydantic import ValidationError
 
 from kap.content.specs import KINDS, InstrumentSpec, PackSpec
+from kap.content.translations import (
+    INSTRUMENT_TEXT,
+    PACK_TEXT,
+    PUBLISHED_ONLY,
+    PUBLISHED_ONLY_TEXT,
+    LanguageText,
+    read_overlay,
+)
 from kap.lib import limits as _limits
 
 PLACEHOLDER = re.compile(r"^\[\[instrument ([a-z0-9][a-z0-9-]*)\]\]$", re.MULTILINE)
@@ -59,6 +68,8 @@ class PackBundle:
     instruments: list[InstrumentSpec]
     checksum: str = ""
     instrument_checksums: dict[str, str] = field(default_factory=dict)
+    # Each translation of the pack (pack.yaml's `translations:`), by language.
+    translations: dict[str, LanguageText] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -468,15 +479,129 @@ def read_pack(folder: Path | str, limits: PackLimits | None = None) -> PackBundl
         elif path.startswith("measures.") and specs[key].scoring is None:
             errors.append(PackError("pack.yaml", path, f"{key} has no scoring to follow"))
 
+    translations = _read_translations(
+        folder, pack, pages, {s.key: (s, by_key[s.key][1]) for s in instruments}, errors, limits
+    )
+
     if errors:
         raise PackInvalid(errors)
 
     inst_sums = {s.key: instrument_checksum(s) for s in instruments}
-    checksum = _checksum(
-        {
-            "pack": pack.model_dump(mode="json"),
-            "pages": [p.body for p in pages],
-            "instruments": inst_sums,
-        }
-    )
-    return PackBundle(pack, pages, instruments, checksum, inst_sums)
+    summed = {
+        "pack": pack.model_dump(mode="json"),
+        "pages": [p.body for p in pages],
+        "instruments": inst_sums,
+    }
+    if translations:  # (a pack without any keeps the checksum it had)
+        summed["translations"] = {lang: t.as_json() for lang, t in translations.items()}
+    return PackBundle(pack, pages, instruments, _checksum(summed), inst_sums, translations)
+
+
+def _read_translations(
+    folder: Path,
+    pack: PackSpec,
+    pages: list[PageBundle],
+    specs: dict[str, tuple[InstrumentSpec, str]],
+    errors: list[PackError],
+    limits: PackLimits | None,
+) -> dict[str, LanguageText]:
+    """Each translation pack.yaml names, read from its folder (`es/`) and checked against the
+    English: text only, and only where the English has text (kap.content.translations). What
+    failed to load in English is not checked again in translation."""
+    most_values = limits.yaml_values if limits and limits.yaml_values else _CLI_YAML_VALUES
+    english = pack.model_dump(mode="json")
+    loaded = {p.slug: p for p in pages}
+    out: dict[str, LanguageText] = {}
+    for lang, meta in pack.translations.items():
+        base = folder / lang
+        where = f"translations.{lang}"
+        if (limits is not None and not _inside(folder, lang)) or not base.is_dir():
+            errors.append(PackError("pack.yaml", where, f"no folder {lang}/ beside pack.yaml"))
+            continue
+        text = LanguageText(lang, meta.review)
+        out[lang] = text
+        if (base / "pack.yaml").exists():
+            data = _read_yaml(base / "pack.yaml", f"{lang}/pack.yaml", errors, most_values)
+            if data is not None:
+                text.pack = _overlay(lang, "pack.yaml", PACK_TEXT, data, english, errors)
+        for ref in pack.pages:
+            page, rel = loaded.get(ref.slug), ref.file
+            if page is None:
+                continue
+            body = _read_page(folder, base, rel, f"{lang}/{rel}", errors, limits)
+            if body is None:
+                continue
+            theirs, ours = PLACEHOLDER.findall(page.body), PLACEHOLDER.findall(body)
+            if theirs != ours:
+                errors.append(
+                    PackError(
+                        f"{lang}/{rel}",
+                        "",
+                        "a translated page places the same instruments as the English, in the"
+                        f" same order: {_placed(theirs)} in {rel}, {_placed(ours)} here",
+                    )
+                )
+                continue
+            text.bodies[ref.slug] = body
+        for key, (spec, rel) in specs.items():
+            path = base / rel
+            if (limits is not None and not _inside(folder, f"{lang}/{rel}")) or not path.exists():
+                continue
+            data = _read_yaml(path, f"{lang}/{rel}", errors, most_values)
+            if data is None:
+                continue
+            only = PUBLISHED_ONLY_TEXT if spec.translation == PUBLISHED_ONLY else ()
+            theirs = spec.model_dump(mode="json")
+            found = _overlay(lang, rel, INSTRUMENT_TEXT, data, theirs, errors, only)
+            if found:
+                text.instruments[key] = found
+        expected = {"pack.yaml", *(ref.file for ref in pack.pages), *pack.instruments}
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(base).as_posix()
+            if path.is_file() and not path.name.startswith(".") and rel not in expected:
+                errors.append(
+                    PackError(
+                        f"{lang}/{rel}",
+                        "",
+                        f"translates no file of the pack (a translation mirrors one: {lang}/"
+                        "pack.yaml, a page or an instrument file, at the same place)",
+                    )
+                )
+    return out
+
+
+def _overlay(
+    lang: str, rel: str, node, data: dict, english: dict, errors: list[PackError], only=()
+) -> dict[str, str]:
+    """The texts of the overlay `lang`/`rel` of the English file `rel` (`english`, its data);
+    each problem with it goes into `errors`."""
+    found, problems = read_overlay(node, data, english, rel, only=only)
+    errors.extend(PackError(f"{lang}/{rel}", p.path, p.reason) for p in problems)
+    return found
+
+
+def _placed(keys: list[str]) -> str:
+    return ", ".join(f"[[instrument {k}]]" for k in keys) or "no instrument"
+
+
+def _read_page(
+    folder: Path, base: Path, rel: str, shown: str, errors: list[PackError], limits
+) -> str | None:
+    """A translated page's Markdown, or None when there is none (or it cannot be read)."""
+    path = base / rel
+    if limits is not None and not _inside(folder, f"{base.name}/{rel}"):
+        return None
+    if not path.exists():
+        return None
+    try:
+        body = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        errors.append(PackError(shown, "", "file is not UTF-8 text"))
+        return None
+    except OSError:
+        errors.append(PackError(shown, "", "file cannot be read"))
+        return None
+    if not body.strip():
+        errors.append(PackError(shown, "", "the page is empty (leave it out to show the English)"))
+        return None
+    return body

@@ -3,8 +3,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.query_utils import DeferredAttribute
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from kap.content.specs import InstrumentSpec, PackSpec
+from kap.content.translations import active_language, shown_instrument, shown_pack, shown_title
 
 
 class Scope(models.IntegerChoices):
@@ -12,9 +16,11 @@ class Scope(models.IntegerChoices):
     where one person sees the same key in two scopes, the narrower one is theirs (see
     InstrumentQuerySet.for_person)."""
 
-    SERVER = 0, "Server"  # loaded by the operator (`kap content load`, the built-in guide)
-    CLINIC = 1, "Clinic"  # a clinic's own content, seen by its people only
-    PERSONAL = 2, "Personal"  # imported by one person, seen by them (and whom they share with)
+    # loaded by the operator (`kap content load`, the built-in guide)
+    SERVER = 0, gettext_lazy("Server")
+    CLINIC = 1, gettext_lazy("Clinic")  # a clinic's own content, seen by its people only
+    # imported by one person, seen by them (and whom they share with)
+    PERSONAL = 2, gettext_lazy("Personal")
 
 
 def _owned_by_scope() -> Q:
@@ -49,6 +55,9 @@ class Pack(Owned):
     spec = models.JSONField()
     checksum = models.CharField(max_length=64)
     loaded_at = models.DateTimeField(auto_now=True)
+    # Each translation of the pack's own text (kap.content.translations.pack_record), by
+    # language: {"es": {"review": ..., "digest": ..., "texts": {path: text}}}.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -74,10 +83,14 @@ class Pack(Owned):
 
     @property
     def parsed(self) -> PackSpec:
-        key = (self.pk, self.checksum)
+        """The pack's spec, its words in the request's language (kap.content.translations):
+        crisis resources, its note, safety messages. (The checksum covers the translations.)"""
+        key = (self.pk, self.checksum, active_language())
         spec = _PACK_CACHE.get(key)
         if spec is None:
-            spec = _PACK_CACHE[key] = PackSpec.model_validate(self.spec)
+            spec = _PACK_CACHE[key] = shown_pack(
+                PackSpec.model_validate(self.spec), self.translations
+            )
         return spec
 
 
@@ -88,6 +101,9 @@ class Page(models.Model):
     order = models.PositiveIntegerField()
     body = models.TextField()  # Markdown
     instrument_keys = models.JSONField(default=list)
+    # The page in each language the pack is translated into: {"es": {"title": ..., "body": ...}}
+    # (kap.content.translations.shown_page).
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["order"]
@@ -158,6 +174,44 @@ class InstrumentQuerySet(models.QuerySet):
         return self.visible_to(user).filter(key=key).order_by("-scope", "-version").first()
 
 
+class _ShownTitle(DeferredAttribute):
+    """`instrument.title` reads in the request's language, wherever it is shown (lists, Today,
+    alerts, the brief): the stored title (English) is what is saved and queried. Translated only
+    when the row's translations were loaded with it (not under `.only("title")`), so reading a
+    title never costs a query."""
+
+    def __get__(self, instance, cls=None):
+        if instance is None:
+            return self
+        value = super().__get__(instance, cls)
+        return shown_title(instance.__dict__.get("translations"), value)
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = value
+
+
+class ShownTitleField(models.CharField):
+    """A CharField whose value reads translated (_ShownTitle) but is stored as written."""
+
+    descriptor_class = _ShownTitle
+
+    def stored(self, obj) -> str:
+        """The value as stored (loaded first if it was deferred), never as shown."""
+        if self.attname not in obj.__dict__:
+            obj.refresh_from_db(fields=[self.attname])
+        return obj.__dict__[self.attname]
+
+    def pre_save(self, model_instance, add):
+        return self.stored(model_instance)
+
+    def value_from_object(self, obj):
+        return self.stored(obj)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs
+
+
 class Instrument(Owned):
     pack = models.ForeignKey(
         Pack, models.PROTECT, related_name="instruments", null=True, blank=True
@@ -165,10 +219,14 @@ class Instrument(Owned):
     key = models.SlugField(max_length=60)
     version = models.PositiveIntegerField()
     kind = models.CharField(max_length=20)
-    title = models.CharField(max_length=200)
+    title = ShownTitleField(max_length=200)
     spec = models.JSONField()
     checksum = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Beside the spec, never in it (so never in its checksum or version): the language it is
+    # written in, its translation policy and its texts in other languages
+    # (kap.content.translations.instrument_record). Written again when its pack is loaded.
+    translations = models.JSONField(default=dict, blank=True)
 
     objects = InstrumentQuerySet.as_manager()
 
@@ -201,11 +259,27 @@ class Instrument(Owned):
 
     @property
     def parsed(self) -> InstrumentSpec:
+        """The spec as a person reading the request's language sees it: translated text, the
+        same keys, values, weights and scoring (kap.content.translations.shown_instrument)."""
+        original = self.source_spec
+        record = self.translations
+        if not record:
+            return original
+        key = (self.pk, self.checksum, record.get("digest", ""), active_language())
+        spec = _SHOWN_CACHE.get(key)
+        if spec is None:
+            spec = _SHOWN_CACHE[key] = shown_instrument(original, record)
+        return spec
+
+    @property
+    def source_spec(self) -> InstrumentSpec:
+        """The spec as its pack wrote it, untranslated: for what matches or compares words."""
         return parsed_spec(self.pk, self.checksum, self.spec)
 
 
-_PACK_CACHE: dict[tuple[int, str], PackSpec] = {}
+_PACK_CACHE: dict[tuple[int, str, str], PackSpec] = {}
 _SPEC_CACHE: dict[tuple[int, str], InstrumentSpec] = {}
+_SHOWN_CACHE: dict[tuple[int, str, str, str], InstrumentSpec] = {}
 
 
 def parsed_spec(pk: int, checksum: str, data: dict) -> InstrumentSpec:
@@ -263,3 +337,32 @@ class PackUpload(models.Model):
         """The uploaded instrument `key`, parsed, for its preview (None if the pack has none)."""
         data = next((d for d in self.instruments if d.get("key") == key), None)
         return InstrumentSpec.model_validate(data) if data is not None else None
+
+
+class TranslationReview(models.Model):
+    """A clinic's word that one of its clinicians has reviewed a pack's translation into one
+    language, as it stood (its digest: kap.content.translations.LanguageText.digest). Until
+    then the clinic's admins see the translation flagged as awaiting clinical review; a later
+    version of the pack whose translated text changed is flagged again (kap.content.reviews)."""
+
+    clinic = models.ForeignKey("accounts.Clinic", models.CASCADE, related_name="+")
+    pack_key = models.SlugField(max_length=60)
+    pack_version = models.PositiveIntegerField()
+    language = models.CharField(max_length=10)
+    digest = models.CharField(max_length=64)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-reviewed_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "pack_key", "language", "digest"],
+                name="translationreview_unique_text",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pack_key} v{self.pack_version} ({self.language})"

@@ -28,6 +28,7 @@ from django.db.models import Q
 
 from kap.content.models import Instrument, Pack, Scope, clinics_of
 from kap.content.specs import Measure, PackSpec
+from kap.content.translations import active_language
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,10 @@ _CACHE: dict[tuple, Roles] = {}
 
 
 def roles_for(person) -> Roles:
-    """What the packs this person sees say (one query; parsed once per set of pack versions)."""
+    """What the packs this person sees say (one query; parsed once per set of pack versions and
+    language: a measure's label is the pack's text)."""
     packs = _packs(person)
-    ident = tuple((p.pk, p.checksum) for p in packs)
+    ident = (active_language(), *((p.pk, p.checksum) for p in packs))
     found = _CACHE.get(ident)
     if found is None:
         specs = []

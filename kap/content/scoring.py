@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from kap.content.specs import Band, InstrumentSpec, SafetyRule
 
 
@@ -28,7 +30,9 @@ class Score:
     @property
     def display(self) -> str:
         value = f"{self.total:g}" if self.total == int(self.total) else f"{self.total:.1f}"
-        return f"{value} of {self.max:g}" if self.max is not None else value
+        if self.max is None:
+            return value
+        return _("%(total)s of %(max)s") % {"total": value, "max": f"{self.max:g}"}
 
 
 def score(spec: InstrumentSpec, answers: dict) -> Score | None:

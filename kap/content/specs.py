@@ -11,12 +11,14 @@ from collections import Counter
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
 Kind = Literal["checklist", "reflection", "scale", "questionnaire", "worksheet", "practice"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 ItemType = Literal["check", "text", "choice", "rating"]
+# A language a pack is written or translated in (BCP 47: "en", "es", "es-MX").
+Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 
 # The answer type an item has when its instrument's kind leaves no doubt.
 DEFAULT_ITEM_TYPE: dict[str, ItemType] = {
@@ -134,6 +136,18 @@ class InstrumentSpec(Strict):
     attribution: Attribution | None = None
     # Where an imported instrument came from: the FHIR Questionnaire's canonical url|version.
     source: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    # "published-only": the instrument's own words (title, prompt, items, options, scoring) are
+    # shown in another language only in a translation its authors published, never in one of
+    # ours; until the pack carries one, a person reading another language sees the original with
+    # a note saying so (kap.content.translations). Never in a dump: it says how the text may be
+    # translated, not what the instrument asks, so it is no part of the stored spec or its
+    # checksum (marking an instrument makes no new version of it).
+    translation: Literal["published-only"] | None = Field(default=None, exclude=True)
+
+    # Set on the copy made for one language (kap.content.translations.shown_instrument).
+    _text_language: str = PrivateAttr(default="")
+    _noting_labels: dict[str, str] = PrivateAttr(default_factory=dict)
+    _original: InstrumentSpec | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_kind(self) -> InstrumentSpec:
@@ -186,6 +200,30 @@ class InstrumentSpec(Strict):
     @property
     def has_free_text(self) -> bool:
         return any(self.item_type(i) in FREE_TEXT_TYPES for i in self.items)
+
+    @property
+    def text_language(self) -> str:
+        """The language of the questions and options as shown, when it is not the language of
+        the page around them (a published-only instrument, or one not translated into the
+        person's language): for a `lang` attribute, so a screen reader reads them in it. ""
+        when they are in the page's language."""
+        return self._text_language
+
+    @property
+    def noting_labels(self) -> list[tuple[str, str]]:
+        """(noting, its label as shown) for each noting: the noting itself is what is stored."""
+        return [(n, self._noting_labels.get(n) or n.capitalize()) for n in self.notings]
+
+    @property
+    def noting_label_list(self) -> list[str]:
+        """The notings' labels as shown, in order (for a sentence naming them)."""
+        return [label for _noting, label in self.noting_labels]
+
+    @property
+    def original(self) -> InstrumentSpec:
+        """The instrument as its pack wrote it, before any translation: for what compares or
+        matches its words (kap.content.crisis) rather than shows them."""
+        return self._original or self
 
 
 class CrisisResource(Strict):
@@ -243,6 +281,14 @@ class Measure(Strict):
     remission_below: float | None = None
 
 
+class TranslationMeta(Strict):
+    """What a pack says of one of its translations (pack.yaml, `translations:`)."""
+
+    # Awaiting review, each clinic's admins see a flag until their clinic marks it reviewed
+    # (kap.content.reviews); a pack whose translation a clinician reviewed already says so.
+    review: Literal["awaiting-clinical-review", "clinically-reviewed"] = "awaiting-clinical-review"
+
+
 class PageRef(Strict):
     slug: Slug
     title: str
@@ -254,7 +300,7 @@ class PackSpec(Strict):
     key: Slug
     title: str
     version: int = Field(ge=1)
-    language: str = Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    language: Language
     default_region: str
     crisis_resources: dict[str, Region] = Field(min_length=1)
     not_monitored: str = (
@@ -268,9 +314,17 @@ class PackSpec(Strict):
     roles: dict[Role, Slug] = {}
     measures: list[Measure] = []
     sharing: dict[ShareScope, list[Slug]] = {}
+    # The languages the pack is translated into, each in a folder of its own beside the pack's
+    # files (kap.content.translations). Left out of dumps when there are none, so that a pack
+    # without translations keeps the checksum it had.
+    translations: dict[Language, TranslationMeta] = Field(
+        default_factory=dict, exclude_if=lambda v: not v
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PackSpec:
+        if self.language in self.translations:
+            raise ValueError(f"translations: the pack is written in {self.language!r} already")
         if self.default_region not in self.crisis_resources:
             raise ValueError(f"default_region {self.default_region!r} has no crisis resources")
         dupes = sorted(s for s, n in Counter(p.slug for p in self.pages).items() if n > 1)

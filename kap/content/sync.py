@@ -11,6 +11,7 @@ from django.db import transaction
 from kap.content.loader import PackBundle, PackError, PackInvalid, instrument_checksum, read_pack
 from kap.content.models import Instrument, Pack, Page, Scope
 from kap.content.specs import InstrumentSpec
+from kap.content.translations import instrument_record, pack_record
 
 DEFAULT_PACKS_DIR = Path(__file__).resolve().parent / "packs"
 
@@ -138,6 +139,8 @@ def _store(
     existing, newest = _newest(owned, [s.key for s in bundle.instruments])
     errors = []
     to_store: list[tuple[InstrumentSpec, str]] = []
+    # Rows that hold an instrument of the pack as it is now: their translations are the pack's.
+    kept: dict[str, Instrument] = {}
     for s in bundle.instruments:
         checksum = bundle.instrument_checksums[s.key]
         if renumber:
@@ -156,11 +159,15 @@ def _store(
             stored = _renumbered(latest, s)
             if stored is not None:
                 to_store.append((stored, instrument_checksum(stored)))
+            elif latest is not None:
+                kept[s.key] = latest
             continue
         old = existing.get((s.key, s.version))
         if old is None:
             to_store.append((s, checksum))
-        elif old.checksum != checksum:
+        elif old.checksum == checksum:
+            kept[s.key] = old
+        else:
             errors.append(
                 PackError(
                     s.key,
@@ -178,6 +185,7 @@ def _store(
         "language": spec.language,
         "spec": {**spec.model_dump(mode="json"), "version": version},
         "checksum": bundle.checksum,
+        "translations": {lang: pack_record(t) for lang, t in bundle.translations.items()},
     }
     if pack is None:
         pack = Pack.objects.create(**owned, key=spec.key, **fields)
@@ -195,9 +203,27 @@ def _store(
             order=p.order,
             body=p.body,
             instrument_keys=p.instruments,
+            translations={
+                lang: shown for lang, t in bundle.translations.items() if (shown := t.page(p.slug))
+            },
         )
         for p in bundle.pages
     )
+
+    def translations(s: InstrumentSpec) -> dict:
+        texts = {
+            lang: t.instruments[s.key]
+            for lang, t in bundle.translations.items()
+            if s.key in t.instruments
+        }
+        return instrument_record(s, spec.language, texts)
+
+    # An instrument whose English is unchanged keeps its row, its version and the answers given
+    # to it; only what it says in other languages is written again.
+    for s in bundle.instruments:
+        row = kept.get(s.key)
+        if row is not None and row.translations != (record := translations(s)):
+            Instrument.objects.filter(pk=row.pk).update(translations=record)
     new = [
         Instrument(
             **owned,
@@ -208,6 +234,7 @@ def _store(
             title=s.title,
             spec=s.model_dump(mode="json"),
             checksum=checksum,
+            translations=translations(s),
         )
         for s, checksum in to_store
     ]

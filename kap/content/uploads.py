@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from django.utils.translation import gettext as _
+
 from kap.content.loader import UPLOAD_LIMITS, PackBundle, PackError, PackInvalid, read_pack
 from kap.lib.limits import PACK_FILES, PACK_UNPACKED_BYTES, PACK_ZIP_BYTES
 
@@ -41,21 +43,26 @@ class Checked:
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
+    return _("%(n)s MB") % {"n": f"{n / (1024 * 1024):g}"}
 
 
 def _open(data: bytes) -> zipfile.ZipFile:
     if len(data) > PACK_ZIP_BYTES:
         raise UploadRefused(
-            f"This file is larger than {_mb(PACK_ZIP_BYTES)}; a pack may be at most"
-            f" {_mb(PACK_ZIP_BYTES)} as a zip. Nothing was uploaded."
+            _(
+                "This file is larger than %(most)s; a pack may be at most %(most)s as a zip."
+                " Nothing was uploaded."
+            )
+            % {"most": _mb(PACK_ZIP_BYTES)}
         )
     try:
         return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
         raise UploadRefused(
-            "This file is not a zip archive that can be read. Make a .zip of the pack's folder"
-            " (pack.yaml with its instruments and pages) and upload that."
+            _(
+                "This file is not a zip archive that can be read. Make a .zip of the pack's"
+                " folder (pack.yaml with its instruments and pages) and upload that."
+            )
         ) from None
 
 
@@ -67,8 +74,11 @@ def _member_name(info: zipfile.ZipInfo) -> str | None:
         return None
     if "\\" in name:
         raise UploadRefused(
-            f"The zip names a file “{name[:100]}” with backslashes (\\); zips use “/” between"
-            " folders. Make the zip again with another tool. Nothing was uploaded."
+            _(
+                "The zip names a file “%(name)s” with backslashes (\\); zips use “/” between"
+                " folders. Make the zip again with another tool. Nothing was uploaded."
+            )
+            % {"name": name[:100]}
         )
     parts = PurePosixPath(name).parts
     if (
@@ -79,22 +89,29 @@ def _member_name(info: zipfile.ZipInfo) -> str | None:
         or any(p in ("..", ".") for p in parts)
     ):
         raise UploadRefused(
-            f"The zip holds a file named “{name[:100]}”, which points outside the pack's folder"
-            " (an absolute path or “..”). Nothing was uploaded."
+            _(
+                "The zip holds a file named “%(name)s”, which points outside the pack's folder"
+                " (an absolute path or “..”). Nothing was uploaded."
+            )
+            % {"name": name[:100]}
         )
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         raise UploadRefused(
-            f"The zip holds a link (“{name[:100]}”); a pack may only hold ordinary files."
-            " Nothing was uploaded."
+            _(
+                "The zip holds a link (“%(name)s”); a pack may only hold ordinary files."
+                " Nothing was uploaded."
+            )
+            % {"name": name[:100]}
         )
     if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise UploadRefused(
-            f"The zip holds “{name[:100]}”, which is not an ordinary file. Nothing was uploaded."
+            _("The zip holds “%(name)s”, which is not an ordinary file. Nothing was uploaded.")
+            % {"name": name[:100]}
         )
     if info.flag_bits & 0x1:
         raise UploadRefused(
-            "The zip is protected with a password; upload it without one. Nothing was uploaded."
+            _("The zip is protected with a password; upload it without one. Nothing was uploaded.")
         )
     return str(PurePosixPath(name))  # "a//b" and "./a" as "a/b" and "a"
 
@@ -103,8 +120,11 @@ def _members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
     infos = archive.infolist()
     if len(infos) > PACK_FILES:
         raise UploadRefused(
-            f"The zip holds {len(infos):,} files and folders; a pack may hold at most"
-            f" {PACK_FILES:,}. Nothing was uploaded."
+            _(
+                "The zip holds %(count)s files and folders; a pack may hold at most %(most)s."
+                " Nothing was uploaded."
+            )
+            % {"count": f"{len(infos):,}", "most": f"{PACK_FILES:,}"}
         )
     out, seen = [], set()
     declared = 0
@@ -113,7 +133,9 @@ def _members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
         if name is None or info.is_dir():
             continue
         if name in seen:
-            raise UploadRefused(f"The zip holds “{name[:100]}” twice. Nothing was uploaded.")
+            raise UploadRefused(
+                _("The zip holds “%(name)s” twice. Nothing was uploaded.") % {"name": name[:100]}
+            )
         seen.add(name)
         declared += info.file_size
         out.append((info, name))
@@ -124,8 +146,11 @@ def _members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
 
 def _too_big() -> UploadRefused:
     return UploadRefused(
-        f"This zip unpacks to more than {_mb(PACK_UNPACKED_BYTES)}, more than a pack may hold"
-        " (a zip that grows this much when unpacked is refused). Nothing was uploaded."
+        _(
+            "This zip unpacks to more than %(most)s, more than a pack may hold (a zip that grows"
+            " this much when unpacked is refused). Nothing was uploaded."
+        )
+        % {"most": _mb(PACK_UNPACKED_BYTES)}
     )
 
 
@@ -139,8 +164,10 @@ def _root(names: list[str]) -> str:
         if f"{top}/pack.yaml" in names:
             return top
     raise UploadRefused(
-        "There is no pack.yaml at the top of the zip (or in the one folder at its top)."
-        " Zip the pack's folder itself, the one holding pack.yaml. Nothing was uploaded."
+        _(
+            "There is no pack.yaml at the top of the zip (or in the one folder at its top)."
+            " Zip the pack's folder itself, the one holding pack.yaml. Nothing was uploaded."
+        )
     )
 
 
@@ -158,13 +185,16 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget
         raise
     except (FileExistsError, NotADirectoryError, IsADirectoryError):
         raise UploadRefused(
-            f"The zip holds a file and a folder both named “{info.filename[:100]}”."
-            " Nothing was uploaded."
+            _("The zip holds a file and a folder both named “%(name)s”. Nothing was uploaded.")
+            % {"name": info.filename[:100]}
         ) from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError):
         raise UploadRefused(
-            f"“{info.filename[:100]}” in the zip is damaged or compressed in a way that cannot be"
-            " read. Nothing was uploaded."
+            _(
+                "“%(name)s” in the zip is damaged or compressed in a way that cannot be read."
+                " Nothing was uploaded."
+            )
+            % {"name": info.filename[:100]}
         ) from None
     return budget
 
@@ -182,7 +212,7 @@ def unpacked(data: bytes) -> Iterator[Path]:
             for info, name in members:
                 dest = (base / name).resolve()
                 if not dest.is_relative_to(base):  # (the names were checked; this is a backstop)
-                    raise UploadRefused("The zip holds a path outside the pack's folder.")
+                    raise UploadRefused(_("The zip holds a path outside the pack's folder."))
                 budget = _extract(archive, info, dest, budget)
             yield base / root if root else base
 

@@ -12,6 +12,7 @@ import json
 import zipfile
 
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from kap.content.answers import answer_words
 from kap.content.models import Instrument
@@ -78,7 +79,9 @@ CSV_FILES: dict[str, list[str]] = {
     ],
 }
 
-CSV_README = """\
+# The column names stay as they are in every language (they are the JSON export's field names);
+# the README that explains them is in the language of the person who downloads it.
+CSV_README = gettext_lazy("""\
 Your data from {site_name}, exported {exported_at}
 ================================================================
 
@@ -116,7 +119,7 @@ practices.csv      practice_id, instrument (key), version, started_at, planned_s
                    elapsed_seconds, completed (true, or false when stopped early),
                    settled_before and settled_after (0-10), pace (JSON), notings (JSON of
                    label: count), source (timer, manual), created_at.
-"""
+""")
 
 
 def csv_cell(value: object) -> object:

@@ -45,12 +45,12 @@ def fhir_bundle(user, *, base_url: str) -> dict:
         instruments.setdefault(r.instrument.pk, r.instrument)
     resources: list[dict] = []
     for inst in sorted(instruments.values(), key=lambda i: (i.key, i.version)):
-        q = fhir.questionnaire(inst.parsed, base_url=base_url)
+        q = fhir.questionnaire(inst.parsed.original, base_url=base_url)
         q["id"] = _questionnaire_id(inst)
         resources.append(q)
     observations: list[dict] = []
     for n, r in enumerate(responses, start=1):
-        spec = r.instrument.parsed
+        spec = r.instrument.parsed.original  # the pack's own words, as stored
         qr_id = f"response-{n}"
         resources.append(
             fhir.questionnaire_response(

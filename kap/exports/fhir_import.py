@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import ValidationError
 
 from kap.content.specs import Attribution, InstrumentSpec, Item, Option, Scoring
@@ -54,8 +56,10 @@ ENABLE_WHEN_EXPRESSION = SDC + "sdc-questionnaire-enableWhenExpression"
 HIDDEN = "http://hl7.org/fhir/StructureDefinition/questionnaire-hidden"
 # Extensions that change which answers exist or when an item is asked: not safe to ignore.
 REFUSED_EXTENSIONS = {
-    ENABLE_WHEN_EXPRESSION: "enableWhenExpression (a FHIRPath condition)",
-    SDC + "sdc-questionnaire-answerExpression": "answerExpression (answers computed by FHIRPath)",
+    ENABLE_WHEN_EXPRESSION: gettext_lazy("enableWhenExpression (a FHIRPath condition)"),
+    SDC + "sdc-questionnaire-answerExpression": gettext_lazy(
+        "answerExpression (answers computed by FHIRPath)"
+    ),
     SDC + "sdc-questionnaire-candidateExpression": "candidateExpression",
     SDC + "sdc-questionnaire-answerOptionsToggleExpression": "answerOptionsToggleExpression",
 }
@@ -78,24 +82,29 @@ class ResponseMismatch(ValueError):
 def instrument_from_questionnaire(data: dict) -> InstrumentSpec:
     if not isinstance(data, dict):
         raise UnsupportedQuestionnaire(
-            f"expected a FHIR Questionnaire resource (a JSON object), got {type(data).__name__}"
+            _("expected a FHIR Questionnaire resource (a JSON object), got %(found)s")
+            % {"found": type(data).__name__}
         )
     if data.get("resourceType") != "Questionnaire":
         found = data.get("resourceType")
+        if found:
+            raise UnsupportedQuestionnaire(
+                _("expected a FHIR Questionnaire resource, got resourceType %(found)s")
+                % {"found": repr(found)}
+            )
         raise UnsupportedQuestionnaire(
-            f"expected a FHIR Questionnaire resource, got "
-            f"{f'resourceType {found!r}' if found else 'no resourceType'}"
+            _("expected a FHIR Questionnaire resource, got no resourceType")
         )
     if data.get("modifierExtension"):
         raise UnsupportedQuestionnaire(
-            "the Questionnaire has a modifierExtension, which changes its meaning"
+            _("the Questionnaire has a modifierExtension, which changes its meaning")
         )
     try:
         return _instrument(data)
     except ValidationError as e:
         reason = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
         raise UnsupportedQuestionnaire(
-            f"the Questionnaire does not make a valid instrument: {reason}"
+            _("the Questionnaire does not make a valid instrument: %(reason)s") % {"reason": reason}
         ) from None
 
 
@@ -104,7 +113,7 @@ def _instrument(data: dict) -> InstrumentSpec:
     reader.walk(data.get("item") or [])
     questions = reader.questions
     if not questions:
-        raise UnsupportedQuestionnaire("the Questionnaire has no questions that can be imported")
+        raise UnsupportedQuestionnaire(_("the Questionnaire has no questions that can be imported"))
 
     weighted = [q for q in questions if q["type"] == "choice" and q["weighted"]]
     kind = "questionnaire" if weighted else _kind_without_weights(questions)
@@ -202,7 +211,7 @@ class _Reader:
     def walk(self, items: list) -> None:
         for fi in items:
             if not isinstance(fi, dict):
-                raise UnsupportedQuestionnaire("an item is not a JSON object")
+                raise UnsupportedQuestionnaire(_("an item is not a JSON object"))
             kind = fi.get("type")
             where = _where(fi)
             if kind == "display":
@@ -221,7 +230,9 @@ class _Reader:
             _refuse_features(fi, where)
             if kind == "group":
                 if fi.get("repeats") is True:
-                    raise UnsupportedQuestionnaire(f"{where}: a repeating group is not supported")
+                    raise UnsupportedQuestionnaire(
+                        _("%(item)s: a repeating group is not supported") % {"item": where}
+                    )
                 text = str(fi.get("text") or "")
                 if text and not self.questions and not self.prompt:
                     self.prompt.append(text)
@@ -237,7 +248,7 @@ class _Reader:
     def _question(self, fi: dict, kind: str | None, where: str) -> dict:
         if fi.get("repeats") is True:
             raise UnsupportedQuestionnaire(
-                f"{where}: repeats (more than one answer) is not supported"
+                _("%(item)s: repeats (more than one answer) is not supported") % {"item": where}
             )
         link = str(fi["linkId"])
         help_parts, labels = [], {}
@@ -268,8 +279,11 @@ class _Reader:
             low, high = _ext(fi, MIN_VALUE), _ext(fi, MAX_VALUE)
             if not (_is_whole(low) and _is_whole(high) and low < high):
                 raise UnsupportedQuestionnaire(
-                    f"{where}: an integer item needs whole-number minValue and maxValue"
-                    " extensions (min below max) to become a rating"
+                    _(
+                        "%(item)s: an integer item needs whole-number minValue and maxValue"
+                        " extensions (min below max) to become a rating"
+                    )
+                    % {"item": where}
                 )
             return q | {
                 "type": "rating",
@@ -283,18 +297,21 @@ class _Reader:
             weights = [o.weight is not None for o in options]
             if any(weights) and not all(weights):
                 raise UnsupportedQuestionnaire(
-                    f"{where}: some answer options have an ordinal value and others do not"
+                    _("%(item)s: some answer options have an ordinal value and others do not")
+                    % {"item": where}
                 )
             return q | {"type": "choice", "options": options, "weighted": all(weights)}
         if kind in NUMBER_TYPES:
             raise UnsupportedQuestionnaire(
-                f"{where}: type {kind!r} is only supported as a calculated total"
+                _("%(item)s: type %(type)s is only supported as a calculated total")
+                % {"item": where, "type": repr(kind)}
             )
         if kind == "open-choice":
             raise UnsupportedQuestionnaire(
-                f"{where}: type 'open-choice' (choice or free text) is not supported"
+                _("%(item)s: type 'open-choice' (choice or free text) is not supported")
+                % {"item": where}
             )
-        raise UnsupportedQuestionnaire(f"{where}: type {kind!r} is not supported")
+        raise _type_not_supported(where, kind)
 
     def _options(self, fi: dict, where: str) -> list[Option]:
         raw: list[tuple[dict | None, str | None, dict]] = []  # (coding, plain, extension holder)
@@ -302,7 +319,7 @@ class _Reader:
             for ao in fi["answerOption"]:
                 if ao.get("modifierExtension"):
                     raise UnsupportedQuestionnaire(
-                        f"{where}: an answerOption has a modifierExtension"
+                        _("%(item)s: an answerOption has a modifierExtension") % {"item": where}
                     )
                 if "valueCoding" in ao:
                     raw.append((ao["valueCoding"], None, ao))
@@ -311,25 +328,32 @@ class _Reader:
                 elif "valueInteger" in ao:
                     raw.append((None, str(ao["valueInteger"]), ao))
                 else:
-                    found = next((k for k in ao if k.startswith("value")), "no value")
+                    found = next((k for k in ao if k.startswith("value")), _("no value"))
                     raise UnsupportedQuestionnaire(
-                        f"{where}: an answerOption with {found} is not supported"
+                        _("%(item)s: an answerOption with %(value)s is not supported")
+                        % {"item": where, "value": found}
                     )
         elif fi.get("answerValueSet"):
             ref = str(fi["answerValueSet"])
             if not ref.startswith("#"):
                 raise UnsupportedQuestionnaire(
-                    f"{where}: answerValueSet {ref!r} points outside the Questionnaire; only"
-                    " answerOption and contained ValueSets are supported"
+                    _(
+                        "%(item)s: answerValueSet %(ref)s points outside the Questionnaire; only"
+                        " answerOption and contained ValueSets are supported"
+                    )
+                    % {"item": where, "ref": repr(ref)}
                 )
             vs = self.contained.get(ref)
             if vs is None or vs.get("resourceType") != "ValueSet":
                 raise UnsupportedQuestionnaire(
-                    f"{where}: answerValueSet {ref!r} is not a contained ValueSet"
+                    _("%(item)s: answerValueSet %(ref)s is not a contained ValueSet")
+                    % {"item": where, "ref": repr(ref)}
                 )
             raw = [(c, None, c) for c in _concepts(vs, ref, where)]
         else:
-            raise UnsupportedQuestionnaire(f"{where}: a choice item has no answer options")
+            raise UnsupportedQuestionnaire(
+                _("%(item)s: a choice item has no answer options") % {"item": where}
+            )
 
         values: dict[str, int] = {}
         options = []
@@ -378,29 +402,47 @@ def _concepts(vs: dict, ref: str, where: str) -> list[dict]:
     for include in (vs.get("compose") or {}).get("include") or []:
         if include.get("filter") or include.get("valueSet") or not include.get("concept"):
             raise UnsupportedQuestionnaire(
-                f"{where}: answerValueSet {ref!r} does not list its concepts"
-                " (filters, whole code systems and imported value sets are not supported)"
+                _(
+                    "%(item)s: answerValueSet %(ref)s does not list its concepts (filters, whole"
+                    " code systems and imported value sets are not supported)"
+                )
+                % {"item": where, "ref": repr(ref)}
             )
         for concept in include["concept"]:
             out.append({"system": include.get("system"), **concept})
     if not out:
-        raise UnsupportedQuestionnaire(f"{where}: answerValueSet {ref!r} lists no concepts")
+        raise UnsupportedQuestionnaire(
+            _("%(item)s: answerValueSet %(ref)s lists no concepts")
+            % {"item": where, "ref": repr(ref)}
+        )
     return out
+
+
+def _not_supported(where: str, feature: str) -> UnsupportedQuestionnaire:
+    return UnsupportedQuestionnaire(
+        _("%(item)s: %(feature)s is not supported") % {"item": where, "feature": feature}
+    )
+
+
+def _type_not_supported(where: str, kind) -> UnsupportedQuestionnaire:
+    return UnsupportedQuestionnaire(
+        _("%(item)s: type %(type)s is not supported") % {"item": where, "type": repr(kind)}
+    )
 
 
 def _refuse_features(fi: dict, where: str) -> None:
     if fi.get("modifierExtension"):
-        raise UnsupportedQuestionnaire(f"{where}: modifierExtension is not supported")
+        raise _not_supported(where, "modifierExtension")
     if fi.get("enableWhen"):
-        raise UnsupportedQuestionnaire(f"{where}: enableWhen is not supported")
+        raise _not_supported(where, "enableWhen")
     for ext in fi.get("extension") or []:
         feature = REFUSED_EXTENSIONS.get(ext.get("url"))
         if feature:
-            raise UnsupportedQuestionnaire(f"{where}: {feature} is not supported")
+            raise _not_supported(where, feature)
     if fi.get("type") in ("attachment", "reference", "url"):
-        raise UnsupportedQuestionnaire(f"{where}: type {fi['type']!r} is not supported")
+        raise _type_not_supported(where, fi["type"])
     if "linkId" not in fi:
-        raise UnsupportedQuestionnaire(f"{where}: the item has no linkId")
+        raise UnsupportedQuestionnaire(_("%(item)s: the item has no linkId") % {"item": where})
 
 
 def _conditional(fi: dict) -> bool:
@@ -411,7 +453,11 @@ def _where(fi: dict) -> str:
     text = " ".join(str(fi.get("text") or "").split())
     short = text if len(text) <= 40 else text[:39].rstrip() + "…"
     link = fi.get("linkId")
-    name = f"item {str(link)!r}" if link is not None else "an item without linkId"
+    name = (
+        _("item %(link)s") % {"link": repr(str(link))}
+        if link is not None
+        else _("an item without linkId")
+    )
     return f'{name} ("{short}")' if short else name
 
 
@@ -435,7 +481,9 @@ def _weight(element: dict) -> float | None:
         value = _ext(element, url)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise UnsupportedQuestionnaire(f"an ordinal value is not a number: {value!r}")
+                raise UnsupportedQuestionnaire(
+                    _("an ordinal value is not a number: %(value)s") % {"value": repr(value)}
+                )
             return float(value)
     return None
 
@@ -492,7 +540,7 @@ def _unique(value: str, taken: dict[str, int]) -> str:
 def _attribution(copyright) -> Attribution | None:
     if not copyright:
         return None
-    text, _, last = str(copyright).strip().rpartition("\n\n")
+    text, _sep, last = str(copyright).strip().rpartition("\n\n")
     if text and re.match(r"^https?://\S+$", last.strip()):
         return Attribution(text=text.strip(), url=last.strip())
     return Attribution(text=str(copyright).strip())

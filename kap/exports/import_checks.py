@@ -15,6 +15,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import ValidationError
 
 from kap.content.crisis import safety_rules_for
@@ -31,7 +34,6 @@ from kap.lib.limits import LONG_TEXT
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_IMPORT_RECORDS = 50_000
 
-_DAMAGED = "This export is damaged or was changed by hand, so nothing was imported: "
 # No number an export holds comes near this (ids, versions, seconds, counts, ratings, scores),
 # and it is the largest the database's integer columns take.
 LARGEST_NUMBER = 2**31 - 1
@@ -39,64 +41,96 @@ LARGEST_NUMBER = 2**31 - 1
 LONGEST_PRACTICE_SECONDS = 24 * 3600
 MOST_NOTINGS = 100_000  # as for a practice sent from the browser
 
+# The kinds of record a file holds, and what one of each is called in a refusal.
 _KIND_NAMES = {
-    "instruments": "instrument",
-    "sessions": "session",
-    "responses": "response",
-    "safety_events": "safety event",
-    "insights": "insight",
-    "action_steps": "action step",
-    "questions": "question",
-    "support_items": "support item",
-    "practice_logs": "practice",
-    "care_links": "link to a therapist",
+    "instruments": gettext_lazy("instrument"),
+    "sessions": gettext_lazy("session"),
+    "responses": gettext_lazy("response"),
+    "safety_events": gettext_lazy("safety event"),
+    "insights": gettext_lazy("insight"),
+    "action_steps": gettext_lazy("action step"),
+    "questions": gettext_lazy("question"),
+    "support_items": gettext_lazy("support item"),
+    "practice_logs": gettext_lazy("practice"),
+    "care_links": gettext_lazy("link to a therapist"),
 }
+
+
+def _damaged(problems: str) -> str:
+    return _(
+        "This export is damaged or was changed by hand, so nothing was imported: %(problems)s"
+    ) % {"problems": problems}
+
+
+def _grouped(n: int) -> str:
+    return number_format(n, force_grouping=True)
 
 
 def parse_export(raw: bytes) -> Export:
     """The file read through the schema, or ImportRefused saying what is wrong with it."""
     if len(raw) > MAX_IMPORT_BYTES:
         raise ImportRefused(
-            f"This file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB, far larger than"
-            " an export; nothing was imported."
+            _(
+                "This file is larger than %(size)s MB, far larger than an export; nothing was imported."
+            )
+            % {"size": MAX_IMPORT_BYTES // (1024 * 1024)}
         )
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ImportRefused(
-            "This file is not a KAP Companion export: it is not UTF-8 text. Nothing was imported."
+            _(
+                "This file is not a KAP Companion export: it is not UTF-8 text. Nothing was imported."
+            )
         ) from None
     except json.JSONDecodeError as e:
         raise ImportRefused(
-            f"This file is not a KAP Companion export: it is not valid JSON ({e.msg} at line"
-            f" {e.lineno}, column {e.colno}). Nothing was imported."
+            _(
+                "This file is not a KAP Companion export: it is not valid JSON (%(error)s at line"
+                " %(line)s, column %(column)s). Nothing was imported."
+            )
+            % {"error": e.msg, "line": e.lineno, "column": e.colno}
         ) from None
     except (ValueError, RecursionError):
         # A number of thousands of digits, or lists nested thousands deep: no export is either.
         raise ImportRefused(
-            "This file is not a KAP Companion export: it holds a number far too long or lists"
-            " nested far too deep. Nothing was imported."
+            _(
+                "This file is not a KAP Companion export: it holds a number far too long or lists"
+                " nested far too deep. Nothing was imported."
+            )
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
-        what = f"its format is {found!r}" if found else "it has no format"
-        raise ImportRefused(
-            f"This file is not a KAP Companion export ({what}; expected {FORMAT!r})."
-            " Nothing was imported."
-        )
+        if found:
+            words = _(
+                "This file is not a KAP Companion export (its format is %(found)s; expected"
+                " %(expected)s). Nothing was imported."
+            )
+        else:
+            words = _(
+                "This file is not a KAP Companion export (it has no format; expected"
+                " %(expected)s). Nothing was imported."
+            )
+        raise ImportRefused(words % {"found": repr(found), "expected": repr(FORMAT)})
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ImportRefused(
-            f"This export has schema version {version!r}; this app reads schema version"
-            f" {SCHEMA_VERSION}. Nothing was imported."
+            _(
+                "This export has schema version %(found)s; this app reads schema version"
+                " %(expected)s. Nothing was imported."
+            )
+            % {"found": repr(version), "expected": SCHEMA_VERSION}
         )
     if (count := _record_count(data)) > MAX_IMPORT_RECORDS:
         raise ImportRefused(
-            f"This file holds {count:,} records, more than the {MAX_IMPORT_RECORDS:,} an import"
-            " takes at once; nothing was imported."
+            _(
+                "This file holds %(count)s records, more than the %(most)s an import takes at"
+                " once; nothing was imported."
+            )
+            % {"count": _grouped(count), "most": _grouped(MAX_IMPORT_RECORDS)}
         )
     if problem := _number_problem(data):
-        raise ImportRefused(_DAMAGED + problem + ".")
+        raise ImportRefused(_damaged(problem) + ".")
     try:
         return Export.model_validate(data)
     except ValidationError as e:
@@ -105,8 +139,10 @@ def parse_export(raw: bytes) -> Export:
             where = ".".join(str(p) for p in err["loc"])
             reason = err["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {reason}" if where else reason)
-        more = f" (and {e.error_count() - 5} more)" if e.error_count() > 5 else ""
-        raise ImportRefused(_DAMAGED + "; ".join(problems) + more) from None
+        more = ""
+        if e.error_count() > 5:
+            more = " " + _("(and %(count)s more)") % {"count": e.error_count() - 5}
+        raise ImportRefused(_damaged("; ".join(problems)) + more) from None
 
 
 def _record_count(data: dict) -> int:
@@ -137,17 +173,19 @@ def _shown(value: object) -> str:
         return f"{value:g}"
     if isinstance(value, int):
         digits = str(value)
-        return digits if len(digits) <= 20 else f"a number of {len(digits.lstrip('-'))} digits"
+        if len(digits) <= 20:
+            return digits
+        return _("a number of %(count)s digits") % {"count": len(digits.lstrip("-"))}
     if value is None:
         return "null"
     if isinstance(value, str):
         return json.dumps(value[:40] + ("…" if len(value) > 40 else ""), ensure_ascii=False)
-    return "a list" if isinstance(value, list) else "an object"
+    return _("a list") if isinstance(value, list) else _("an object")
 
 
 def _record(kind: str, index: int, ident: object = None, key: object = None) -> str:
     """A record of the file by its kind, local id and position: "response 5 (responses[4], phq9)"."""
-    name = _KIND_NAMES[kind]
+    name = str(_KIND_NAMES[kind])
     if isinstance(ident, int) and not isinstance(ident, bool):
         name = f"{name} {ident}"
     extra = f"{kind}[{index}]" + (f", {key[:60]}" if isinstance(key, str) and key else "")
@@ -190,35 +228,52 @@ def _number_problem(data: dict) -> str | None:
         elif isinstance(value, bool) or not isinstance(value, int | float):
             continue
         elif isinstance(value, float) and not math.isfinite(value):
-            return f"{_where(data, path)}: {_shown(value)} is not a finite number"
+            return _("%(where)s: %(value)s is not a finite number") % {
+                "where": _where(data, path),
+                "value": _shown(value),
+            }
         elif abs(value) > LARGEST_NUMBER:
-            return f"{_where(data, path)}: {_shown(value)} is far beyond any value an export holds"
+            return _("%(where)s: %(value)s is far beyond any value an export holds") % {
+                "where": _where(data, path),
+                "value": _shown(value),
+            }
     return None
 
 
 def _refuse(where: str, problem: str) -> ImportRefused:
-    return ImportRefused(f"{_DAMAGED}{where}: {problem}.")
+    return ImportRefused(_damaged(f"{where}: {problem}") + ".")
 
 
 def _answer_problem(spec: InstrumentSpec, item: Item, value: object) -> str | None:
     """Why `value` cannot be an answer to `item`, or None when it can."""
     kind = spec.item_type(item)
+    shown = {"value": _shown(value)}
     if kind == "check":
-        return None if isinstance(value, bool) else f"{_shown(value)} is not true or false"
+        return None if isinstance(value, bool) else _("%(value)s is not true or false") % shown
     if kind == "text":
         if not isinstance(value, str):
-            return f"{_shown(value)} is not text"
+            return _("%(value)s is not text") % shown
         if len(value) > LONG_TEXT:
-            return f"the answer has {len(value):,} characters, more than the {LONG_TEXT:,} allowed"
+            return _("the answer has %(count)s characters, more than the %(most)s allowed") % {
+                "count": _grouped(len(value)),
+                "most": _grouped(LONG_TEXT),
+            }
         return None
     if kind == "choice":
         values = [o.value for o in spec.options_for(item)]
         if isinstance(value, str) and value in values:
             return None
-        return f"{_shown(value)} is not one of its options ({', '.join(values)})"
+        return _("%(value)s is not one of its options (%(options)s)") % {
+            **shown,
+            "options": ", ".join(values),
+        }
     if isinstance(value, int) and not isinstance(value, bool) and item.min <= value <= item.max:
         return None
-    return f"{_shown(value)} is not a whole number from {item.min} to {item.max}"
+    return _("%(value)s is not a whole number from %(min)s to %(max)s") % {
+        **shown,
+        "min": item.min,
+        "max": item.max,
+    }
 
 
 def _score_range(spec: InstrumentSpec) -> tuple[float, float]:
@@ -252,13 +307,15 @@ def _score(spec: InstrumentSpec, answers: dict, where: str) -> Score | None:
     except IncompleteAnswers as e:
         raise _refuse(
             where,
-            f"it was submitted without an answer to {', '.join(e.missing)}, so its score"
-            " cannot be worked out",
+            _("it was submitted without an answer to %(items)s, so its score cannot be worked out")
+            % {"items": ", ".join(e.missing)},
         ) from None
     except (ValueError, ArithmeticError) as e:
-        raise _refuse(where, f"its score cannot be worked out ({e})") from None
+        raise _refuse(
+            where, _("its score cannot be worked out (%(error)s)") % {"error": e}
+        ) from None
     if result is not None and not math.isfinite(result.total):
-        raise _refuse(where, "its score is not a finite number")
+        raise _refuse(where, _("its score is not a finite number"))
     return result
 
 
@@ -288,13 +345,21 @@ def work_out(export: Export, instruments: dict[tuple[str, int], Instrument]) -> 
     worked = []
     for index, r in enumerate(export.responses):
         instrument = instruments[r.instrument.as_tuple()]
-        spec = instrument.parsed
+        spec = instrument.parsed.original  # bands are stored in the pack's own words
         for answers in [r.answers, *(h.answers for h in r.history)]:
             unknown = sorted(set(answers) - set(spec.items_by_key))
             if unknown:
                 raise ImportRefused(
-                    f"Response {r.id} answers an item {unknown[0]!r} that the instrument"
-                    f" {spec.key!r} version {spec.version} does not have. Nothing was imported."
+                    _(
+                        "Response %(id)s answers an item %(item)s that the instrument %(key)s"
+                        " version %(version)s does not have. Nothing was imported."
+                    )
+                    % {
+                        "id": r.id,
+                        "item": repr(unknown[0]),
+                        "key": repr(spec.key),
+                        "version": spec.version,
+                    }
                 )
         record = _record("responses", index, r.id, spec.key)
         submitted = r.status == Response.Status.SUBMITTED
@@ -322,7 +387,13 @@ def work_out(export: Export, instruments: dict[tuple[str, int], Instrument]) -> 
                 if not lo <= claimed <= hi:
                     raise _refuse(
                         f"{record}, {prefix}score_total",
-                        f"{_shown(claimed)} is outside {lo:g}–{hi:g}, the scores of {spec.title!r}",
+                        _("%(value)s is outside %(low)s–%(high)s, the scores of %(title)s")
+                        % {
+                            "value": _shown(claimed),
+                            "low": f"{lo:g}",
+                            "high": f"{hi:g}",
+                            "title": repr(spec.title),
+                        },
                     )
             where = f"{record}, {prefix[:-1]}" if prefix else record
             result = _score(spec, answers, where) if scored else None
@@ -356,11 +427,16 @@ def check_practices(export: Export) -> None:
         for name in ("planned_seconds", "elapsed_seconds"):
             value = getattr(p, name)
             if value > LONGEST_PRACTICE_SECONDS:
-                raise _refuse(f"{where}, {name}", f"{value} seconds is longer than a day")
+                raise _refuse(
+                    f"{where}, {name}",
+                    _("%(value)s seconds is longer than a day") % {"value": value},
+                )
         for label, count in p.notings.items():
             if not 0 <= count <= MOST_NOTINGS:
                 raise _refuse(
-                    f"{where}, notings.{label}", f"{count} is not a count from 0 to {MOST_NOTINGS}"
+                    f"{where}, notings.{label}",
+                    _("%(value)s is not a count from 0 to %(most)s")
+                    % {"value": count, "most": MOST_NOTINGS},
                 )
         if p.pace is not None:
             try:
@@ -368,6 +444,8 @@ def check_practices(export: Export) -> None:
             except ValidationError:
                 raise _refuse(
                     f"{where}, pace",
-                    "it is not a breathing pace (inhale and exhale of more than 0 and at most 20"
-                    " seconds, holds from 0 to 20)",
+                    _(
+                        "it is not a breathing pace (inhale and exhale of more than 0 and at most"
+                        " 20 seconds, holds from 0 to 20)"
+                    ),
                 ) from None

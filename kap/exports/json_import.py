@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from django.db import DataError, IntegrityError, connection, models, transaction
 from django.db.models import RestrictedError, TextField, Value
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from pydantic import ValidationError
 
 from kap.accounts.models import User
@@ -59,8 +61,25 @@ class Imported:
     to_index: list = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
-        parts = [f"{n} {kind}" for kind, n in self.counts.items() if n]
-        return ", ".join(parts) if parts else "no records"
+        parts = [_counted(kind, n) for kind, n in self.counts.items() if n]
+        return ", ".join(parts) if parts else _("no records")
+
+
+def _counted(kind: str, n: int) -> str:
+    """`n` records of one of the kinds of Imported.counts, in words: "3 insights"."""
+    words = {
+        "KAP sessions": lambda: ngettext("%(count)s KAP session", "%(count)s KAP sessions", n),
+        "check-ins and worksheets": lambda: ngettext(
+            "%(count)s check-in or worksheet", "%(count)s check-ins and worksheets", n
+        ),
+        "safety events": lambda: ngettext("%(count)s safety event", "%(count)s safety events", n),
+        "insights": lambda: ngettext("%(count)s insight", "%(count)s insights", n),
+        "action steps": lambda: ngettext("%(count)s action step", "%(count)s action steps", n),
+        "questions": lambda: ngettext("%(count)s question", "%(count)s questions", n),
+        "support items": lambda: ngettext("%(count)s support item", "%(count)s support items", n),
+        "practices": lambda: ngettext("%(count)s practice", "%(count)s practices", n),
+    }.get(kind)
+    return words() % {"count": n} if words else f"{n} {kind}"
 
 
 def has_records(user) -> bool:
@@ -100,29 +119,55 @@ def _resolve_instruments(
             found[ident] = here
             continue
         if entry.spec is None:
-            if here is None:
-                source = f" from the content pack {entry.pack!r}" if entry.pack else ""
+            named = {
+                "key": repr(entry.key),
+                "version": entry.version,
+                "title": entry.title,
+                "pack": repr(entry.pack),
+            }
+            if here is None and entry.pack:
                 raise ImportRefused(
-                    f"The export uses the instrument {entry.key!r} version {entry.version}"
-                    f" (“{entry.title}”){source}, which is not loaded here. Load that content"
-                    " pack (kap content load PATH) and import again. Nothing was imported."
+                    _(
+                        "The export uses the instrument %(key)s version %(version)s (“%(title)s”)"
+                        " from the content pack %(pack)s, which is not loaded here. Load that"
+                        " content pack (kap content load PATH) and import again. Nothing was"
+                        " imported."
+                    )
+                    % named
+                )
+            if here is None:
+                raise ImportRefused(
+                    _(
+                        "The export uses the instrument %(key)s version %(version)s (“%(title)s”),"
+                        " which is not loaded here. Load that content pack (kap content load"
+                        " PATH) and import again. Nothing was imported."
+                    )
+                    % named
                 )
             raise ImportRefused(
-                f"The instrument {entry.key!r} version {entry.version} here is not the same as"
-                " the one in the export (their checksums differ), so its answers could be"
-                " misread. Nothing was imported."
+                _(
+                    "The instrument %(key)s version %(version)s here is not the same as the one in"
+                    " the export (their checksums differ), so its answers could be misread."
+                    " Nothing was imported."
+                )
+                % named
             )
         try:
             spec = InstrumentSpec.model_validate(entry.spec)
         except ValidationError as e:
             raise ImportRefused(
-                f"The instrument {entry.key!r} in the export is damaged ({e.errors()[0]['msg']})."
-                " Nothing was imported."
+                _(
+                    "The instrument %(key)s in the export is damaged (%(error)s). Nothing was imported."
+                )
+                % {"key": repr(entry.key), "error": e.errors()[0]["msg"]}
             ) from None
         if (spec.key, spec.version) != ident:
             raise ImportRefused(
-                f"The instrument {entry.key!r} in the export names itself {spec.key!r} version"
-                f" {spec.version}. Nothing was imported."
+                _(
+                    "The instrument %(key)s in the export names itself %(named)s version"
+                    " %(version)s. Nothing was imported."
+                )
+                % {"key": repr(entry.key), "named": repr(spec.key), "version": spec.version}
             )
         found[ident], created = store_instrument(spec, owner=user)
         if created:
@@ -155,10 +200,6 @@ def _restore_times(model: type[models.Model], objs: list, times: list[dict]) -> 
         cursor.executemany(sql, rows)
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def _safety_events(
     account, export: Export, worked: list[Worked], response_of: dict[int, Response]
 ) -> tuple[list[SafetyEvent], list[dict], list[str]]:
@@ -189,15 +230,25 @@ def _safety_events(
     added, left_out = len(ours - set(claimed)), len(set(claimed) - ours)
     if added:
         notes.append(
-            f"{_count(added, 'safety event was', 'safety events were')} recorded for answers"
-            " in the file that set off a safety rule here, though the file did not list"
-            f" {'it' if added == 1 else 'them'}."
+            ngettext(
+                "%(count)s safety event was recorded for answers in the file that set off a"
+                " safety rule here, though the file did not list it.",
+                "%(count)s safety events were recorded for answers in the file that set off a"
+                " safety rule here, though the file did not list them.",
+                added,
+            )
+            % {"count": added}
         )
     if left_out:
         notes.append(
-            f"{_count(left_out, 'safety event', 'safety events')} of the file"
-            f" {'was' if left_out == 1 else 'were'} left out: the answers named do not set off"
-            " a safety rule here."
+            ngettext(
+                "%(count)s safety event of the file was left out: the answers named do not set"
+                " off a safety rule here.",
+                "%(count)s safety events of the file were left out: the answers named do not set"
+                " off a safety rule here.",
+                left_out,
+            )
+            % {"count": left_out}
         )
     return events, times, notes
 
@@ -265,8 +316,10 @@ def _empty_account(user) -> User:
     account = User.objects.select_for_update().get(pk=user.pk)
     if has_records(account):
         raise ImportRefused(
-            "This account already has records, so importing would mix or duplicate them."
-            " Import into a new, empty account instead. Nothing was imported."
+            _(
+                "This account already has records, so importing would mix or duplicate them."
+                " Import into a new, empty account instead. Nothing was imported."
+            )
         )
     return account
 
@@ -487,7 +540,7 @@ def _write_all(
     with transaction.atomic():
         account = User.objects.select_for_update().get(pk=user.pk)
         if pref := export.reminder_preference:
-            obj, _ = ReminderPreference.objects.update_or_create(
+            obj, _created = ReminderPreference.objects.update_or_create(
                 client=account,
                 defaults={
                     "email_enabled": pref.email_enabled,
@@ -522,15 +575,22 @@ def _write_all(
 
     if export.care_links:
         result.not_imported.append(
-            "Links to therapists are not imported: a therapist on this instance can invite you"
-            " again, and you choose again what to share."
+            _(
+                "Links to therapists are not imported: a therapist on this instance can invite"
+                " you again, and you choose again what to share."
+            )
         )
     corrected = sum(w.corrected for w in worked)
     if corrected:
         result.not_imported.append(
-            f"{_count(corrected, 'score or band', 'scores or bands')} in the file did not match"
-            " the answers. Scores and bands are always worked out again from the answers, so"
-            " those were corrected."
+            ngettext(
+                "%(count)s score or band in the file did not match the answers. Scores and bands"
+                " are always worked out again from the answers, so those were corrected.",
+                "%(count)s scores or bands in the file did not match the answers. Scores and"
+                " bands are always worked out again from the answers, so those were corrected.",
+                corrected,
+            )
+            % {"count": corrected}
         )
     result.not_imported += notes
     result.counts = {
@@ -555,15 +615,19 @@ def import_json(*, user, raw: bytes) -> Imported:
         # The schema cannot see everything the database checks (e.g. two open drafts of one
         # check-in); what was written is deleted again, so nothing is half-imported.
         raise ImportRefused(
-            "Some records in this export contradict each other (for example two open drafts of"
-            " the same check-in), so it was not imported. Nothing was imported."
+            _(
+                "Some records in this export contradict each other (for example two open drafts"
+                " of the same check-in), so it was not imported. Nothing was imported."
+            )
         ) from None
     except DataError:
         # A value the database cannot hold that the checks above let through (e.g. a NUL
         # character in a name on PostgreSQL); deleted again as well.
         raise ImportRefused(
-            "Some values in this export cannot be stored here (for example a control character"
-            " in a name), so it was not imported. Nothing was imported."
+            _(
+                "Some values in this export cannot be stored here (for example a control"
+                " character in a name), so it was not imported. Nothing was imported."
+            )
         ) from None
     index_in_batches(result.to_index)
     result.to_index = []

@@ -6,6 +6,7 @@ pack's.
 from __future__ import annotations
 
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 
 from kap.accounts.models import User
 from kap.content.loader import instrument_checksum
@@ -23,18 +24,24 @@ def parse_questionnaire(raw: bytes) -> InstrumentSpec:
     """An uploaded Questionnaire as an instrument spec; ImportRefused says why it cannot be."""
     if len(raw) > MAX_QUESTIONNAIRE_BYTES:
         raise ImportRefused(
-            f"This file is larger than {MAX_QUESTIONNAIRE_BYTES // (1024 * 1024)} MB; a"
-            " Questionnaire is far smaller. Nothing was imported."
+            _(
+                "This file is larger than %(size)s MB; a Questionnaire is far smaller. Nothing"
+                " was imported."
+            )
+            % {"size": MAX_QUESTIONNAIRE_BYTES // (1024 * 1024)}
         )
     try:
         data = parse_json(raw, max_bytes=MAX_QUESTIONNAIRE_BYTES, max_depth=64)
     except BadJson as e:  # not UTF-8, not valid JSON, nested too deep, NaN, ...
-        raise ImportRefused(f"This file is {e.reason}. Nothing was imported.") from None
+        raise ImportRefused(
+            _("This file is %(reason)s. Nothing was imported.") % {"reason": e.reason}
+        ) from None
     try:
         return instrument_from_questionnaire(data)
     except ValueError as e:  # UnsupportedQuestionnaire names the item and the feature
         raise ImportRefused(
-            f"This Questionnaire cannot be imported: {e}. Nothing was stored."
+            _("This Questionnaire cannot be imported: %(reason)s. Nothing was stored.")
+            % {"reason": e}
         ) from None
 
 

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.db import models
+from django.utils.translation import gettext as _
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from kap.journal.models import ActionStep, CheckIn, KapSession, Response, SupportItem
-from kap.lib.limits import DATE_RANGE_MESSAGE, LONG_TEXT, SHORT_TEXT, in_date_range
+from kap.lib.limits import LONG_TEXT, SHORT_TEXT, date_range_message, in_date_range
 from kap.practices.models import PracticeLog
 
 FORMAT = "kap-companion-export"
@@ -52,6 +53,7 @@ NOT_EXPORTED = {
     "otp_static.StaticDevice": "two-factor backup codes: made again on the new instance",
     "content.Pack": "a personal pack (none can be made yet): load it again with its files",
     "content.PackUpload": "a clinic admin's upload of the clinic's pack: the clinic's, not theirs",
+    "content.TranslationReview": "a clinician's review of a pack's translation: the clinic's",
 }
 
 
@@ -59,10 +61,17 @@ class ImportRefused(Exception):
     """A file that cannot be imported. The message is shown to the person as it is."""
 
 
+def _not_one_of(value: str, values: list[str]) -> ValueError:
+    return ValueError(
+        _("%(value)s is not one of %(values)s")
+        % {"value": repr(value), "values": ", ".join(values)}
+    )
+
+
 def _choice_of(choices: type[models.TextChoices]):
     def check(value: str) -> str:
         if value not in choices.values:
-            raise ValueError(f"{value!r} is not one of {', '.join(choices.values)}")
+            raise _not_one_of(value, choices.values)
         return value
 
     return AfterValidator(check)
@@ -70,13 +79,13 @@ def _choice_of(choices: type[models.TextChoices]):
 
 def _setting(value: str) -> str:
     if value and value not in KapSession.Setting.values:
-        raise ValueError(f"{value!r} is not one of {', '.join(KapSession.Setting.values)}")
+        raise _not_one_of(value, KapSession.Setting.values)
     return value
 
 
 def _in_date_range(value: datetime) -> datetime:
     if not in_date_range(value):
-        raise ValueError(DATE_RANGE_MESSAGE)
+        raise ValueError(date_range_message())
     return value
 
 
@@ -253,47 +262,59 @@ class Export(Row):
             seen: set[int] = set()
             for row in rows:
                 if row.id in seen:
-                    problems.append(f"{kind}: id {row.id} is used twice")
+                    problems.append(
+                        _("%(kind)s: id %(id)s is used twice") % {"kind": kind, "id": row.id}
+                    )
                 seen.add(row.id)
             return seen
 
         def points(where: str, ref: int | None, known: set[int], kind: str) -> None:
             if ref is not None and ref not in known:
-                problems.append(f"{where} refers to {kind} {ref}, which is not in the file")
+                if kind == "session":
+                    words = _("%(where)s refers to session %(id)s, which is not in the file")
+                else:
+                    words = _("%(where)s refers to response %(id)s, which is not in the file")
+                problems.append(words % {"where": where, "id": ref})
+
+        def uses(where: str, ref: InstrumentRef) -> None:
+            if ref.as_tuple() not in instruments:
+                problems.append(
+                    _(
+                        "%(where)s uses instrument %(key)s version %(version)s, which is not in"
+                        " the file's instruments"
+                    )
+                    % {"where": where, "key": repr(ref.key), "version": ref.version}
+                )
 
         instruments = {(i.key, i.version) for i in self.instruments}
         if len(instruments) != len(self.instruments):
-            problems.append("instruments: an instrument is listed twice")
+            problems.append(_("instruments: an instrument is listed twice"))
         sessions = ids("sessions", self.sessions)
         responses = ids("responses", self.responses)
         for r in self.responses:
-            points(f"response {r.id}", r.session, sessions, "session")
-            if r.instrument.as_tuple() not in instruments:
-                problems.append(
-                    f"response {r.id} uses instrument {r.instrument.key!r} version"
-                    f" {r.instrument.version}, which is not in the file's instruments"
-                )
+            where = _("response %(id)s") % {"id": r.id}
+            points(where, r.session, sessions, "session")
+            uses(where, r.instrument)
         for e in self.safety_events:
-            points(f"safety event {e.id}", e.response, responses, "response")
+            where = _("safety event %(id)s") % {"id": e.id}
+            points(where, e.response, responses, "response")
         ids("safety_events", self.safety_events)
         for i in self.insights:
-            points(f"insight {i.id}", i.session, sessions, "session")
+            points(_("insight %(id)s") % {"id": i.id}, i.session, sessions, "session")
         ids("insights", self.insights)
         for s in self.action_steps:
-            points(f"action step {s.id}", s.session, sessions, "session")
-            points(f"action step {s.id}", s.source_response, responses, "response")
+            where = _("action step %(id)s") % {"id": s.id}
+            points(where, s.session, sessions, "session")
+            points(where, s.source_response, responses, "response")
         ids("action_steps", self.action_steps)
         for q in self.questions:
-            points(f"question {q.id}", q.source_response, responses, "response")
+            where = _("question %(id)s") % {"id": q.id}
+            points(where, q.source_response, responses, "response")
         ids("questions", self.questions)
         ids("support_items", self.support_items)
         ids("practice_logs", self.practice_logs)
         for p in self.practice_logs:
-            if p.instrument.as_tuple() not in instruments:
-                problems.append(
-                    f"practice {p.id} uses instrument {p.instrument.key!r} version"
-                    f" {p.instrument.version}, which is not in the file's instruments"
-                )
+            uses(_("practice %(id)s") % {"id": p.id}, p.instrument)
         if problems:
             raise ValueError("; ".join(problems[:5]))
         return self

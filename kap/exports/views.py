@@ -16,6 +16,8 @@ from django.contrib.auth import authenticate, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
 from kap.accounts.decorators import client_required
@@ -38,8 +40,10 @@ def _too_large(request: HttpRequest, form: UploadForm, limit: int) -> bool:
         form.errors.clear()
         form.add_error(
             "file",
-            f"This file is larger than {limit // (1024 * 1024)} MB, far larger than expected."
-            " Nothing was imported.",
+            _(
+                "This file is larger than %(size)s MB, far larger than expected. Nothing was imported."
+            )
+            % {"size": limit // (1024 * 1024)},
         )
         return True
     return False
@@ -49,8 +53,8 @@ def _export_form(*args) -> UploadForm:
     return UploadForm(
         *args,
         prefix="export",
-        label="Your JSON export",
-        help_text="A kap-export-….json file downloaded from KAP Companion.",
+        label=_("Your JSON export"),
+        help_text=_("A kap-export-….json file downloaded from KAP Companion."),
         accept=".json,application/json",
     )
 
@@ -59,8 +63,8 @@ def _questionnaire_form(*args) -> UploadForm:
     return UploadForm(
         *args,
         prefix="questionnaire",
-        label="A FHIR Questionnaire",
-        help_text="A .json file holding one FHIR R4 Questionnaire resource.",
+        label=_("A FHIR Questionnaire"),
+        help_text=_("A .json file holding one FHIR R4 Questionnaire resource."),
         accept=".json,application/json,application/fhir+json",
     )
 
@@ -134,7 +138,9 @@ def import_json(request: HttpRequest) -> HttpResponse:
         except ImportRefused as refused:
             form.add_error("file", str(refused))
         else:
-            messages.success(request, f"Your data was imported: {result.summary()}.")
+            messages.success(
+                request, _("Your data was imported: %(summary)s.") % {"summary": result.summary()}
+            )
             for note in result.not_imported:
                 messages.info(request, note)
             return redirect("exports:index")
@@ -158,36 +164,35 @@ def import_questionnaire(request: HttpRequest) -> HttpResponse:
         except ImportRefused as refused:
             form.add_error("file", str(refused))
         else:
+            title = {"title": instrument.title}
             if created:
                 if safety_rules_for(instrument):
-                    safety = (
-                        " Answers to its question about self-harm show crisis support at once,"
-                        " as for the guide's PHQ-9."
+                    added = _(
+                        "“%(title)s” was added. You can fill it in below. Answers to its question"
+                        " about self-harm show crisis support at once, as for the guide's PHQ-9."
                     )
                 else:
-                    safety = (
-                        " Imported questionnaires come without the guide's safety rules: answers"
-                        " here are not checked for signs of crisis."
+                    added = _(
+                        "“%(title)s” was added. You can fill it in below. Imported questionnaires"
+                        " come without the guide's safety rules: answers here are not checked for"
+                        " signs of crisis."
                     )
-                messages.success(
-                    request,
-                    f"“{instrument.title}” was added. You can fill it in below.{safety}",
-                )
+                messages.success(request, added % title)
             else:
-                messages.info(request, f"“{instrument.title}” was imported before; here it is.")
+                messages.info(request, _("“%(title)s” was imported before; here it is.") % title)
             return redirect("journal:instrument", instrument.key)
     return _index(request, questionnaire_form=form, status=400)
 
 
 class DeleteForm(forms.Form):
     email = forms.CharField(
-        label="Your email address",
+        label=gettext_lazy("Your email address"),
         required=False,
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
     password = forms.CharField(
-        label="Or your password",
+        label=gettext_lazy("Or your password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
@@ -203,7 +208,7 @@ class DeleteForm(forms.Form):
         password = self.cleaned_data.get("password") or ""
         if not email and not password:
             raise forms.ValidationError(
-                "To confirm, type your email address or your password. Nothing was deleted."
+                _("To confirm, type your email address or your password. Nothing was deleted.")
             )
         if email and email.casefold() == self.user.email.casefold():
             return self.cleaned_data
@@ -215,7 +220,7 @@ class DeleteForm(forms.Form):
         ):
             return self.cleaned_data
         raise forms.ValidationError(
-            "That is not this account's email address or password, so nothing was deleted."
+            _("That is not this account's email address or password, so nothing was deleted.")
         )
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.text import normalize_newlines
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.content.specs import InstrumentSpec, Item
 from kap.journal import timeline
@@ -36,8 +39,8 @@ def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
             max_length=MAX_TEXT,
             widget=Textarea(attrs={"rows": 4}),
             error_messages={
-                "required": "Please write something here, even a few words.",
-                "max_length": too_long("your answer", MAX_TEXT),
+                "required": _("Please write something here, even a few words."),
+                "max_length": too_long(_("your answer"), MAX_TEXT),
             },
         )
     if kind == "choice":
@@ -46,18 +49,22 @@ def _field_for(spec: InstrumentSpec, item: Item) -> forms.Field:
             choices=[(o.value, o.label) for o in spec.options_for(item)],
             widget=forms.RadioSelect,
             error_messages={
-                "required": "Please choose one answer.",
-                "invalid_choice": "Please choose one of the answers shown.",
+                "required": _("Please choose one answer."),
+                "invalid_choice": _("Please choose one of the answers shown."),
             },
         )
+    pick_a_number = _("Please choose a number from %(min)s to %(max)s.") % {
+        "min": item.min,
+        "max": item.max,
+    }
     field = forms.TypedChoiceField(
         **common,
         coerce=int,
         choices=[(n, str(n)) for n in range(item.min, item.max + 1)],
         widget=forms.RadioSelect,
         error_messages={
-            "required": f"Please choose a number from {item.min} to {item.max}.",
-            "invalid_choice": f"Please choose a number from {item.min} to {item.max}.",
+            "required": pick_a_number,
+            "invalid_choice": pick_a_number,
         },
     )
     # A scale is a row of segments; more than six wrap into two even rows on a phone (0-10:
@@ -108,9 +115,12 @@ class InstrumentForm(forms.Form):
                 continue
             error = bound.errors.as_data()[0]
             if error.code == "required":
-                message = f"Answer question {n}"
+                message = _("Answer question %(n)s") % {"n": n}
             else:
-                message = f"Question {n}: {' '.join(error.messages)}"
+                message = _("Question %(n)s: %(message)s") % {
+                    "n": n,
+                    "message": " ".join(error.messages),
+                }
             out.append((first_control_id(bound), message))
         return out
 
@@ -155,10 +165,10 @@ class _Limited:
 
 
 class KapSessionForm(_Limited, forms.ModelForm):
-    text_limits = {"notes": (LONG_TEXT, "the notes")}
+    text_limits = {"notes": (LONG_TEXT, gettext_lazy("the notes"))}
 
     starts_at = forms.DateTimeField(
-        label="Date and time",
+        label=gettext_lazy("Date and time"),
         widget=forms.DateTimeInput(
             attrs={
                 "type": "datetime-local",
@@ -169,8 +179,8 @@ class KapSessionForm(_Limited, forms.ModelForm):
         ),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         error_messages={
-            "required": "Please give the date and time of the session.",
-            "invalid": "Please give a date and time, e.g. 2026-12-01 14:00.",
+            "required": gettext_lazy("Please give the date and time of the session."),
+            "invalid": gettext_lazy("Please give a date and time, e.g. 2026-12-01 14:00."),
         },
         validators=[check_date_range],
     )
@@ -178,9 +188,16 @@ class KapSessionForm(_Limited, forms.ModelForm):
     class Meta:
         model = KapSession
         fields = ["starts_at", "status", "clinician_name", "setting", "notes"]
-        labels = {"clinician_name": "Clinician's name", "notes": "Notes (optional)"}
+        labels = {
+            "status": gettext_lazy("Status"),
+            "setting": gettext_lazy("Setting"),
+            "clinician_name": gettext_lazy("Clinician's name"),
+            "notes": gettext_lazy("Notes (optional)"),
+        }
         help_texts = {
-            "notes": "Anything you want to remember. No dose or medication details are needed here."
+            "notes": gettext_lazy(
+                "Anything you want to remember. No dose or medication details are needed here."
+            )
         }
         widgets = {
             "status": forms.RadioSelect,
@@ -193,50 +210,57 @@ class KapSessionForm(_Limited, forms.ModelForm):
         when, status = data.get("starts_at"), data.get("status")
         if when and status == KapSession.Status.COMPLETED and when > timezone.now():
             self.add_error(
-                "status", "A session in the future cannot be completed yet; mark it as planned."
+                "status", _("A session in the future cannot be completed yet; mark it as planned.")
             )
         return data
 
 
+# too_long() in the language of the request that shows the message, not of the import.
+_too_long_lazy = lazy(too_long, str)
+
+
 class InsightForm(forms.Form):
     text = forms.CharField(
-        label="What stood out?",
+        label=gettext_lazy("What stood out?"),
         max_length=MAX_TEXT,
         widget=Textarea(attrs={"rows": 3}),
         error_messages={
-            "required": "Write a word or two first.",
-            "max_length": too_long("the insight", MAX_TEXT),
+            "required": gettext_lazy("Write a word or two first."),
+            "max_length": _too_long_lazy(gettext_lazy("the insight"), MAX_TEXT),
         },
     )
 
 
 class ActionStepForm(_Limited, forms.ModelForm):
-    text_limits = {"text": (SHORT_TEXT, "the step")}
+    text_limits = {"text": (SHORT_TEXT, gettext_lazy("the step"))}
 
     class Meta:
         model = ActionStep
         fields = ["text"]
-        labels = {"text": "A small step"}
+        labels = {"text": gettext_lazy("A small step")}
         widgets = {"text": forms.TextInput}
 
 
 class CheckInForm(_Limited, forms.ModelForm):
-    text_limits = {"note": (SHORT_TEXT, "the note")}
+    text_limits = {"note": (SHORT_TEXT, gettext_lazy("the note"))}
 
     class Meta:
         model = CheckIn
         fields = ["status", "note"]
-        labels = {"status": "How is it going?", "note": "A short note (optional)"}
+        labels = {
+            "status": gettext_lazy("How is it going?"),
+            "note": gettext_lazy("A short note (optional)"),
+        }
         widgets = {"status": forms.RadioSelect, "note": forms.TextInput}
 
 
 class SupportItemForm(_Limited, forms.ModelForm):
-    text_limits = {"text": (SHORT_TEXT, "this")}
+    text_limits = {"text": (SHORT_TEXT, gettext_lazy("this"))}
 
     class Meta:
         model = SupportItem
         fields = ["category", "text"]
-        labels = {"category": "Kind of support", "text": "Who or what"}
+        labels = {"category": gettext_lazy("Kind of support"), "text": gettext_lazy("Who or what")}
         widgets = {"category": forms.RadioSelect, "text": forms.TextInput}
 
 
@@ -247,13 +271,15 @@ class SessionForm(KapSessionForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         status = self.fields["status"]
-        status.error_messages["invalid_choice"] = "Please choose planned, completed or cancelled."
-        status.error_messages["required"] = "Please choose planned, completed or cancelled."
+        status.error_messages["invalid_choice"] = _(
+            "Please choose planned, completed or cancelled."
+        )
+        status.error_messages["required"] = _("Please choose planned, completed or cancelled.")
         setting = self.fields["setting"]
         # A blank radio option would read "---------" aloud.
-        setting.choices = [("", "Prefer not to say"), *KapSession.Setting.choices]
-        setting.error_messages["invalid_choice"] = "Please choose one of the settings shown."
-        self.fields["clinician_name"].error_messages["max_length"] = (
+        setting.choices = [("", _("Prefer not to say")), *KapSession.Setting.choices]
+        setting.error_messages["invalid_choice"] = _("Please choose one of the settings shown.")
+        self.fields["clinician_name"].error_messages["max_length"] = _(
             "Please shorten the name to 120 characters or fewer."
         )
 
@@ -273,16 +299,18 @@ def offer_latest_sessions(form: forms.BaseForm, client) -> None:
         wanted.append(int(sent))
     field = form.fields["session"]
     field.queryset = mine.filter(pk__in=wanted).order_by("-starts_at", "-pk")
-    field.help_text = f"Your latest {SESSIONS_LISTED}; an earlier one from its page in Sessions."
+    field.help_text = _("Your latest %(n)s; an earlier one from its page in Sessions.") % {
+        "n": SESSIONS_LISTED
+    }
 
 
 class StepForm(ActionStepForm):
     session = forms.ModelChoiceField(
         queryset=KapSession.objects.none(),
         required=False,
-        label="From which session? (optional)",
-        empty_label="Not linked to a session",
-        error_messages={"invalid_choice": "Please choose one of your sessions."},
+        label=gettext_lazy("From which session? (optional)"),
+        empty_label=gettext_lazy("Not linked to a session"),
+        error_messages={"invalid_choice": gettext_lazy("Please choose one of your sessions.")},
     )
 
     class Meta(ActionStepForm.Meta):
@@ -291,55 +319,61 @@ class StepForm(ActionStepForm):
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
         offer_latest_sessions(self, client)
-        self.fields["text"].error_messages["required"] = "Write the step in a few words first."
+        self.fields["text"].error_messages["required"] = _("Write the step in a few words first.")
 
 
 class StepCheckInForm(CheckInForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # (No blank radio, _Limited: the person picks one of the three, nothing is preset.)
-        self.fields["status"].error_messages["required"] = "Please choose how it is going."
-        self.fields["status"].error_messages["invalid_choice"] = "Please choose one of the answers."
+        self.fields["status"].error_messages["required"] = _("Please choose how it is going.")
+        self.fields["status"].error_messages["invalid_choice"] = _(
+            "Please choose one of the answers."
+        )
 
 
 class QuestionForm(forms.ModelForm):
     class Meta:
         model = QuestionToBring
         fields = ["text"]
-        labels = {"text": "A question to bring"}
+        labels = {"text": gettext_lazy("A question to bring")}
         widgets = {"text": forms.TextInput}
-        error_messages = {"text": {"required": "Write the question first, even a few words."}}
+        error_messages = {
+            "text": {"required": gettext_lazy("Write the question first, even a few words.")}
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        limit_length(self.fields["text"], SHORT_TEXT, "the question")
+        limit_length(self.fields["text"], SHORT_TEXT, _("the question"))
 
 
 class SupportForm(SupportItemForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["category"].error_messages["required"] = "Please choose a kind of support."
-        self.fields["category"].error_messages["invalid_choice"] = (
+        self.fields["category"].error_messages["required"] = _("Please choose a kind of support.")
+        self.fields["category"].error_messages["invalid_choice"] = _(
             "Please choose one of the kinds of support shown."
         )
-        self.fields["text"].error_messages["required"] = "Write who or what helps, in a few words."
+        self.fields["text"].error_messages["required"] = _(
+            "Write who or what helps, in a few words."
+        )
 
 
 class TimelineFilter(forms.Form):
-    q = forms.CharField(label="Search your words", required=False, max_length=200)
-    kind = forms.ChoiceField(label="Show", required=False)
+    q = forms.CharField(label=gettext_lazy("Search your words"), required=False, max_length=200)
+    kind = forms.ChoiceField(label=gettext_lazy("Show"), required=False)
     session = forms.ModelChoiceField(
         queryset=KapSession.objects.none(),
         required=False,
-        label="About the session",
-        empty_label="Any session",
-        error_messages={"invalid_choice": "Please choose one of your sessions."},
+        label=gettext_lazy("About the session"),
+        empty_label=gettext_lazy("Any session"),
+        error_messages={"invalid_choice": gettext_lazy("Please choose one of your sessions.")},
     )
 
     def __init__(self, *args, client, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [("", "Everything")] + [
+        self.fields["kind"].choices = [("", _("Everything"))] + [
             (s.kind, s.label) for s in timeline.SOURCES.values()
         ]
-        self.fields["kind"].error_messages["invalid_choice"] = "Please choose one of the kinds."
+        self.fields["kind"].error_messages["invalid_choice"] = _("Please choose one of the kinds.")
         offer_latest_sessions(self, client)

@@ -6,7 +6,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.content.models import Instrument
 from kap.lib.fields import EncryptedJSONField, EncryptedTextField
@@ -34,19 +36,19 @@ class Searchable(models.Model):
 
 class KapSession(Searchable):
     class Status(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
+        PLANNED = "planned", gettext_lazy("Planned")
+        COMPLETED = "completed", gettext_lazy("Completed")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
     class Setting(models.TextChoices):
-        CLINIC = "clinic", "In a clinic or office"
-        HOME = "home", "At home, with remote support"
-        OTHER = "other", "Somewhere else"
+        CLINIC = "clinic", gettext_lazy("In a clinic or office")
+        HOME = "home", gettext_lazy("At home, with remote support")
+        OTHER = "other", gettext_lazy("Somewhere else")
 
     client = models.ForeignKey(Client, models.CASCADE, related_name="kap_sessions")
-    starts_at = models.DateTimeField("date and time")
+    starts_at = models.DateTimeField(gettext_lazy("date and time"))
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PLANNED)
-    clinician_name = models.CharField("clinician", max_length=120, blank=True)
+    clinician_name = models.CharField(gettext_lazy("clinician"), max_length=120, blank=True)
     setting = models.CharField(max_length=12, choices=Setting.choices, blank=True)
     notes = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -59,7 +61,8 @@ class KapSession(Searchable):
         indexes = [models.Index(fields=["client", "starts_at"])]
 
     def __str__(self) -> str:
-        return f"Session on {timezone.localtime(self.starts_at):%-d %b %Y}"
+        when = dateformat.format(timezone.localtime(self.starts_at), _("j M Y"))
+        return _("Session on %(date)s") % {"date": when}
 
     @property
     def is_completed(self) -> bool:
@@ -84,8 +87,8 @@ class Response(Searchable):
     """Answers to one instrument: a draft while being written, then submitted (and editable)."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SUBMITTED = "submitted", "Submitted"
+        DRAFT = "draft", gettext_lazy("Draft")
+        SUBMITTED = "submitted", gettext_lazy("Submitted")
 
     client = models.ForeignKey(Client, models.CASCADE, related_name="responses")
     # RESTRICT, not PROTECT: a personal instrument goes with its owner, and their answers
@@ -207,9 +210,9 @@ class Insight(Searchable):
 
 class ActionStep(Searchable):
     class Status(models.TextChoices):
-        OPEN = "open", "Working on it"
-        DONE = "done", "Done"
-        LET_GO = "let-go", "Let go"
+        OPEN = "open", gettext_lazy("Working on it")
+        DONE = "done", gettext_lazy("Done")
+        LET_GO = "let-go", gettext_lazy("Let go")
 
     client = models.ForeignKey(Client, models.CASCADE, related_name="action_steps")
     session = models.ForeignKey(
@@ -231,9 +234,9 @@ class ActionStep(Searchable):
 
 class CheckIn(Searchable):
     class Status(models.TextChoices):
-        DONE = "done", "Done"
-        WORKING = "working", "Still working on it"
-        LET_GO = "let-go", "Let it go"
+        DONE = "done", gettext_lazy("Done")
+        WORKING = "working", gettext_lazy("Still working on it")
+        LET_GO = "let-go", gettext_lazy("Let it go")
 
     step = models.ForeignKey(ActionStep, models.CASCADE, related_name="checkins")
     status = models.CharField(max_length=10, choices=Status.choices)
@@ -261,9 +264,9 @@ class QuestionToBring(Searchable):
 
 class SupportItem(models.Model):
     class Category(models.TextChoices):
-        THERAPY = "therapy", "Ongoing therapy"
-        PEOPLE = "people", "Supportive relationships"
-        ROUTINES = "routines", "Consistent routines"
+        THERAPY = "therapy", gettext_lazy("Ongoing therapy")
+        PEOPLE = "people", gettext_lazy("Supportive relationships")
+        ROUTINES = "routines", gettext_lazy("Consistent routines")
 
     client = models.ForeignKey(Client, models.CASCADE, related_name="support_items")
     category = models.CharField(max_length=10, choices=Category.choices)
@@ -311,9 +314,9 @@ class CalendarFeed(models.Model):
 
 class ReminderPreference(models.Model):
     client = models.OneToOneField(Client, models.CASCADE, related_name="reminder_preference")
-    email_enabled = models.BooleanField("Send me e-mail reminders", default=False)
+    email_enabled = models.BooleanField(gettext_lazy("Send me e-mail reminders"), default=False)
     include_clinician = models.BooleanField(
-        "Show my clinician's name in calendar events and e-mails", default=False
+        gettext_lazy("Show my clinician's name in calendar events and e-mails"), default=False
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -323,9 +326,9 @@ class ReminderSent(models.Model):
     so a crash half-way leaves a reminder unsent rather than sent twice."""
 
     class Status(models.TextChoices):
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        FAILED = "failed", gettext_lazy("Failed")
 
     client = models.ForeignKey(Client, models.CASCADE, related_name="reminders_sent")
     kind = models.CharField(max_length=20)

@@ -11,7 +11,9 @@ from django.db import transaction
 from django.db.models import Case, F, QuerySet, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.accounts.models import Scope
 from kap.content.answers import in_words
@@ -85,13 +87,13 @@ def _sessions(client, session: KapSession | None) -> QuerySet:
 
 def _session_entry(s: KapSession) -> Entry:
     said = (
-        f"With {s.clinician_name}" if s.clinician_name else "",
+        _("With %(name)s") % {"name": s.clinician_name} if s.clinician_name else "",
         s.get_setting_display().lower() if s.setting else "",
     )
     return Entry(
         kind="session",
         when=s.starts_at,
-        title=f"KAP session ({s.get_status_display().lower()})",
+        title=_("KAP session (%(status)s)") % {"status": s.get_status_display().lower()},
         text=", ".join(part for part in said if part),
         url=reverse("journal:session", args=[s.pk]),
     )
@@ -106,7 +108,7 @@ def _insight_entry(i: Insight) -> Entry:
     return Entry(
         kind="insight",
         when=i.created_at,
-        title="Insight",
+        title=_("Insight"),
         text=i.text,
         url=reverse("journal:insight-edit", args=[i.pk]),
         session=i.session,
@@ -143,7 +145,7 @@ def _response_entry(r: Response) -> Entry:
     if r.score_total is not None and r.instrument.kind == "checklist":
         # What a checklist counts is how many were ticked, not a score with a published meaning:
         # it reads in words ("3 ticked") where an entry says what became of it.
-        status = f"{r.score_total:g} ticked"
+        status = _("%(total)s ticked") % {"total": f"{r.score_total:g}"}
     elif r.score_total is not None:
         score = f"{r.score_total:g}" + (f" ({r.score_band})" if r.score_band else "")
     return Entry(
@@ -184,7 +186,7 @@ def _step_entry(step: ActionStep) -> Entry:
     return Entry(
         kind="step",
         when=step.created_at,
-        title="Action step",
+        title=_("Action step"),
         text=step.text,
         url=reverse("journal:steps") + f"#step-{step.pk}",
         session=step.session,
@@ -206,7 +208,7 @@ def _checkin_entry(c: CheckIn) -> Entry:
     return Entry(
         kind="step",
         when=c.created_at,
-        title=f"Check-in: {c.get_status_display().lower()}",
+        title=_("Check-in: %(status)s") % {"status": c.get_status_display().lower()},
         text=step.text + (f" — {c.note}" if c.note else ""),
         url=reverse("journal:steps") + f"#step-{step.pk}",
         session=step.session,
@@ -227,12 +229,20 @@ def _question_entry(q: QuestionToBring) -> Entry:
     return Entry(
         kind="question",
         when=q.created_at,
-        title="Question to bring",
+        title=_("Question to bring"),
         text=q.text,
         url=reverse("journal:questions"),
         session=q.source.session if q.source else None,
-        status=f"Asked {timezone.localtime(q.asked_at):%-d %b}" if q.asked_at else "Not asked yet",
+        status=_asked(q),
     )
+
+
+def _asked(q: QuestionToBring) -> str:
+    if not q.asked_at:
+        return _("Not asked yet")
+    return _("Asked %(date)s") % {
+        "date": dateformat.format(timezone.localtime(q.asked_at), _("j M"))
+    }
 
 
 def register() -> None:
@@ -240,7 +250,7 @@ def register() -> None:
     calls this once, before the practices and care add theirs)."""
     register_parts(
         "session",
-        "KAP sessions",
+        gettext_lazy("KAP sessions"),
         Part(
             _sessions,
             "starts_at",
@@ -251,12 +261,12 @@ def register() -> None:
     )
     register_parts(
         "insight",
-        "Insights",
+        gettext_lazy("Insights"),
         Part(_insights, "created_at", _insight_entry, ("text",), scope=Scope.INSIGHTS),
     )
     register_parts(
         "response",
-        "Check-ins and reflections",
+        gettext_lazy("Check-ins and reflections"),
         Part(
             _responses,
             "when",
@@ -269,13 +279,13 @@ def register() -> None:
     )
     register_parts(
         "step",
-        "Action steps and check-ins",
+        gettext_lazy("Action steps and check-ins"),
         Part(_steps, "created_at", _step_entry, ("text",), scope=Scope.STEPS),
         Part(_checkins, "created_at", _checkin_entry, ("note",), scope=Scope.STEPS),
     )
     register_parts(
         "question",
-        "Questions to bring",
+        gettext_lazy("Questions to bring"),
         # Questions come from the worksheets' answers, and are shared with them.
         Part(_questions, "created_at", _question_entry, ("text",), scope=Scope.WORKSHEETS),
     )

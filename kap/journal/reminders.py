@@ -22,14 +22,15 @@ from django.core import mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 from icalendar import Alarm, Calendar, Event
 
 from kap.accounts.senders import sender_for
 from kap.journal.due import INSIGHTS, MEASURE, SESSION, STEPS, Due, again_after, due_for
 from kap.journal.models import CalendarFeed, KapSession, ReminderPreference, ReminderSent
 from kap.journal.today import period
-from kap.lib import links, timezones
+from kap.lib import languages, links, timezones
 from kap.lib.limits import in_date_range
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,15 @@ def _include_clinician(client) -> bool:
     return bool(pref and pref.include_clinician)
 
 
+def _named(session: KapSession, include_clinician: bool) -> str:
+    """The clinician's name, when the person chose to show it, else ""."""
+    return session.clinician_name if include_clinician else ""
+
+
 def _session_title(session: KapSession, include_clinician: bool) -> str:
-    if include_clinician and session.clinician_name:
-        return f"Session with {session.clinician_name}"
-    return "Session"
+    if name := _named(session, include_clinician):
+        return _("Session with %(name)s") % {"name": name}
+    return _("Session")
 
 
 def _fits(start: date | datetime, end: date | datetime) -> bool:
@@ -141,7 +147,7 @@ def _session_event(d: Due, client, include_clinician: bool, now: datetime, base:
     event = _event(
         f"session-{d.session.pk}",
         _session_title(d.session, include_clinician),
-        "Open your journal to look over your intention and preparation.",
+        _("Open your journal to look over your intention and preparation."),
         base + d.path,
         d.start,
         d.end,
@@ -150,7 +156,11 @@ def _session_event(d: Due, client, include_clinician: bool, now: datetime, base:
     )
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
-    alarm.add("description", f"{_session_title(d.session, include_clinician)} tomorrow")
+    name = _named(d.session, include_clinician)
+    alarm.add(
+        "description",
+        _("Session with %(name)s tomorrow") % {"name": name} if name else _("Session tomorrow"),
+    )
     alarm.add("trigger", -timedelta(days=1))
     event.add_component(alarm)
     return event
@@ -159,9 +169,11 @@ def _session_event(d: Due, client, include_clinician: bool, now: datetime, base:
 def _insights_event(d: Due, client, include_clinician: bool, now: datetime, base: str) -> Event:
     return _event(
         f"insights-{d.session.pk}",
-        "Capture insights",
-        "The first 72 hours after a session are a good time to note what stays with you. "
-        "Even a few words help.",
+        _("Capture insights"),
+        _(
+            "The first 72 hours after a session are a good time to note what stays with you. "
+            "Even a few words help."
+        ),
         base + d.path,
         d.start,
         d.end,
@@ -172,8 +184,8 @@ def _insights_event(d: Due, client, include_clinician: bool, now: datetime, base
 def _steps_event(d: Due, client, include_clinician: bool, now: datetime, base: str) -> Event:
     return _event(
         f"steps-{client.pk}-{d.start:%Y%m%d}",
-        "Check in on your action steps",
-        "Done, still working on it, or letting it go: all are fine.",
+        _("Check in on your action steps"),
+        _("Done, still working on it, or letting it go: all are fine."),
         base + d.path,
         d.start,
         d.end,
@@ -185,10 +197,11 @@ def _measure_event(d: Due, client, include_clinician: bool, now: datetime, base:
     m = d.measure
     return _event(
         f"scores-{m.instrument}-{client.pk}",
-        "A short check-in",
-        f"A few minutes; repeating it every {period(m.again_after_days)} shows change over time."
+        _("A short check-in"),
+        _("A few minutes; repeating it every %(period)s shows change over time.")
+        % {"period": period(m.again_after_days)}
         if again_after(m)
-        else "A few minutes, whenever suits you.",
+        else _("A few minutes, whenever suits you."),
         base + d.path,
         d.start,
         d.end,
@@ -207,9 +220,10 @@ _CALENDAR = {
 
 def calendar_ics(client, now: datetime | None = None, *, base_url: str | None = None) -> bytes:
     """The person's calendar as iCalendar bytes: CRLF line endings and folded lines. Days are
-    the person's own (their time zone), whoever's request fetches the feed. Its links are on
-    `base_url` (the address the feed was fetched from), else on KAP_BASE_URL."""
-    with timezone.override(timezones.of(client)):
+    the person's own (their time zone), whoever's request fetches the feed, and so are its words
+    (their language). Its links are on `base_url` (the address the feed was fetched from), else
+    on KAP_BASE_URL."""
+    with timezone.override(timezones.of(client)), languages.speaking(client):
         return _calendar_ics(client, now, base_url or links.base_url())
 
 
@@ -242,11 +256,25 @@ class Reminder:
     url: str
 
 
-def _when(moment: datetime, now: datetime) -> str:
+def _session_soon(
+    session: KapSession, include_clinician: bool, moment: datetime, now: datetime
+) -> str:
+    """The e-mail's sentence for a session at `moment`: "Your session is tomorrow at 10:00."."""
     local = timezone.localtime(moment)
     days = (local.date() - timezone.localdate(now)).days
-    day = {0: "today", 1: "tomorrow"}.get(days, f"on {local:%A %-d %B}")
-    return f"{day} at {local:%H:%M}"
+    words = {"time": f"{local:%H:%M}", "day": dateformat.format(local, _("l j F"))}
+    if name := _named(session, include_clinician):
+        words["name"] = name
+        if days == 0:
+            return _("Your session with %(name)s is today at %(time)s.") % words
+        if days == 1:
+            return _("Your session with %(name)s is tomorrow at %(time)s.") % words
+        return _("Your session with %(name)s is on %(day)s at %(time)s.") % words
+    if days == 0:
+        return _("Your session is today at %(time)s.") % words
+    if days == 1:
+        return _("Your session is tomorrow at %(time)s.") % words
+    return _("Your session is on %(day)s at %(time)s.") % words
 
 
 def due_reminders(
@@ -259,26 +287,19 @@ def due_reminders(
     due = due_for(client, now)
     for d in due:
         if d.kind == SESSION and d.start - SESSION_NOTICE <= now < d.start:
-            title = _session_title(d.session, include_clinician)
-            out.append(
-                Reminder(
-                    d.kind,
-                    d.key,
-                    f"Your {title[:1].lower()}{title[1:]} is {_when(d.start, now)}.",
-                    _link(d.path),
-                )
-            )
+            text = _session_soon(d.session, include_clinician, d.start, now)
+            out.append(Reminder(d.kind, d.key, text, _link(d.path)))
     for d in due:
         # Once the person has had a little time to rest.
         if d.kind == INSIGHTS and d.start + INSIGHT_NUDGE_AFTER <= now < d.end:
-            text = (
+            text = _(
                 "The first few days after your session are a good time to capture insights. "
                 "Even a few words help."
             )
             out.append(Reminder(d.kind, d.key, text, _link(d.path)))
     steps = [d for d in due if d.kind == STEPS and today - STEP_GRACE <= d.start <= today]
     if steps:
-        text = (
+        text = _(
             "Your action steps are ready for a check-in. Done, still working on it, or "
             "letting it go: all are fine."
         )
@@ -286,7 +307,7 @@ def due_reminders(
     for d in due:
         if d.kind == MEASURE and d.has_begun(now):
             # Never the instrument's name: e-mail passes through other people's servers.
-            text = "A short check-in is there when you are ready: it takes a few minutes."
+            text = _("A short check-in is there when you are ready: it takes a few minutes.")
             out.append(Reminder(d.kind, d.key, text, _link(d.path)))
     return out
 
@@ -320,7 +341,7 @@ def _message(client, due: list[Reminder]) -> mail.EmailMessage:
         "settings_url": _link(reverse("journal:reminders")),
         "crisis_url": _link(reverse("crisis")),
     }
-    subject = "A gentle reminder" if len(lines) == 1 else "A few gentle reminders"
+    subject = _("A gentle reminder") if len(lines) == 1 else _("A few gentle reminders")
     body = render_to_string("email/reminders.txt", context)
     # Auto-Submitted keeps out-of-office replies from answering a reminder (RFC 3834).
     return mail.EmailMessage(
@@ -371,8 +392,9 @@ def send_due_reminders(now: datetime | None = None) -> int:
     sent = 0
     try:
         for pref in prefs:
-            # "Today", "tomorrow at 10:00" and the days things are due: the person's own.
-            with timezone.override(timezones.of(pref.client)):
+            # "Today", "tomorrow at 10:00" and the days things are due: the person's own; and
+            # the e-mail's words in their language.
+            with timezone.override(timezones.of(pref.client)), languages.speaking(pref.client):
                 due = due_reminders(pref.client, now, include_clinician=pref.include_clinician)
                 if due:
                     sent += send_to(pref.client, due, connection)

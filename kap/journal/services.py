@@ -350,7 +350,7 @@ def edit_response(
 
 
 def _score_into(response: Response, spec: InstrumentSpec) -> None:
-    result = score(spec, response.answers)
+    result = score(spec.original, response.answers)  # stored: the pack's own words
     response.score_total = result.total if result else None
     response.score_band = result.band.label if result and result.band else ""
 

@@ -12,7 +12,9 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from kap.content.roles import Roles, roles_for
 from kap.journal.due import (
@@ -35,7 +37,31 @@ from kap.journal.records import open_questions
 # What is due, and from when, is kap.journal.due's to say (the same rules e-mail reminders and the
 # calendar feed follow); this module says it in Today's words.
 
-_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+# Whole phrases, not a number word and a unit: in other languages the word agrees with the unit.
+_WEEKS = (
+    gettext_lazy("one week"),
+    gettext_lazy("two weeks"),
+    gettext_lazy("three weeks"),
+    gettext_lazy("four weeks"),
+    gettext_lazy("five weeks"),
+    gettext_lazy("six weeks"),
+    gettext_lazy("seven weeks"),
+    gettext_lazy("eight weeks"),
+    gettext_lazy("nine weeks"),
+    gettext_lazy("ten weeks"),
+)
+_DAYS = (
+    gettext_lazy("one day"),
+    gettext_lazy("two days"),
+    gettext_lazy("three days"),
+    gettext_lazy("four days"),
+    gettext_lazy("five days"),
+    gettext_lazy("six days"),
+    gettext_lazy("seven days"),
+    gettext_lazy("eight days"),
+    gettext_lazy("nine days"),
+    gettext_lazy("ten days"),
+)
 
 
 @dataclass
@@ -49,9 +75,19 @@ class Suggestion:
 def period(days: int) -> str:
     """A measure's interval in plain words ("two weeks", "10 days"), for the reason it is
     suggested again."""
-    weeks, unit = (days // 7, "week") if days % 7 == 0 else (days, "day")
-    word = _NUMBERS[weeks - 1] if weeks <= len(_NUMBERS) else str(weeks)
-    return f"{word} {unit}{'s' if weeks != 1 else ''}"
+    if days % 7 == 0:
+        weeks = days // 7
+        if weeks <= len(_WEEKS):
+            return str(_WEEKS[weeks - 1])
+        return ngettext("%(n)s week", "%(n)s weeks", weeks) % {"n": weeks}
+    if days <= len(_DAYS):
+        return str(_DAYS[days - 1])
+    return ngettext("%(n)s day", "%(n)s days", days) % {"n": days}
+
+
+def _units(days: int) -> int:
+    """How many weeks or days period(days) counts (what its verb agrees with)."""
+    return days // 7 if days % 7 == 0 else days
 
 
 def intention_for(
@@ -184,6 +220,7 @@ def context(user) -> dict:
     if next_session and timezone.localdate(next_session.starts_at) == timezone.localdate(now):
         todays_intention = intention_for(user, next_session, roles=roles)
     return {
+        "now": now,  # the day's date at the top of the page, in the person's language
         "todays_intention": todays_intention,
         "suggestions": [_suggestion(d, now, kept.open_steps) for d in shown],
         "next_session": next_session,
@@ -197,38 +234,57 @@ def _suggestion(d: Due, now, open_steps: int) -> Suggestion:
     """Today's words for one thing due."""
     if d.kind == INSIGHTS:
         hours = int((now - d.start).total_seconds() // 3600)
-        why = f"{hours} hour{'s' if hours != 1 else ''} since your session. Even a few words help."
-        return Suggestion("Capture insights while they are close", why, d.path, "Write an insight")
+        why = ngettext(
+            "%(hours)s hour since your session. Even a few words help.",
+            "%(hours)s hours since your session. Even a few words help.",
+            hours,
+        ) % {"hours": hours}
+        return Suggestion(
+            _("Capture insights while they are close"), why, d.path, _("Write an insight")
+        )
     if d.kind == WORKSHEET:
-        why = f"For your session on {timezone.localtime(d.session.starts_at):%-d %B}. One field at a time is fine."
-        return Suggestion("Integration worksheet", why, d.path, "Open the worksheet")
+        day = dateformat.format(timezone.localtime(d.session.starts_at), _("j F"))
+        why = _("For your session on %(date)s. One field at a time is fine.") % {"date": day}
+        return Suggestion(_("Integration worksheet"), why, d.path, _("Open the worksheet"))
     if d.kind == INTENTION:
-        why = (
+        why = _(
             "Two questions to carry into it: what you want to understand, and what you are open to."
         )
-        return Suggestion("Set an intention for your next session", why, d.path, "Set an intention")
+        return Suggestion(
+            _("Set an intention for your next session"), why, d.path, _("Set an intention")
+        )
     if d.kind == PREPARATION:
-        why = "Your goals, the patterns you want to shift, how ready you feel, and any questions."
-        return Suggestion("Prepare for your first session", why, d.path, "Start preparing")
+        why = _(
+            "Your goals, the patterns you want to shift, how ready you feel, and any questions."
+        )
+        return Suggestion(_("Prepare for your first session"), why, d.path, _("Start preparing"))
     if d.kind == STEPS:
         n = open_steps
-        why = (
-            f"You have {n} step{'s' if n != 1 else ''} you are working on. "
-            "Done, still working on it, or let it go — all are fine."
-        )
-        return Suggestion("Check in on your action steps", why, d.path, "Check in")
+        why = ngettext(
+            "You have %(n)s step you are working on. "
+            "Done, still working on it, or let it go — all are fine.",
+            "You have %(n)s steps you are working on. "
+            "Done, still working on it, or let it go — all are fine.",
+            n,
+        ) % {"n": n}
+        return Suggestion(_("Check in on your action steps"), why, d.path, _("Check in"))
     if d.kind == MEASURE:
         m = d.measure
         if d.key.endswith(":first"):
-            why = "A few minutes, whenever suits you."
+            why = _("A few minutes, whenever suits you.")
         else:
-            why = (
-                f"{period(m.again_after_days).capitalize()} "
-                f"{'has' if m.again_after_days in (1, 7) else 'have'} passed since the last one; "
-                "repeating it shows change over time."
-            )
-        return Suggestion(f"{m.label} check-in", why, d.path, f"Take the {m.label}")
+            why = ngettext(
+                "%(period)s has passed since the last one; repeating it shows change over time.",
+                "%(period)s have passed since the last one; repeating it shows change over time.",
+                _units(m.again_after_days),
+            ) % {"period": period(m.again_after_days).capitalize()}
+        return Suggestion(
+            _("%(label)s check-in") % {"label": m.label},
+            why,
+            d.path,
+            _("Take the %(label)s") % {"label": m.label},
+        )
     if d.kind == SCREENING:
-        why = "A short checklist from the guide to start a conversation with a clinician."
-        return Suggestion("Signs you might benefit", why, d.path, "Look at the signs")
+        why = _("A short checklist from the guide to start a conversation with a clinician.")
+        return Suggestion(_("Signs you might benefit"), why, d.path, _("Look at the signs"))
     raise ValueError(f"Today has no words for {d.kind!r}")

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from kap.content.answers import answer_words, in_words
@@ -50,14 +51,14 @@ def _posted_version(data) -> BaseVersion:
     if not raw:
         return None
     if not _VERSION.fullmatch(raw):
-        raise _Malformed("The version sent is not a number.")
+        raise _Malformed(_("The version sent is not a number."))
     return int(raw)
 
 
 def _posted_token(data) -> str | None:
     raw = data.get(TOKEN_FIELD) or ""
     if raw and not _TOKEN.fullmatch(raw):
-        raise _Malformed("The form's submission token is not one of ours.")
+        raise _Malformed(_("The form's submission token is not one of ours."))
     return raw or None
 
 
@@ -150,7 +151,7 @@ def instrument(request: HttpRequest, key: str) -> HttpResponse:
                 except StaleEdit as stale:
                     return _conflict(request, instrument, stale, session)
                 if not result.duplicate and not result.safety:
-                    messages.success(request, "Saved. Thank you for taking the time.")
+                    messages.success(request, _("Saved. Thank you for taking the time."))
                 return _to_result(result.response)
             # Keep what was typed even though it is not complete yet.
             if spec.has_free_text:
@@ -208,7 +209,10 @@ def _refused_form(request: HttpRequest, spec, refused: _Malformed) -> Instrument
     """The form again, as it was filled in, after a request with a damaged hidden field. Nothing
     was saved; the page knows no version now, so sending it again cannot overwrite anything
     stored meanwhile (a difference is shown as a conflict, with both texts)."""
-    messages.error(request, f"{refused} Nothing was saved; your answers are still below.")
+    messages.error(
+        request,
+        _("%(problem)s Nothing was saved; your answers are still below.") % {"problem": refused},
+    )
     return InstrumentForm(spec, initial={**answers_from_post(spec, request.POST), "version": ""})
 
 
@@ -223,10 +227,22 @@ def _conflict(request, instrument, stale: StaleEdit, session) -> HttpResponse:
         for item in spec.items
         if stale.response.answers.get(item.key, "") != stale.mine.get(item.key, "")
     ]
+    stored = stale.response
+    if stored.is_draft:
+        saved_url = reverse("journal:instrument", args=[instrument.key])
+        saved_url += f"?session={session.pk}" if session else ""
+    else:
+        saved_url = reverse("journal:response-edit", args=[stored.pk])
     return render(
         request,
         "journal/conflict.html",
-        {"instrument": instrument, "rows": rows, "stored": stale.response, "session": session},
+        {
+            "instrument": instrument,
+            "rows": rows,
+            "stored": stored,
+            "session": session,
+            "saved_url": saved_url,
+        },
         status=409,
     )
 
@@ -254,8 +270,10 @@ def autosave(request: HttpRequest, key: str) -> HttpResponse:
         return JsonResponse(
             {
                 "status": "conflict",
-                "message": "This was changed in another window since you opened it. "
-                "Your text is kept on this device; reload to compare both versions.",
+                "message": _(
+                    "This was changed in another window since you opened it. "
+                    "Your text is kept on this device; reload to compare both versions."
+                ),
                 "version": stale.response.version,
             },
             status=409,
@@ -281,8 +299,9 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # box left unticked is an answer too, listed apart. Its other questions read as usual.
     boxes = {i.key for i in spec.items if spec.item_type(i) == "check"}
     checklist = spec.kind == "checklist" and bool(boxes)
-    ticked = [i.text for i, words in answered if i.key in boxes and words == "Yes"]
-    unticked = [i.text for i, words in answered if i.key in boxes and words != "Yes"]
+    # Ticked or not from the stored answer, not its words (which are in the reader's language).
+    ticked = [i.text for i in spec.items if i.key in boxes and response.answers.get(i.key)]
+    unticked = [i.text for i in spec.items if i.key in boxes and not response.answers.get(i.key)]
     first = None
     if result and spec.scoring and spec.scoring.method == "sum":
         # The true first score of this measure; the first result itself has nothing before it.
@@ -359,7 +378,7 @@ def response_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 # (With crisis resources on the result, they come first: no message above them.)
                 if not result.duplicate and not result.response.safety_events.exists():
                     messages.success(
-                        request, "Your changes are saved. The earlier version is kept."
+                        request, _("Your changes are saved. The earlier version is kept.")
                     )
                 return redirect("journal:response", pk=result.response.pk)
     else:

@@ -19,6 +19,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from kap.journal import reminders
@@ -26,15 +28,15 @@ from kap.journal.models import CalendarFeed, KapSession, ReminderPreference
 from kap.lib.limits import EARLIEST_DATE, LATEST_DATE, check_date_range
 
 STEPS = [
-    ("welcome:session", "Your next session"),
-    ("welcome:reminders", "Reminders"),
-    ("welcome:about", "What this app is"),
+    ("welcome:session", gettext_lazy("Your next session")),
+    ("welcome:reminders", gettext_lazy("Reminders")),
+    ("welcome:about", gettext_lazy("What this app is")),
 ]
 
 
 class NextSessionForm(forms.Form):
     starts_at = forms.DateTimeField(
-        label="Date and time of your next session",
+        label=gettext_lazy("Date and time of your next session"),
         required=False,
         widget=forms.DateTimeInput(
             attrs={
@@ -45,8 +47,10 @@ class NextSessionForm(forms.Form):
             format="%Y-%m-%dT%H:%M",
         ),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
-        help_text="If you know it. You can add or change sessions later, under Sessions.",
-        error_messages={"invalid": "Give a date and a time, e.g. 2026-12-01 14:00."},
+        help_text=gettext_lazy(
+            "If you know it. You can add or change sessions later, under Sessions."
+        ),
+        error_messages={"invalid": gettext_lazy("Give a date and a time, e.g. 2026-12-01 14:00.")},
         validators=[check_date_range],
     )
 
@@ -54,23 +58,27 @@ class NextSessionForm(forms.Form):
         when = self.cleaned_data["starts_at"]
         if when is not None and when < timezone.now():
             raise forms.ValidationError(
-                "That time has passed. Give the date of your next session, or skip this step."
+                _("That time has passed. Give the date of your next session, or skip this step.")
             )
         return when
 
 
 class RemindersForm(forms.Form):
     email = forms.BooleanField(
-        label="Send me e-mail reminders",
+        label=gettext_lazy("Send me e-mail reminders"),
         required=False,
-        help_text="A short note the day before a session, or when something is ready for you. "
-        "It never contains anything you have written.",
+        help_text=gettext_lazy(
+            "A short note the day before a session, or when something is ready for you. "
+            "It never contains anything you have written."
+        ),
     )
     calendar = forms.BooleanField(
-        label="Make me a private calendar link",
+        label=gettext_lazy("Make me a private calendar link"),
         required=False,
-        help_text="Your planned sessions, and the days after them, in your own calendar app. "
-        "Neutral titles and dates only, never anything you have written.",
+        help_text=gettext_lazy(
+            "Your planned sessions, and the days after them, in your own calendar app. "
+            "Neutral titles and dates only, never anything you have written."
+        ),
     )
 
     def __init__(self, *args, email_available: bool, **kwargs):
@@ -110,7 +118,7 @@ def next_session(request: HttpRequest) -> HttpResponse:
             KapSession.objects.create(
                 client=request.user, starts_at=when, status=KapSession.Status.PLANNED
             )
-            messages.success(request, "Your next session is in your journal.")
+            messages.success(request, _("Your next session is in your journal."))
         return redirect("welcome:reminders")
     upcoming = (
         KapSession.objects.for_client(request.user)
@@ -145,8 +153,10 @@ def reminder_choices(request: HttpRequest) -> HttpResponse:
             reminders.reset_feed(client=client)
             messages.success(
                 request,
-                "Your private calendar link is ready. Add it to your calendar app from the "
-                "Reminders page, whenever suits you.",
+                _(
+                    "Your private calendar link is ready. Add it to your calendar app from the "
+                    "Reminders page, whenever suits you."
+                ),
             )
         return redirect("welcome:about")
     return _render(

@@ -21,6 +21,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.content.models import Instrument
 from kap.content.roles import roles_for
@@ -114,10 +116,10 @@ def session_new(request: HttpRequest) -> HttpResponse:
             session = form.save()
             if session.is_completed:
                 messages.success(
-                    request, "Session added. Capture what stood out when you feel ready."
+                    request, _("Session added. Capture what stood out when you feel ready.")
                 )
             else:
-                messages.success(request, "Session added.")
+                messages.success(request, _("Session added."))
             return redirect("journal:session", pk=session.pk)
     else:
         form = SessionForm()
@@ -130,7 +132,7 @@ def session_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form = SessionForm(request.POST, instance=session)
         if form.is_valid():
             form.save()
-            messages.success(request, "Your changes to the session are saved.")
+            messages.success(request, _("Your changes to the session are saved."))
             return redirect("journal:session", pk=session.pk)
     else:
         form = SessionForm(instance=session)
@@ -192,6 +194,7 @@ def _render_session(
                 (r for r in responses if r.is_draft and r.instrument.key == worksheet_key), None
             ),
             "worksheet_url": _instrument_url(worksheet_key, session=session.pk),
+            "step_new_url": reverse("journal:step-new") + f"?session={session.pk}",
             "hours_since": records.hours_since_session(session),
             "insight_form": insight_form or InsightForm(),
             # One per rendering: the form sent twice stores one insight (see _add_insight).
@@ -207,7 +210,7 @@ def _render_session(
 # --- Insights -----------------------------------------------------------------------------------
 
 
-INSIGHT_SAVED = "Insight saved. Add another whenever something comes to you."
+INSIGHT_SAVED = gettext_lazy("Insight saved. Add another whenever something comes to you.")
 
 
 def insight_add(request: HttpRequest, pk: int) -> HttpResponse:
@@ -220,7 +223,7 @@ def insight_add(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _render_session(request, session, insight_form=form)
     _add_insight(request, session, form.cleaned_data["text"])
-    messages.success(request, INSIGHT_SAVED)
+    messages.success(request, str(INSIGHT_SAVED))
     return redirect(reverse("journal:session", args=[session.pk]) + "#insights")
 
 
@@ -248,7 +251,7 @@ def _insight_from_device(request: HttpRequest, pk: int) -> JsonResponse:
     deleted session's insights are."""
     if request.POST.get("person") != str(request.user.pk):
         return JsonResponse(
-            {"status": "other-person", "message": "This was written by someone else."},
+            {"status": "other-person", "message": _("This was written by someone else.")},
             status=409,
         )
     form = InsightForm(request.POST)
@@ -259,7 +262,7 @@ def _insight_from_device(request: HttpRequest, pk: int) -> JsonResponse:
     session = KapSession.objects.for_client(request.user).filter(pk=pk).first()
     created = _add_insight(request, session, form.cleaned_data["text"])
     if created and request.POST.get("announce"):
-        messages.success(request, INSIGHT_SAVED)
+        messages.success(request, str(INSIGHT_SAVED))
     home = reverse("journal:session", args=[pk]) if session else reverse("journal:timeline")
     return JsonResponse(
         {"status": "saved", "created": created, "url": home + ("#insights" if session else "")},
@@ -274,7 +277,7 @@ def insight_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             insight.text = form.cleaned_data["text"]
             insight.save(update_fields=["text"])
-            messages.success(request, "Your changes to the insight are saved.")
+            messages.success(request, _("Your changes to the insight are saved."))
             return redirect(_insight_home(insight))
     else:
         form = InsightForm(initial={"text": insight.text})
@@ -287,7 +290,7 @@ def insight_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("journal:insight-edit", pk=insight.pk)
     home = _insight_home(insight)
     insight.delete()
-    messages.success(request, "The insight is deleted.")
+    messages.success(request, _("The insight is deleted."))
     return redirect(home)
 
 
@@ -356,15 +359,17 @@ def step_check_in(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(
                 request,
                 {
-                    "done": "Checked in: done. Thank you for noticing.",
-                    "working": "Checked in: still working on it. That is part of the process.",
-                    "let-go": "Checked in: you let this one go. That is a fine choice too.",
+                    "done": _("Checked in: done. Thank you for noticing."),
+                    "working": _("Checked in: still working on it. That is part of the process."),
+                    "let-go": _("Checked in: you let this one go. That is a fine choice too."),
                 }[checkin.status],
             )
             return redirect(reverse("journal:steps") + f"#step-{step.pk}")
     else:
         form = StepCheckInForm(prefix=_check_in_prefix(step))
     checkins = step.checkins.order_by("-created_at", "-pk")
+    history_url = reverse("journal:timeline") + "?kind=step"
+    history_url += f"&session={step.session_id}" if step.session_id else ""
     return render(
         request,
         "journal/records/check_in.html",
@@ -374,6 +379,7 @@ def step_check_in(request: HttpRequest, pk: int) -> HttpResponse:
             "errors": error_summary(form),
             "checkins": list(checkins[:CHECKINS_SHOWN]),
             "n_checkins": checkins.count(),
+            "history_url": history_url,  # the step's check-ins in the timeline
         },
     )
 
@@ -384,7 +390,7 @@ def step_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             form.instance.client = request.user
             step = form.save()
-            messages.success(request, "Step added.")
+            messages.success(request, _("Step added."))
             return redirect(reverse("journal:steps") + f"#step-{step.pk}")
     else:
         initial = {}
@@ -424,7 +430,7 @@ def question_new(request: HttpRequest) -> HttpResponse:
         return _render_questions(request, form)
     form.instance.client = request.user
     form.save()
-    messages.success(request, "Question added to your list.")
+    messages.success(request, _("Question added to your list."))
     return redirect("journal:questions")
 
 
@@ -435,9 +441,9 @@ def question_asked(request: HttpRequest, pk: int) -> HttpResponse:
     back = _next_or(request, reverse("journal:questions"))  # the form is read before any write
     question = records.toggle_asked(question=question)
     if question.asked_at:
-        messages.success(request, "Marked as asked.")
+        messages.success(request, _("Marked as asked."))
     else:
-        messages.success(request, "Moved back to your open questions.")
+        messages.success(request, _("Moved back to your open questions."))
     return redirect(back)
 
 
@@ -450,7 +456,8 @@ def support(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             form.instance.client = request.user
             item = form.save()
-            messages.success(request, f"Added to {item.get_category_display().lower()}.")
+            group = item.get_category_display().lower()
+            messages.success(request, _("Added to %(group)s.") % {"group": group})
             return redirect(reverse("journal:support") + f"#{item.category}")
     else:
         form = SupportForm(initial={"category": request.GET.get("category")})
@@ -472,7 +479,7 @@ def support_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(reverse("journal:support") + f"#{item.category}")
     category = item.category
     item.delete()
-    messages.success(request, "Removed from your support map.")
+    messages.success(request, _("Removed from your support map."))
     return redirect(reverse("journal:support") + f"#{category}")
 
 

@@ -13,6 +13,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
 from kap.journal import reminders
@@ -25,9 +27,13 @@ class PreferenceForm(forms.ModelForm):
         model = ReminderPreference
         fields = ["include_clinician", "email_enabled"]
         help_texts = {
-            "include_clinician": "Off by default: calendar apps often sync to other companies.",
-            "email_enabled": "A short note when a session is near, or something is ready for "
-            "you. It never contains anything you have written.",
+            "include_clinician": gettext_lazy(
+                "Off by default: calendar apps often sync to other companies."
+            ),
+            "email_enabled": gettext_lazy(
+                "A short note when a session is near, or something is ready for "
+                "you. It never contains anything you have written."
+            ),
         }
 
     def __init__(self, *args, email_available: bool, **kwargs):
@@ -35,7 +41,9 @@ class PreferenceForm(forms.ModelForm):
         if not email_available:
             email = self.fields["email_enabled"]
             email.disabled = True
-            email.help_text = "E-mail is not set up here, so reminders come through the calendar."
+            email.help_text = _(
+                "E-mail is not set up here, so reminders come through the calendar."
+            )
 
 
 def reminder_settings(request: HttpRequest) -> HttpResponse:
@@ -52,20 +60,24 @@ def reminder_settings(request: HttpRequest) -> HttpResponse:
             reminders.reset_feed(client=client)
             messages.success(
                 request,
-                "Your calendar link is ready. The old link no longer works; add this one to your "
-                "calendar app instead."
+                _(
+                    "Your calendar link is ready. The old link no longer works; add this one to "
+                    "your calendar app instead."
+                )
                 if had_feed
-                else "Your calendar link is ready. Add it to your calendar app as a subscription.",
+                else _(
+                    "Your calendar link is ready. Add it to your calendar app as a subscription."
+                ),
             )
             return redirect(here + "#calendar")
         if "calendar-stop" in request.POST:
             reminders.stop_feed(client=client)
-            messages.success(request, "The calendar link is turned off and no longer works.")
+            messages.success(request, _("The calendar link is turned off and no longer works."))
             return redirect(here + "#calendar")
         form = PreferenceForm(request.POST, instance=pref, email_available=email_available)
         if form.is_valid():
             form.save()
-            messages.success(request, "Your reminder settings are saved.")
+            messages.success(request, _("Your reminder settings are saved."))
             return redirect(here + "#settings")
     feed = CalendarFeed.objects.filter(client=client).first()
     return render(

@@ -25,7 +25,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 
 from kap.journal.models import ActionStep, Insight, KapSession, Response
 
@@ -81,8 +82,11 @@ def session_delete(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"The session on {when:%-d %B %Y} is deleted. Everything you wrote about it is "
-                "still in your timeline.",
+                _(
+                    "The session on %(date)s is deleted. Everything you wrote about it is "
+                    "still in your timeline."
+                )
+                % {"date": dateformat.format(when, _("j F Y"))},
             )
             return redirect("journal:sessions")
     return render(

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from kap.lib.chart_text import DAY, MONTHS, format_date
+from kap.lib.chart_text import DAY, format_date, format_month
 
 MIN_X_TICK_SPACING = 80  # px between time-axis ticks
 MIN_Y_TICK_SPACING = 28  # px between value-axis ticks
@@ -126,7 +126,7 @@ def time_ticks(
             # "3 Nov", with the year on the first tick and whenever it changes.
             label = format_date(day, year=day.year != previous_year)
         elif unit == "month":
-            label = f"{MONTHS[day.month - 1]} {day.year}"
+            label = format_month(day)
         else:
             label = str(day.year)
         previous_year = day.year

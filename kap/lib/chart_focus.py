@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from kap.lib.chart_text import as_datetime, format_date, timestamp
 from kap.lib.charts import Marker, Point, Series
 
@@ -41,15 +44,13 @@ class Focus:
         # year (kap.progress.change), dated in its middle; its year is right either way.
         years = sorted({as_datetime(p.when).year for p in self.entries_left_out})
         listed = ", ".join(str(y) for y in years[:3]) + (", …" if len(years) > 3 else "")
-        if n == 1:
-            return (
-                f"1 entry, from {listed}, is not drawn: it is far from all the others and "
-                "would stretch the chart."
-            )
-        return (
-            f"{n} entries, from {listed}, are not drawn: they are far from all the others and "
-            "would stretch the chart."
-        )
+        return ngettext(
+            "%(count)s entry, from %(years)s, is not drawn: it is far from all the others and "
+            "would stretch the chart.",
+            "%(count)s entries, from %(years)s, are not drawn: they are far from all the others "
+            "and would stretch the chart.",
+            n,
+        ) % {"count": n, "years": listed}
 
 
 def far_markers_note(markers: Sequence[Marker]) -> str:
@@ -62,13 +63,20 @@ def far_markers_note(markers: Sequence[Marker]) -> str:
         day = format_date(as_datetime(m.when))
         named.append(m.label if day in m.label else f"{m.label} ({day})")
     if len(ordered) > 3:
-        named.append(f"{len(ordered) - 3} more")
-    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-    verb = "is" if len(ordered) == 1 else "are"
-    return (
-        f"{listed} {verb} not marked on the charts: far from the dates of the entries, "
-        f"{'it' if len(ordered) == 1 else 'they'} would stretch them."
+        more = len(ordered) - 3
+        named.append(ngettext("%(count)s more", "%(count)s more", more) % {"count": more})
+    listed = (
+        named[0]
+        if len(named) == 1
+        else _("%(items)s and %(last)s") % {"items": ", ".join(named[:-1]), "last": named[-1]}
     )
+    return ngettext(
+        "%(sessions)s is not marked on the charts: far from the dates of the entries, it would "
+        "stretch them.",
+        "%(sessions)s are not marked on the charts: far from the dates of the entries, they would "
+        "stretch them.",
+        len(ordered),
+    ) % {"sessions": listed}
 
 
 def _core(stamps: list[float], *, keep: int) -> tuple[float, float] | None:

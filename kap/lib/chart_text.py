@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from html import escape
+
+from django.utils.formats import date_format, get_format
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 SVG_NS = "http://www.w3.org/2000/svg"
 
+# English month abbreviations ("M" in a date format); format_date and format_month say them in
+# the language of the moment.
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DAY = 86_400.0  # seconds
 
@@ -42,15 +49,27 @@ def timestamp(when: date) -> float:
 
 
 def format_value(value: float) -> str:
+    """A value as a person reads it: 7, 6.5 (6,5 in Spanish)."""
     rounded = round(value, 2)
     if rounded == int(rounded):
         return str(int(rounded))
-    return f"{rounded:g}"
+    return f"{rounded:g}".replace(".", get_format("DECIMAL_SEPARATOR"))
 
 
-def format_date(moment: datetime, *, year: bool = True) -> str:
-    text = f"{moment.day} {MONTHS[moment.month - 1]}"
-    return f"{text} {moment.year}" if year else text
+def format_date(moment: date, *, year: bool = True) -> str:
+    """The date as "3 Nov 2026", or "3 Nov" without the year, in the language of the moment."""
+    return _day(get_language(), date(moment.year, moment.month, moment.day), year)
+
+
+@lru_cache(maxsize=4096)
+def _day(language: str | None, day: date, year: bool) -> str:
+    # Remembered: a chart dates every point's tooltip, twice (its wide and its phone drawing).
+    return date_format(day, _("j M Y") if year else _("j M"))
+
+
+def format_month(day: date) -> str:
+    """The month as "Nov 2026", in the language of the moment."""
+    return date_format(day, _("M Y"))
 
 
 def format_moment(when: date) -> str:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kap.lib.chart_axes import MIN_X_TICK_SPACING, Plot, time_ticks, value_ticks
 from kap.lib.chart_text import (
@@ -221,10 +223,10 @@ def line_chart(
         points = [(timestamp(p.when), p) for p in s.points if math.isfinite(float(p.value))]
         points.sort(key=lambda item: item[0])
         lines.append((s, points))
-    total = sum(len(points) for _, points in lines)
+    total = sum(len(points) for _s, points in lines)
 
     zone: tzinfo = UTC
-    for _, points in lines:
+    for _s, points in lines:
         if points and as_datetime(points[0][1].when).tzinfo is not None:
             zone = as_datetime(points[0][1].when).tzinfo
             break
@@ -244,7 +246,7 @@ def line_chart(
     if show_legend:
         row: list[tuple[Series, float]] = []
         used = 0.0
-        for s, _ in lines:
+        for s, _points in lines:
             item = 34 + _text_width(_shorten(str(s.name), name_chars), kind.size) + 20
             if row and used + item > width - left:
                 legend_rows.append(row)
@@ -263,8 +265,8 @@ def line_chart(
         raise ValueError("the chart is too small for its labels; give it more width or height")
 
     # --- Time range: entries and markers, at least a day, with a little breathing room.
-    stamps = [points[0][0] for _, points in lines if points]
-    stamps += [points[-1][0] for _, points in lines if points]
+    stamps = [points[0][0] for _s, points in lines if points]
+    stamps += [points[-1][0] for _s, points in lines if points]
     if total:
         stamps += [timestamp(m.when) for m in markers]
     t0 = min(stamps, default=0.0)
@@ -369,10 +371,11 @@ def line_chart(
     add("</g>")
 
     if not total:
+        empty = xml_text(_("No entries yet"))
         add(
             f'<text class="empty" x="{num((plot.left + plot.right) / 2)}" '
             f'y="{num((plot.top + plot.bottom) / 2)}" text-anchor="middle" '
-            f'dominant-baseline="middle" fill="currentColor">No entries yet</text>'
+            f'dominant-baseline="middle" fill="currentColor">{empty}</text>'
         )
     else:
         _markers(add, plot, markers, kind)
@@ -388,15 +391,22 @@ def line_chart(
 
 def _describe(lines: Sequence[tuple[Series, list[tuple[float, Point]]]]) -> str:
     """One sentence: how many entries, over what dates, and first and latest per series."""
-    all_points = [points for _, points in lines if points]
+    all_points = [points for _s, points in lines if points]
     total = sum(len(points) for points in all_points)
     if not total:
-        return "No entries yet."
+        return _("No entries yet.")
     first = min(all_points, key=lambda points: points[0][0])[0][1].when
     last = max(all_points, key=lambda points: points[-1][0])[-1][1].when
     first_day, last_day = format_date(as_datetime(first)), format_date(as_datetime(last))
-    when = f"on {first_day}" if first_day == last_day else f"from {first_day} to {last_day}"
-    parts = [f"{total} {'entry' if total == 1 else 'entries'} {when}"]
+    if first_day == last_day:
+        when = ngettext("%(count)s entry on %(day)s", "%(count)s entries on %(day)s", total)
+    else:
+        when = ngettext(
+            "%(count)s entry from %(first)s to %(last)s",
+            "%(count)s entries from %(first)s to %(last)s",
+            total,
+        )
+    parts = [when % {"count": total, "day": first_day, "first": first_day, "last": last_day}]
 
     def value(point: Point) -> str:
         text = format_value(float(point.value))
@@ -404,11 +414,14 @@ def _describe(lines: Sequence[tuple[Series, list[tuple[float, Point]]]]) -> str:
 
     for s, points in lines:
         if not points:
-            parts.append(f"{s.name}: no entries")
+            parts.append(_("%(name)s: no entries") % {"name": s.name})
         elif len(points) == 1:
             parts.append(f"{s.name}: {value(points[0][1])}")
         else:
-            parts.append(f"{s.name}: first {value(points[0][1])}, latest {value(points[-1][1])}")
+            parts.append(
+                _("%(name)s: first %(first)s, latest %(latest)s")
+                % {"name": s.name, "first": value(points[0][1]), "latest": value(points[-1][1])}
+            )
     return "; ".join(parts) + "."
 
 
@@ -568,5 +581,7 @@ def responsive_chart(
         ranges = " · ".join(
             f"{format_value(b.low)}–{format_value(b.high)} {xml_text(b.label)}" for b in bands
         )
-        key = f'<p class="chart-key">Shaded bands: {ranges}</p>'
+        # The words escaped, then the ranges (escaped above) put in.
+        words = xml_text(_("Shaded bands: %(bands)s")) % {"bands": ranges}
+        key = f'<p class="chart-key">{words}</p>'
     return mark_safe(f'<div class="chart-box">{wide}{phone}{key}</div>')  # escaped above

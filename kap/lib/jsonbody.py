@@ -14,6 +14,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 # A JSON body sent by one of the app's own pages is small and flat.
 MAX_BODY_BYTES = 64 * 1024
@@ -29,7 +31,7 @@ class BadJson(ValueError):
 
 
 def _refuse_constant(name: str):
-    raise BadJson(f"not standard JSON ({name} is not a JSON number)")
+    raise BadJson(_("not standard JSON (%(name)s is not a JSON number)") % {"name": name})
 
 
 def _size(limit: int) -> str:
@@ -37,7 +39,15 @@ def _size(limit: int) -> str:
         return f"{limit // (1024 * 1024)} MB"
     if limit >= 1024 and limit % 1024 == 0:
         return f"{limit // 1024} KB"
-    return f"{limit} bytes"
+    return ngettext("%(count)s byte", "%(count)s bytes", limit) % {"count": limit}
+
+
+def _larger(limit: int) -> str:
+    return _("larger than %(size)s") % {"size": _size(limit)}
+
+
+def _nested(depth: int) -> str:
+    return _("nested more than %(depth)s levels deep") % {"depth": depth}
 
 
 def _check_tree(data: Any, max_depth: int) -> None:
@@ -47,13 +57,13 @@ def _check_tree(data: Any, max_depth: int) -> None:
         value, depth = stack.pop()
         if isinstance(value, dict):
             if depth > max_depth:
-                raise BadJson(f"nested more than {max_depth} levels deep")
+                raise BadJson(_nested(max_depth))
             for key, item in value.items():
                 _check_text(key)
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
             if depth > max_depth:
-                raise BadJson(f"nested more than {max_depth} levels deep")
+                raise BadJson(_nested(max_depth))
             stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
             _check_text(value)
@@ -63,28 +73,31 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadJson("not valid JSON text (a string holds a lone surrogate escape)") from None
+        raise BadJson(_("not valid JSON text (a string holds a lone surrogate escape)")) from None
 
 
 def parse_json(raw: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     """The value in `raw` (UTF-8, a BOM allowed), or BadJson saying why it cannot be read."""
     if len(raw) > max_bytes:
-        raise BadJson(f"larger than {_size(max_bytes)}")
+        raise BadJson(_larger(max_bytes))
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise BadJson("not UTF-8 text") from None
+            raise BadJson(_("not UTF-8 text")) from None
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
-        raise BadJson(f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        raise BadJson(
+            _("not valid JSON (%(error)s at line %(line)s, column %(column)s)")
+            % {"error": e.msg, "line": e.lineno, "column": e.colno}
+        ) from None
     except RecursionError:
-        raise BadJson(f"nested more than {max_depth} levels deep") from None
+        raise BadJson(_nested(max_depth)) from None
     except BadJson:
         raise
     except ValueError:  # an integer with more digits than Python converts (4,300)
-        raise BadJson("not acceptable JSON (a number has too many digits)") from None
+        raise BadJson(_("not acceptable JSON (a number has too many digits)")) from None
     _check_tree(data, max_depth)
     return data
 
@@ -98,9 +111,9 @@ def read_json(
     except ValueError:
         declared = 0
     if declared > max_bytes:
-        raise BadJson(f"larger than {_size(max_bytes)}")
+        raise BadJson(_larger(max_bytes))
     try:
         body = request.body
     except RequestDataTooBig:
-        raise BadJson(f"larger than {_size(max_bytes)}") from None
+        raise BadJson(_larger(max_bytes)) from None
     return parse_json(body, max_bytes=max_bytes, max_depth=max_depth)

@@ -11,6 +11,9 @@ from datetime import date, datetime
 
 from django import forms
 from django.core.validators import MaxLengthValidator
+from django.utils.formats import number_format
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_noop
 
 # One line of text: an action step, a check-in note, a question to bring, a support item.
 SHORT_TEXT = 500
@@ -26,12 +29,35 @@ SHOWN_IN_SUMMARIES = 500
 # app, a PDF and every time zone handle without surprises.
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
-DATE_RANGE_MESSAGE = f"Please give a date between {EARLIEST_DATE.year} and {LATEST_DATE.year}."
+_DATE_RANGE = gettext_noop("Please give a date between %(first)s and %(last)s.")
+_YEARS = {"first": EARLIEST_DATE.year, "last": LATEST_DATE.year}
+# In English; date_range_message() says it in the reader's language.
+DATE_RANGE_MESSAGE = _DATE_RANGE % _YEARS
+
+
+def date_range_message() -> str:
+    """DATE_RANGE_MESSAGE in the language of the moment."""
+    return gettext(_DATE_RANGE) % _YEARS
+
+
+def _too_long(what: str, limit: int) -> str:
+    return gettext(
+        "Please shorten %(what)s to %(limit)s characters or fewer; it has %(show_value)s."
+    ) % {
+        "what": what,
+        "limit": number_format(limit, force_grouping=True),
+        # Left for the validator to fill in (Django's MaxLengthValidator gives it).
+        "show_value": "%(show_value)s",
+    }
+
+
+_too_long_lazy = lazy(_too_long, str)
 
 
 def too_long(what: str, limit: int) -> str:
-    """The message for text over its limit, naming the field (for `error_messages`)."""
-    return f"Please shorten {what} to {limit:,} characters or fewer; it has %(show_value)s."
+    """The message for text over its limit, naming the field (for `error_messages`): worded in
+    the language of the moment it is shown (`what` may be a gettext_lazy string)."""
+    return _too_long_lazy(what, limit)
 
 
 def limit_length(field: forms.Field, limit: int, what: str) -> forms.Field:
@@ -55,7 +81,7 @@ def in_date_range(value: date | datetime | None) -> bool:
 def check_date_range(value: date | datetime | None) -> None:
     """A ValidationError for a date outside EARLIEST_DATE..LATEST_DATE (None passes)."""
     if not in_date_range(value):
-        raise forms.ValidationError(DATE_RANGE_MESSAGE, code="date_range")
+        raise forms.ValidationError(date_range_message(), code="date_range")
 
 
 # A clinic's content pack uploaded through the web (kap.content.uploads): a zip of YAML and

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from django.db.models import Count, QuerySet, Window
+from django.utils.formats import number_format
+from django.utils.translation import ngettext
 
 from kap.lib.limits import SHOWN_IN_SUMMARIES
 
@@ -37,7 +39,11 @@ def shortened(text: str, limit: int) -> str:
     if space > 0:
         cut = cut[:space]
     cut = cut.rstrip()
-    return f"{cut} … ({len(text) - len(cut):,} more characters in the app)"
+    left_out = len(text) - len(cut)
+    note = ngettext(
+        "%(count)s more character in the app", "%(count)s more characters in the app", left_out
+    ) % {"count": number_format(left_out, force_grouping=True)}
+    return f"{cut} … ({note})"
 
 
 class Budget:

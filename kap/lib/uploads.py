@@ -16,6 +16,7 @@ from django import forms
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 
@@ -71,7 +72,10 @@ def memory_upload(limit: Callable[[], int]):
 
 class UploadForm(forms.Form):
     file = forms.FileField(
-        error_messages={"required": "Choose a file first.", "empty": "That file is empty."}
+        error_messages={
+            "required": gettext_lazy("Choose a file first."),
+            "empty": gettext_lazy("That file is empty."),
+        }
     )
 
     def __init__(self, *args, label: str, help_text: str, accept: str, **kwargs):

@@ -10,11 +10,16 @@ A view that logs the person out (the logout button, erasing the account) answers
 worker, IndexedDB and localStorage, so nothing of theirs stays on a shared device. A login that
 merely expired (kap.accounts.middleware.SessionTimeoutMiddleware, which answers before any view)
 clears nothing: a draft or an insight written on the device is sent once they log in again.
+
+Every response also says the language it was made in (Content-Language, set here where the
+person's own choice is in force, as LocaleMiddleware would): the worker keeps the person's pages
+in that language, and answers from the device in the language of the last page it saw.
 """
 
 from __future__ import annotations
 
 from django.contrib.messages.storage.base import BaseStorage
+from django.utils import translation
 
 # The pages a person may open with no network, by URL name: Today, the guide, the crisis page,
 # the practices, and a session's page (where an insight is written the evening after).
@@ -66,6 +71,9 @@ class OfflineMiddleware:
         if request.headers.get(PRECACHE_HEADER) and hasattr(request, "_messages"):
             request._messages = _NoMessages(request)
         response = self.get_response(request)
+        language = translation.get_language()
+        if language and "Content-Language" not in response:
+            response["Content-Language"] = language
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             response["Kap-Person"] = str(user.pk)

@@ -2,9 +2,11 @@
 list of a person's own pages to keep for offline use.
 
 The service worker is the same file for everyone: it holds nothing about a person. Its version is
-a hash of everything it would keep for anyone (static files, templates, the guide's pack), so a
-new release or a reloaded guide makes a new worker, whose first act is to delete the caches of the
-one before (kap/templates/offline/sw.js)."""
+a hash of everything it would keep for anyone (static files, templates, translations, the guide's
+pack), so a new release or a reloaded guide makes a new worker, whose first act is to delete the
+caches of the one before (kap/templates/offline/sw.js). The public pages are kept once in each
+language of the site, and the worker answers from the device in the language of the last page
+the person saw."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import condition, require_GET
 
 from kap.content.models import Instrument, Pack, Scope
@@ -73,14 +76,21 @@ def precache() -> list[str]:
     return [static(path) for path in static_files()] + shared_pages()
 
 
+def languages() -> list[str]:
+    """The languages the public pages are kept in (settings.LANGUAGES)."""
+    return [code for code, _name in settings.LANGUAGES]
+
+
 @cache
 def _files_digest() -> str:
-    """A hash of the static files and templates (they change only with a new release)."""
+    """A hash of the static files, templates and translations (they change only with a new
+    release)."""
     digest = hashlib.sha256()
-    for root in (KAP / "static", KAP / "templates"):
-        for path in sorted(root.rglob("*")):
+    roots = [KAP / "static", KAP / "templates", *map(Path, settings.LOCALE_PATHS)]
+    for root in roots:
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
             if path.is_file():
-                digest.update(str(path.relative_to(KAP)).encode())
+                digest.update(str(path.relative_to(root.parent)).encode())
                 digest.update(path.read_bytes())
     for path in OTHER_STATIC:
         if found := finders.find(path):
@@ -93,6 +103,12 @@ def _worker() -> tuple[str, str]:
     if settings.DEBUG:
         _files_digest.cache_clear()
     urls = precache()
+    codes = languages()
+    offline_text = {}
+    for code in codes:
+        with translation.override(code):
+            # Shown only if even the page shown offline is not on the device.
+            offline_text[code] = _("You are offline.")
     guide = Pack.objects.filter(scope=Scope.SERVER, key=settings.DEFAULT_PACK)
     version = hashlib.sha256(
         json.dumps(
@@ -101,12 +117,17 @@ def _worker() -> tuple[str, str]:
                 list(guide.values_list("checksum", flat=True)),
                 settings.SITE_NAME,  # in every page and the manifest
                 urls,
+                codes,
+                offline_text,
             ]
         ).encode()
     ).hexdigest()[:16]
     config = {
         "version": version,
         "precache": urls,
+        "languages": codes,
+        "defaultLanguage": settings.LANGUAGE_CODE,
+        "offlineText": offline_text,
         "offlinePage": reverse("offline:page"),
         "manifest": reverse("offline:manifest"),
         "personPages": reverse("offline:pages"),
@@ -144,7 +165,7 @@ def manifest(request: HttpRequest) -> HttpResponse:
         "id": "/",
         "name": settings.SITE_NAME,
         "short_name": settings.SITE_NAME if len(settings.SITE_NAME) <= 12 else "Companion",
-        "description": "Read the guide, prepare for sessions and capture insights.",
+        "description": _("Read the guide, prepare for sessions and capture insights."),
         "start_url": reverse("home"),
         "scope": "/",
         "display": "standalone",

@@ -20,6 +20,8 @@ import logging
 from django.conf import settings
 from django.http import HttpResponse
 from django.template import loader
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from kap.lib import crypto, logs
 from kap.ops import views
@@ -61,6 +63,32 @@ What you saved is safe. Please try again in a minute.</p>
 <p>If you are in danger or thinking of harming yourself, <a href="/crisis/">see crisis support
 now</a>.</p></main></body></html>
 """
+KEY_MISSING_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><main><h1>{title}</h1>
+<p>{text}</p>
+<p>{crisis}</p></main></body></html>
+"""
+
+
+def key_missing_bare() -> str:
+    """KEY_MISSING_BARE in the language of the request; the English one if even that fails."""
+    try:
+        return KEY_MISSING_PAGE.format(
+            lang=get_language() or "en",
+            title=_("Please try again in a moment"),
+            text=_(
+                "This server has not received the newest encryption key yet, so it cannot show "
+                "this page. What you saved is safe. Please try again in a minute."
+            ),
+            crisis=_(
+                'If you are in danger or thinking of harming yourself, <a href="%(url)s">see '
+                "crisis support now</a>."
+            )
+            % {"url": "/crisis/"},
+        )
+    except Exception:
+        return KEY_MISSING_BARE
 
 
 class KeyMissingMiddleware:
@@ -84,7 +112,7 @@ class KeyMissingMiddleware:
                 {"site_name": settings.SITE_NAME}
             )
         except Exception:
-            body = KEY_MISSING_BARE
+            body = key_missing_bare()
         response = HttpResponse(body, status=503)
         response["Retry-After"] = "60"
         response["Cache-Control"] = "no-store"

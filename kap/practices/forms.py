@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kap.content.specs import InstrumentSpec
 
-RATING_CHOICES = [("", "No answer")] + [(str(i), str(i)) for i in range(11)]
+RATING_CHOICES = [("", gettext_lazy("No answer"))] + [(str(i), str(i)) for i in range(11)]
 
 
-def rating_field(label: str) -> forms.TypedChoiceField:
+def rating_field(label) -> forms.TypedChoiceField:
     return forms.TypedChoiceField(
         label=label,
         choices=RATING_CHOICES,
@@ -18,33 +20,39 @@ def rating_field(label: str) -> forms.TypedChoiceField:
         required=False,
         initial="",
         widget=forms.RadioSelect,
-        error_messages={"invalid_choice": "Choose a number from 0 to 10, or “No answer”."},
+        error_messages={
+            "invalid_choice": gettext_lazy("Choose a number from 0 to 10, or “No answer”.")
+        },
     )
 
 
 class ManualLogForm(forms.Form):
     uuid = forms.UUIDField(widget=forms.HiddenInput)
     minutes = forms.IntegerField(
-        label="About how many minutes did you practise?",
+        label=gettext_lazy("About how many minutes did you practise?"),
         min_value=1,
         max_value=180,
         error_messages={
-            "min_value": "Enter at least 1 minute.",
-            "max_value": "Enter at most 180 minutes.",
-            "invalid": "Enter a whole number of minutes.",
-            "required": "Enter how many minutes, roughly.",
+            "min_value": gettext_lazy("Enter at least 1 minute."),
+            "max_value": gettext_lazy("Enter at most 180 minutes."),
+            "invalid": gettext_lazy("Enter a whole number of minutes."),
+            "required": gettext_lazy("Enter how many minutes, roughly."),
         },
     )
-    pace = forms.ChoiceField(label="Which breathing pace did you use?", required=False)
-    stopped_early = forms.BooleanField(label="I stopped before the end", required=False)
-    settled_before = rating_field("Before: how settled did you feel?")
-    settled_after = rating_field("After: how settled did you feel?")
+    pace = forms.ChoiceField(
+        label=gettext_lazy("Which breathing pace did you use?"), required=False
+    )
+    stopped_early = forms.BooleanField(
+        label=gettext_lazy("I stopped before the end"), required=False
+    )
+    settled_before = rating_field(gettext_lazy("Before: how settled did you feel?"))
+    settled_after = rating_field(gettext_lazy("After: how settled did you feel?"))
 
     def __init__(self, *args, spec: InstrumentSpec, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.spec = spec
         if spec.paces:
-            self.fields["pace"].choices = [("", "Not sure, or another pace")] + [
+            self.fields["pace"].choices = [("", _("Not sure, or another pace"))] + [
                 (p.key, p.label) for p in spec.paces
             ]
         else:
@@ -60,7 +68,7 @@ class ManualLogForm(forms.Form):
 class RatingForm(forms.Form):
     """The "how settled" question the practice page asks before and after (read by JavaScript)."""
 
-    settled = rating_field("How settled do you feel?")
+    settled = rating_field(gettext_lazy("How settled do you feel?"))
 
     def __init__(self, *args, label: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from kap.content.models import Instrument
 from kap.content.specs import Pace
@@ -19,8 +20,8 @@ class PracticeLogQuerySet(models.QuerySet):
 
 class PracticeLog(models.Model):
     class Source(models.TextChoices):
-        TIMER = "timer", "With the timer"
-        MANUAL = "manual", "Noted by hand"
+        TIMER = "timer", _("With the timer")
+        MANUAL = "manual", _("Noted by hand")
 
     # Made by the browser before the first send, so a send retried after a dropped connection
     # is stored once.

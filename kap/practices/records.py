@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from kap.accounts.models import Scope
 from kap.journal.models import KapSession
@@ -19,12 +21,19 @@ from kap.practices.models import PracticeLog
 def practice_words(log: PracticeLog) -> str:
     """How long, whether to the end, and how settled before and after, in a few words."""
     minutes = round(log.elapsed_seconds / 60)
-    words = f"{minutes} minute{'s' if minutes != 1 else ''}"
-    words += ", completed" if log.completed else ", stopped early"
+    if log.completed:
+        words = ngettext("%(n)s minute, completed", "%(n)s minutes, completed", minutes)
+    else:
+        words = ngettext("%(n)s minute, stopped early", "%(n)s minutes, stopped early", minutes)
+    words %= {"n": minutes}
     if log.ratings_given:
         before = "–" if log.settled_before is None else log.settled_before
         after = "–" if log.settled_after is None else log.settled_after
-        words += f"; settled {before} before, {after} after (0–10)"
+        words = _("%(words)s; settled %(before)s before, %(after)s after (0–10)") % {
+            "words": words,
+            "before": before,
+            "after": after,
+        }
     return words
 
 
@@ -51,5 +60,7 @@ def _log_entry(log: PracticeLog) -> Entry:
 def register() -> None:
     # No words of the person's own: a search never looks through practice logs.
     register_parts(
-        "practice", "Practices", Part(_logs, "started_at", _log_entry, scope=Scope.PRACTICES)
+        "practice",
+        gettext_lazy("Practices"),
+        Part(_logs, "started_at", _log_entry, scope=Scope.PRACTICES),
     )

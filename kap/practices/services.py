@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from kap.content.models import Instrument
@@ -53,17 +55,19 @@ class LogPayload(BaseModel):
 
 # Each field's rule in words, for the message of a 400 answer.
 RULES = {
-    "uuid": "a UUID made by the browser",
-    "instrument": "the key of a practice you can see",
-    "version": "a version number of that practice",
-    "started_at": "a date and time with a time zone (ISO 8601)",
-    "planned_seconds": "a whole number of seconds, more than 0",
-    "elapsed_seconds": "a whole number of seconds, 0 or more",
-    "completed": "true or false",
-    "settled_before": "a whole number from 0 to 10, or null",
-    "settled_after": "a whole number from 0 to 10, or null",
-    "pace": 'an object with the key of one of the practice\'s paces, or "custom" and its seconds',
-    "notings": 'an object counting the practice\'s notings, such as {"thought": 2}',
+    "uuid": gettext_lazy("a UUID made by the browser"),
+    "instrument": gettext_lazy("the key of a practice you can see"),
+    "version": gettext_lazy("a version number of that practice"),
+    "started_at": gettext_lazy("a date and time with a time zone (ISO 8601)"),
+    "planned_seconds": gettext_lazy("a whole number of seconds, more than 0"),
+    "elapsed_seconds": gettext_lazy("a whole number of seconds, 0 or more"),
+    "completed": gettext_lazy("true or false"),
+    "settled_before": gettext_lazy("a whole number from 0 to 10, or null"),
+    "settled_after": gettext_lazy("a whole number from 0 to 10, or null"),
+    "pace": gettext_lazy(
+        'an object with the key of one of the practice\'s paces, or "custom" and its seconds'
+    ),
+    "notings": gettext_lazy('an object counting the practice\'s notings, such as {"thought": 2}'),
 }
 
 
@@ -114,30 +118,38 @@ def resolve_pace(spec: InstrumentSpec, choice: PaceChoice) -> Pace:
         return Pace(key=CUSTOM_PACE, label=custom_label(**seconds), **seconds)
     except (ValidationError, TypeError) as e:
         raise ValueError(
-            "pace must give inhale and exhale of more than 0 and at most 20 seconds, "
-            "and holds from 0 to 20 seconds."
+            _(
+                "pace must give inhale and exhale of more than 0 and at most 20 seconds, "
+                "and holds from 0 to 20 seconds."
+            )
         ) from e
 
 
 def custom_label(*, inhale: Any, hold_in: Any, exhale: Any, hold_out: Any) -> str:
-    parts = [f"{inhale:g} in"]
-    parts += [f"{hold_in:g} hold"] if hold_in else []
-    parts += [f"{exhale:g} out"]
-    parts += [f"{hold_out:g} hold"] if hold_out else []
-    return f"Your own pace ({', '.join(parts)})"
+    # Stored with the log (its pace's label), in the words of the person who practised.
+    parts = [pgettext("breathing pace", "%(seconds)s in") % {"seconds": f"{inhale:g}"}]
+    if hold_in:
+        parts += [pgettext("breathing pace", "%(seconds)s hold") % {"seconds": f"{hold_in:g}"}]
+    parts += [pgettext("breathing pace", "%(seconds)s out") % {"seconds": f"{exhale:g}"}]
+    if hold_out:
+        parts += [pgettext("breathing pace", "%(seconds)s hold") % {"seconds": f"{hold_out:g}"}]
+    return _("Your own pace (%(parts)s)") % {"parts": ", ".join(parts)}
 
 
 def check_payload(data: Any, *, user) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The fields of a new log from the browser's JSON, or each bad field with a message."""
     if not isinstance(data, dict):
-        return None, {"body": "The body must be a JSON object."}
+        return None, {"body": _("The body must be a JSON object.")}
     try:
         p = LogPayload.model_validate(data)
     except ValidationError as e:
         errors: dict[str, str] = {}
         for err in e.errors():
             field = str(err["loc"][0]) if err["loc"] else "body"
-            errors.setdefault(field, f"{field} must be {RULES.get(field, 'left out')}.")
+            rule = RULES.get(field, _("left out"))
+            errors.setdefault(
+                field, _("%(field)s must be %(rule)s.") % {"field": field, "rule": rule}
+            )
         return None, errors
 
     instrument = practice_instrument(user, p.instrument, p.version)
@@ -148,27 +160,41 @@ def check_payload(data: Any, *, user) -> tuple[dict[str, Any] | None, dict[str, 
             .values_list("kind", flat=True)
         )
         if "practice" in kinds:
-            return None, {"version": f"version: {p.instrument!r} has no version {p.version}."}
+            return None, {
+                "version": _("version: %(key)s has no version %(version)s.")
+                % {"key": repr(p.instrument), "version": p.version}
+            }
         if kinds:
-            return None, {"instrument": f"instrument: {p.instrument!r} is not a practice."}
-        return None, {"instrument": f"instrument: there is no practice called {p.instrument!r}."}
+            return None, {
+                "instrument": _("instrument: %(key)s is not a practice.")
+                % {"key": repr(p.instrument)}
+            }
+        return None, {
+            "instrument": _("instrument: there is no practice called %(key)s.")
+            % {"key": repr(p.instrument)}
+        }
     spec = instrument.parsed
     errors = {}
     lo, hi = planned_limits(spec)
     if not lo <= p.planned_seconds <= hi:
-        errors["planned_seconds"] = f"planned_seconds must be from {lo} to {hi} for this practice."
+        errors["planned_seconds"] = _(
+            "planned_seconds must be from %(lo)s to %(hi)s for this practice."
+        ) % {"lo": lo, "hi": hi}
     if p.elapsed_seconds > hi:
-        errors["elapsed_seconds"] = f"elapsed_seconds must be at most {hi} for this practice."
+        errors["elapsed_seconds"] = _(
+            "elapsed_seconds must be at most %(hi)s for this practice."
+        ) % {"hi": hi}
     if p.started_at > timezone.now() + timedelta(days=1):
-        errors["started_at"] = "started_at must not be in the future."
+        errors["started_at"] = _("started_at must not be in the future.")
     elif not in_date_range(p.started_at):
-        errors["started_at"] = (
-            f"started_at must be from {EARLIEST_DATE.year} to {LATEST_DATE.year}."
-        )
+        errors["started_at"] = _("started_at must be from %(first)s to %(last)s.") % {
+            "first": EARLIEST_DATE.year,
+            "last": LATEST_DATE.year,
+        }
     pace = None
     if p.pace is not None:
         if not spec.paces:
-            errors["pace"] = "pace must be null: this practice has no breathing pace."
+            errors["pace"] = _("pace must be null: this practice has no breathing pace.")
         else:
             try:
                 pace = resolve_pace(spec, p.pace)
@@ -176,7 +202,9 @@ def check_payload(data: Any, *, user) -> tuple[dict[str, Any] | None, dict[str, 
                 errors["pace"] = str(e)
     unknown = sorted(set(p.notings) - set(spec.notings))
     if unknown:
-        errors["notings"] = f"notings: {unknown[0]!r} is not one of this practice's notings."
+        errors["notings"] = _("notings: %(noting)s is not one of this practice's notings.") % {
+            "noting": repr(unknown[0])
+        }
     if errors:
         return None, errors
     return {

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kap.accounts.decorators import client_required
@@ -123,11 +124,11 @@ def _note_page(request: HttpRequest, instrument: Instrument) -> HttpResponse:
                     source=PracticeLog.Source.MANUAL,
                 )
             except UuidTaken:
-                form.add_error(None, "This form was already used. Please fill it in again.")
+                form.add_error(None, _("This form was already used. Please fill it in again."))
                 form.data = form.data.copy()
                 form.data["uuid"] = str(uuid.uuid4())
             else:
-                messages.success(request, f"Noted: {spec.title}.")
+                messages.success(request, _("Noted: %(title)s.") % {"title": spec.title})
                 return redirect("practices:list")
     else:
         form = ManualLogForm(spec=spec, initial={"uuid": uuid.uuid4()})
@@ -162,8 +163,10 @@ def _practice_page(request: HttpRequest, instrument: Instrument) -> HttpResponse
         "spec_data": spec_data,
         "breath_step": spec.steps[0] if spec.paces else None,
         "later_steps": spec.steps[1:] if spec.paces else spec.steps,
-        "before": RatingForm(prefix="before", label="Before you begin: how settled do you feel?"),
-        "after": RatingForm(prefix="after", label="Now: how settled do you feel?"),
+        "before": RatingForm(
+            prefix="before", label=_("Before you begin: how settled do you feel?")
+        ),
+        "after": RatingForm(prefix="after", label=_("Now: how settled do you feel?")),
     }
     return render(request, "practices/practice.html", context)
 
@@ -180,14 +183,16 @@ def log(request: HttpRequest) -> JsonResponse:
     try:
         data = read_json(request)
     except BadJson as e:
-        return _bad({"body": f"The body must be JSON, and this is {e.reason}."})
+        return _bad(
+            {"body": _("The body must be JSON, and this is %(reason)s.") % {"reason": e.reason}}
+        )
     fields, errors = check_payload(data, user=request.user)
     if fields is None:
         return _bad(errors)
     try:
         entry, created = record_practice(client=request.user, **fields)
     except UuidTaken:
-        return _bad({"uuid": "uuid is already used by another log; make a new one."})
+        return _bad({"uuid": _("uuid is already used by another log; make a new one.")})
     return JsonResponse(
         {"uuid": str(entry.uuid), "id": entry.pk, "created": created},
         status=201 if created else 200,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.utils import timezone
+from django.utils.formats import date_format, get_format
+from django.utils.translation import gettext as _
 
 from kap.content.specs import Measure
 
@@ -22,19 +24,15 @@ OLDER_PERIODS = 24
 
 
 def number(value: float) -> str:
-    """7, 6.5 — never 7.0 or 6.4999."""
+    """7, 6.5 — never 7.0 or 6.4999 (and 6,5 in Spanish)."""
     rounded = round(value, 1)
-    return f"{rounded:g}"
-
-
-def plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
+    return f"{rounded:g}".replace(".", get_format("DECIMAL_SEPARATOR"))
 
 
 def and_join(parts: list[str]) -> str:
     if len(parts) <= 1:
         return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return _("%(items)s and %(last)s") % {"items": ", ".join(parts[:-1]), "last": parts[-1]}
 
 
 # --- Change from the first score --------------------------------------------------------------
@@ -67,8 +65,8 @@ class Change:
         """The drop that counts as a response, in words: "a drop of half or more"."""
         fraction = self.response_fraction or 0
         if fraction == 0.5:
-            return "a drop of half or more"
-        return f"a drop of {round((1 - fraction) * 100)}% or more"
+            return _("a drop of half or more")
+        return _("a drop of %(percent)s%% or more") % {"percent": round((1 - fraction) * 100)}
 
     @property
     def is_remission(self) -> bool:
@@ -77,30 +75,43 @@ class Change:
         return below is not None and self.first >= below and self.latest < below
 
     def sentences(self) -> list[str]:
-        latest, first = number(self.latest), number(self.first)
-        percent = self.percent_lower
-        if percent is not None:
+        values = {
+            "name": self.name,
+            "latest": number(self.latest),
+            "first": number(self.first),
+            "percent": self.percent_lower,
+        }
+        if self.percent_lower is not None:
             words = [
-                f"Your latest {self.name} ({latest}) is {percent}% lower than your first ({first})."
+                _(
+                    "Your latest %(name)s (%(latest)s) is %(percent)s%% lower than your first "
+                    "(%(first)s)."
+                )
+                % values
             ]
         elif self.latest == self.first:
-            words = [f"Your latest {self.name} ({latest}) is the same as your first."]
+            words = [_("Your latest %(name)s (%(latest)s) is the same as your first.") % values]
         else:
             words = [
-                f"Your latest {self.name} ({latest}) is higher than your first ({first}). "
-                "Scores go up and down; this may be worth talking through with your clinician."
+                _(
+                    "Your latest %(name)s (%(latest)s) is higher than your first (%(first)s). "
+                    "Scores go up and down; this may be worth talking through with your clinician."
+                )
+                % values
             ]
         if self.is_response:
-            words.append(f"Researchers call {self.drop_words} a ‘response’.")
+            words.append(_("Researchers call %(drop)s a ‘response’.") % {"drop": self.drop_words})
         if self.is_remission:
             words.append(
-                f"It is also below {number(self.remission_below or 0)}, "
-                "which researchers call ‘remission’."
+                _("It is also below %(line)s, which researchers call ‘remission’.")
+                % {"line": number(self.remission_below or 0)}
             )
         if self.is_response or self.is_remission:
             words.append(
-                "These are words from research, not a diagnosis; your clinician can help you "
-                "make sense of them."
+                _(
+                    "These are words from research, not a diagnosis; your clinician can help you "
+                    "make sense of them."
+                )
             )
         return words
 
@@ -145,8 +156,9 @@ class Period:
             return f"{self.start:%Y}"
         if self.months == 3:
             end = date(self.start.year, self.start.month + 2, 1)
-            return f"{self.start:%B}–{end:%B %Y}"
-        return f"{self.start:%B %Y}"
+            month_year = _("F Y")
+            return f"{date_format(self.start, 'F')}–{date_format(end, month_year)}"
+        return date_format(self.start, _("F Y"))
 
     @property
     def mean(self) -> float | None:

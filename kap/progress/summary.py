@@ -15,6 +15,8 @@ from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from kap.content.roles import Followed, roles_for
 from kap.journal.models import ActionStep, CheckIn, Insight, KapSession, QuestionToBring, Response
@@ -28,17 +30,17 @@ from kap.progress.trends import banded, bands_of, current_specs, followed_in
 
 # (key, heading): the parts a summary may have, in the order it shows them.
 SECTIONS: list[tuple[str, str]] = [
-    ("intentions", "Intentions"),
-    ("questions", "Questions to bring"),
-    ("insights", "Insights"),
-    ("worksheet", "Latest integration worksheet"),
-    ("steps", "Action steps and check-ins"),
-    ("scores", "Scores and change"),
-    ("practices", "Practices"),
+    ("intentions", gettext_lazy("Intentions")),
+    ("questions", gettext_lazy("Questions to bring")),
+    ("insights", gettext_lazy("Insights")),
+    ("worksheet", gettext_lazy("Latest integration worksheet")),
+    ("steps", gettext_lazy("Action steps and check-ins")),
+    ("scores", gettext_lazy("Scores and change")),
+    ("practices", gettext_lazy("Practices")),
 ]
 SECTION_KEYS = [key for key, _ in SECTIONS]
 LAST_SESSION = "last-session"
-DISCLAIMER = "Not a medical record; not monitored in real time."
+DISCLAIMER = gettext_lazy("Not a medical record; not monitored in real time.")
 # A summary to bring to therapy stays a few pages whatever the period: the newest entries of
 # each kind (shown oldest first) and how many more there are; the whole record is in the export.
 # At most these many are read; fewer are shown when their texts are long (kap.lib.pdf_text: about
@@ -53,7 +55,7 @@ CHECKINS_SHOWN = 3
 def _long_date(day: date | datetime) -> str:
     if isinstance(day, datetime):
         day = timezone.localtime(day).date()
-    return date_format(day, "l j F Y")
+    return date_format(day, _("l j F Y"))
 
 
 # --- The choice --------------------------------------------------------------------------------
@@ -70,22 +72,25 @@ class SinceField(forms.DateField):
 
 class SummaryForm(forms.Form):
     since = SinceField(
-        label="Start from",
+        label=gettext_lazy("Start from"),
         required=False,
         input_formats=["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d %B %Y", "%d %b %Y"],
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={
-            "invalid": "Please give a date as year, month and day, such as 2026-03-01."
+            "invalid": gettext_lazy(
+                "Please give a date as year, month and day, such as 2026-03-01."
+            )
         },
     )
     sections = forms.MultipleChoiceField(
-        label="What to put in",
+        label=gettext_lazy("What to put in"),
         choices=SECTIONS,
         widget=forms.CheckboxSelectMultiple,
         error_messages={
-            "required": "Please choose at least one thing to put in the summary.",
-            "invalid_choice": "“%(value)s” is not a part of the summary. "
-            "Please choose from the list.",
+            "required": gettext_lazy("Please choose at least one thing to put in the summary."),
+            "invalid_choice": gettext_lazy(
+                "“%(value)s” is not a part of the summary. Please choose from the list."
+            ),
         },
     )
 
@@ -93,12 +98,11 @@ class SummaryForm(forms.Form):
         kwargs.setdefault("initial", {"sections": SECTION_KEYS})
         super().__init__(*args, **kwargs)
         if last_session is not None:
-            help_text = (
-                "Leave it empty to start from your last session, on "
-                f"{_long_date(last_session.starts_at)}."
-            )
+            help_text = _("Leave it empty to start from your last session, on %(day)s.") % {
+                "day": _long_date(last_session.starts_at)
+            }
         else:
-            help_text = "Leave it empty to include everything you have recorded."
+            help_text = _("Leave it empty to include everything you have recorded.")
         self.fields["since"].help_text = help_text
         self.fields["since"].widget.attrs["max"] = timezone.localdate().isoformat()
         self.fields["since"].widget.attrs["min"] = EARLIEST_DATE.isoformat()
@@ -107,7 +111,7 @@ class SummaryForm(forms.Form):
         day = self.cleaned_data.get("since")
         if day is not None and day > timezone.localdate():
             raise forms.ValidationError(
-                "That date is in the future. Please choose today or an earlier date."
+                _("That date is in the future. Please choose today or an earlier date.")
             )
         check_date_range(day)
         return day
@@ -145,12 +149,15 @@ def _midnight(day: date) -> datetime:
 
 def period_for(day: date | None, session: KapSession | None) -> Period:
     if day is not None:
-        return Period(_midnight(day), f"since {_long_date(day)}")
+        return Period(_midnight(day), _("since %(day)s") % {"day": _long_date(day)})
     if session is not None:
         # From the start of the session's day, so the intention set that morning is included.
         start = _midnight(timezone.localtime(session.starts_at).date())
-        return Period(start, f"since your last session, on {_long_date(session.starts_at)}")
-    return Period(None, "everything so far (no completed session is logged yet)")
+        return Period(
+            start,
+            _("since your last session, on %(day)s") % {"day": _long_date(session.starts_at)},
+        )
+    return Period(None, _("everything so far (no completed session is logged yet)"))
 
 
 # --- What goes in -------------------------------------------------------------------------------
@@ -191,13 +198,25 @@ class ScoreLine:
     @property
     def difference_words(self) -> str:
         if self.count < 2:
-            return "One score so far: a starting point to compare with later."
+            return _("One score so far: a starting point to compare with later.")
         diff = self.latest.total - self.first.total
         if diff == 0:
-            return "No change from the first."
-        points = "point" if abs(diff) == 1 else "points"
-        way = "lower" if diff < 0 else "higher"
-        return f"{number(abs(diff))} {points} {way} than the first."
+            return _("No change from the first.")
+        # (A difference may be 6.5 points: the plural is chosen for 1 or not.)
+        one = 1 if abs(diff) == 1 else 2
+        if diff < 0:
+            words = ngettext(
+                "%(count)s point lower than the first.",
+                "%(count)s points lower than the first.",
+                one,
+            )
+        else:
+            words = ngettext(
+                "%(count)s point higher than the first.",
+                "%(count)s points higher than the first.",
+                one,
+            )
+        return words % {"count": number(abs(diff))}
 
 
 @dataclass(frozen=True)
@@ -314,7 +333,7 @@ def _steps(client, start: datetime | None) -> tuple[list[StepRow], int]:
 
     def show(s: ActionStep, budget: Budget) -> StepRow:
         text = budget.take(s.text)
-        checkins, _ = fitting(
+        checkins, _left_out = fitting(
             s.shown_checkins,  # newest first
             lambda c, b: (c.created_at, c.get_status_display(), b.take(c.note)),
             budget,
@@ -348,7 +367,7 @@ def _scores(
         change = None
         if key in measures:
             name = names[key]
-            scale_max, _, rule = bands_of(measures[key], specs)
+            scale_max, _bands, rule = bands_of(measures[key], specs)
             points = [banded(p, rule) for p in points]
             change = change_between(
                 name, measures[key].measure, points[0].total, points[-1].total, len(points)
@@ -356,7 +375,10 @@ def _scores(
         else:
             # The outcomes average goes up when things improve, so "response" words (made for
             # falling symptom scores) are kept for the questionnaires.
-            name = f"{instrument.title} (average of {len(spec.items)}, 0–10)"
+            name = _("%(title)s (average of %(count)s, 0–10)") % {
+                "title": instrument.title,
+                "count": len(spec.items),
+            }
         lines.append(
             ScoreLine(
                 key=key,
@@ -426,7 +448,7 @@ def build_summary(
         )
     if "questions" in sections:
         questions = open_questions(client)
-        summary.questions, _ = fitting(questions[:QUESTIONS_SHOWN], _with_shown)
+        summary.questions, _left_out = fitting(questions[:QUESTIONS_SHOWN], _with_shown)
         summary.more_questions = len(questions) - len(summary.questions)
     if "insights" in sections:
         insights = Insight.objects.for_client(client).order_by("-created_at", "-pk")

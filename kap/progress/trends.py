@@ -29,6 +29,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, NthValue, RowNumber
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kap.accounts.models import Scope as Sharing
 from kap.content.models import Instrument, Scope
@@ -45,7 +48,6 @@ from kap.progress.change import (
     change_between,
     cutoff_for,
     periods_before,
-    plural,
 )
 
 # Which instruments are which (the measures followed over time, the outcomes, the worksheet) is
@@ -123,8 +125,9 @@ class SessionCounts:
     @property
     def label(self) -> str:
         if self.number is None:
-            return f"Session on {timezone.localtime(self.when):%-d %b %Y}"
-        return f"Session {self.number}"
+            day = date_format(timezone.localtime(self.when), _("j M Y"))
+            return _("Session on %(day)s") % {"day": day}
+        return _("Session %(number)s") % {"number": self.number}
 
     @property
     def set_apart(self) -> bool:
@@ -134,29 +137,50 @@ class SessionCounts:
     def sentence(self) -> str:
         wrote = []
         if self.insights:
-            wrote.append(plural(self.insights, "insight"))
+            wrote.append(
+                ngettext("%(count)s insight", "%(count)s insights", self.insights)
+                % {"count": self.insights}
+            )
         if self.worksheets:
-            wrote.append(plural(self.worksheets, "integration worksheet"))
+            wrote.append(
+                ngettext(
+                    "%(count)s integration worksheet",
+                    "%(count)s integration worksheets",
+                    self.worksheets,
+                )
+                % {"count": self.worksheets}
+            )
         steps = ""
         if self.steps == 1 and self.steps_done:
-            steps = "your action step is done"
+            steps = _("your action step is done")
         elif self.steps and self.steps_done:
-            steps = f"{self.steps_done} of {plural(self.steps, 'action step')} are done"
+            steps = ngettext(
+                "%(done)s of %(count)s action step are done",
+                "%(done)s of %(count)s action steps are done",
+                self.steps,
+            ) % {"done": self.steps_done, "count": self.steps}
         elif self.steps:
-            steps = f"you set {plural(self.steps, 'action step')}"
-        opening = (
-            f"After the session on {timezone.localtime(self.when):%-d %B %Y}"
-            if self.number is None
-            else f"After session {self.number}"
-        )
+            steps = ngettext(
+                "you set %(count)s action step", "you set %(count)s action steps", self.steps
+            ) % {"count": self.steps}
+        if self.number is None:
+            day = date_format(timezone.localtime(self.when), _("j F Y"))
+            opening = _("After the session on %(day)s") % {"day": day}
+        else:
+            opening = _("After session %(number)s") % {"number": self.number}
+        words = {"opening": opening, "wrote": and_join(wrote), "steps": steps}
         if wrote and steps:
-            joiner = ", and " if len(wrote) > 1 else " and "
-            return f"{opening} you wrote {and_join(wrote)}{joiner}{steps}."
+            if len(wrote) > 1:
+                return _("%(opening)s you wrote %(wrote)s, and %(steps)s.") % words
+            return _("%(opening)s you wrote %(wrote)s and %(steps)s.") % words
         if wrote:
-            return f"{opening} you wrote {and_join(wrote)}."
+            return _("%(opening)s you wrote %(wrote)s.") % words
         if steps:
-            return f"{opening}, {steps}."
-        return f"{opening} nothing is written yet. A few words are enough, whenever you like."
+            return _("%(opening)s, %(steps)s.") % words
+        return (
+            _("%(opening)s nothing is written yet. A few words are enough, whenever you like.")
+            % words
+        )
 
 
 @dataclass(frozen=True)
@@ -307,7 +331,7 @@ def session_counts(
     kap.lib.chart_focus.isolated_before) is not numbered, and the numbers start after it, so that
     one mistyped year does not renumber every session. The dates of the earliest few sessions and of
     the latest come with every row (window functions), so this costs no query of its own."""
-    counts, _ = _session_counts(client, latest, worksheet=worksheet)
+    counts, _in_all = _session_counts(client, latest, worksheet=worksheet)
     return counts
 
 
@@ -315,7 +339,7 @@ def session_markers(client, latest: int = SHOWN_SESSIONS) -> list[SessionCounts]
     """The latest completed sessions, numbered as `session_counts` numbers them, without
     looking at anything else: for whom the sessions are shared with but not what was written
     about them (a therapist's charts). Their counts are all 0."""
-    found, _ = _session_counts(client, latest, counted=False)
+    found, _in_all = _session_counts(client, latest, counted=False)
     return found
 
 
@@ -456,7 +480,7 @@ def _score_points(client, ends: dict[str, tuple], cutoff) -> dict[str, list[Scor
     if not ends:
         return points
     wanted = Q(submitted_at__gte=cutoff)
-    for key, (_, _, first, last) in ends.items():
+    for key, (_count, _top, first, last) in ends.items():
         wanted |= Q(instrument__key=key, submitted_at__in=[first, last])
     rows = (
         scored(client, list(ends))
@@ -481,7 +505,7 @@ def _scores(client, keys, ends: dict[str, tuple], cutoff) -> dict[str, _Scores]:
         by="instrument__key",
     )
     found = {key: _Scores() for key in keys}
-    for key, (count, top, _, _) in ends.items():
+    for key, (count, top, _first, _last) in ends.items():
         mine = points[key]
         found[key] = _Scores(
             count,

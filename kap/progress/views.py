@@ -7,6 +7,7 @@ The blank sheets hold no one's data, so any signed-in person may print them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -14,6 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 
 from kap.accounts.decorators import client_required_or_home
@@ -32,8 +36,10 @@ DEFAULT_LINES = 5
 
 # Trends and summaries are a client's own; other roles are sent home with a word why.
 client_only = client_required_or_home(
-    "Progress and summaries show a client's own records, so there is nothing "
-    "to show for this account."
+    gettext_lazy(
+        "Progress and summaries show a client's own records, so there is nothing "
+        "to show for this account."
+    )
 )
 
 
@@ -41,8 +47,30 @@ client_only = client_required_or_home(
 
 
 def _averaged(period: change.Period, value: float | None, what: str = "") -> charts.Point:
-    entries = change.plural(period.count, what or "entry", None if what else "entries")
-    return charts.Point(period.when, value, f"average of {entries}, {period.label}")
+    """A period's average as a point, labelled with how many `what` ("score", "rating",
+    "practice"; else entries) it averages."""
+    n = period.count
+    if what == "score":
+        words = ngettext(
+            "average of %(count)s score, %(period)s", "average of %(count)s scores, %(period)s", n
+        )
+    elif what == "rating":
+        words = ngettext(
+            "average of %(count)s rating, %(period)s",
+            "average of %(count)s ratings, %(period)s",
+            n,
+        )
+    elif what == "practice":
+        words = ngettext(
+            "average of %(count)s practice, %(period)s",
+            "average of %(count)s practices, %(period)s",
+            n,
+        )
+    else:
+        words = ngettext(
+            "average of %(count)s entry, %(period)s", "average of %(count)s entries, %(period)s", n
+        )
+    return charts.Point(period.when, value, words % {"count": n, "period": period.label})
 
 
 def _chart(series: list[charts.Series], markers: list[charts.Marker], **options) -> dict:
@@ -60,20 +88,21 @@ def _chart(series: list[charts.Series], markers: list[charts.Marker], **options)
 def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]) -> dict:
     periods, recent = shown
     top = change.number(trend.y_max)
+    total = _("%(name)s total") % {"name": trend.name}
     return _chart(
         [
             charts.Series(
-                f"{trend.name} total",
+                total,
                 [_averaged(p, p.mean, "score") for p in periods]
                 + [charts.Point(p.when, p.total, p.band) for p in recent],
             )
         ],
         markers,
-        title=f"{trend.name} totals over time (0 to {top})",
+        title=_("%(name)s totals over time (0 to %(top)s)") % {"name": trend.name, "top": top},
         y_min=0,
         y_max=trend.y_max,
         bands=[charts.Band(b.min, b.max, b.label) for b in trend.bands],
-        y_label=f"{trend.name} total",
+        y_label=total,
         chart_id=f"chart-{trend.key}",
     )
 
@@ -91,16 +120,16 @@ def _outcomes_chart(outcomes: trends.OutcomesTrend, shown, markers: list[charts.
             ],
             css_class=f"series-{index + 1}",
         )
-        for index, (_, text) in enumerate(outcomes.items)
+        for index, (_key, text) in enumerate(outcomes.items)
     ]
     return _chart(
         series,
         markers,
-        title=f"{outcomes.title}: each rated 0 to 10 over time",
+        title=_("%(title)s: each rated 0 to 10 over time") % {"title": outcomes.title},
         y_min=0,
         y_max=10,
         height=260 + 18 * len(series),
-        y_label="Rating (0–10)",
+        y_label=_("Rating (0–10)"),
         chart_id="chart-outcomes",
     )
 
@@ -113,14 +142,14 @@ def _settled_chart(shown, markers: list[charts.Marker]) -> dict:
     after += [charts.Point(r.when, r.after, r.title) for r in rows if r.after is not None]
     return _chart(
         [
-            charts.Series("Before the practice", before, css_class="series-1"),
-            charts.Series("After the practice", after, css_class="series-2"),
+            charts.Series(_("Before the practice"), before, css_class="series-1"),
+            charts.Series(_("After the practice"), after, css_class="series-2"),
         ],
         markers,
-        title="How settled you felt before and after practices (0 to 10)",
+        title=_("How settled you felt before and after practices (0 to 10)"),
         y_min=0,
         y_max=10,
-        y_label="Settled (0–10)",
+        y_label=_("Settled (0–10)"),
         chart_id="chart-settled",
     )
 
@@ -268,6 +297,25 @@ def blank_pdf(request: HttpRequest, key: str) -> HttpResponse:
 
 def _pdf(request: HttpRequest, template: str, context: dict, name: str) -> HttpResponse:
     """`template` as a PDF download; it may use the static folder's files, and nothing else."""
-    context = {**context, "made_at": timezone.localtime()}
+    context = {**context, "made_at": timezone.localtime(), "page_css": _page_css()}
     html = render_to_string(template, context, request=request)
     return pdf.pdf_response(html, name, PDF_CSS, STATIC_DIR)
+
+
+def _css_string(text: str) -> str:
+    """`text` as the inside of a double-quoted CSS string, safe inside a <style> element."""
+    return "".join(f"\\{ord(c):x} " if c in '\\"<>&\n\r' else c for c in str(text))
+
+
+def _page_css() -> SafeString:
+    """The page numbers of pdf.css, in the reader's language: "Page %(page)s of %(pages)s" stays
+    one translated sentence; its placeholders become WeasyPrint's page counters."""
+    pieces = re.split(r"(%\(pages?\)s)", _("Page %(page)s of %(pages)s"))
+    numbered = " ".join(
+        f"counter({piece[2:-2]})"
+        if piece in ("%(page)s", "%(pages)s")
+        else f'"{_css_string(piece.replace("%%", "%"))}"'
+        for piece in pieces
+        if piece
+    )
+    return mark_safe(f"@page {{ @bottom-right {{ content: {numbered}; }} }}")  # escaped above

@@ -1,10 +1,13 @@
-"""All the practices' JavaScript stays small: under 15 KB once comments and indentation go."""
+"""All the practices' JavaScript stays small: under 16 KB once comments and indentation go.
+
+(It was 15 KB before the scripts spoke Spanish: each word they show now carries the key of its
+translation, T("you_finished", "You finished"), about 0.6 KB in all.)"""
 
 import re
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parents[2] / "kap" / "static" / "kap" / "practices"
-LIMIT = 15_000
+LIMIT = 16_000
 
 
 def stripped(source: str) -> str:
@@ -14,7 +17,7 @@ def stripped(source: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def test_the_practice_javascript_is_under_15_kb_minified():
+def test_the_practice_javascript_is_under_16_kb_minified():
     files = sorted(STATIC.glob("*.js"))
     assert {f.name for f in files} == {"practice.js", "practice-outbox.js", "pacer.js", "cues.js"}
     total = sum(len(stripped(f.read_text()).encode()) for f in files)

@@ -484,12 +484,22 @@ def shows(template: str):
 json_ok = lambda r: r.status_code in (200, 201)  # noqa: E731
 never = lambda r: False  # noqa: E731  (a query never writes: every answer is checked)
 
+
+def _translation_review() -> dict:
+    from kap.content.models import Pack
+
+    guide = Pack.objects.get(key="kap-guide", clinic=None, owner=None)
+    return {"pack": guide.pk, "language": "es", "digest": guide.translations["es"]["digest"]}
+
+
 ENDPOINTS = [
     # Accounts
     Endpoint("signup", "visitor", _signup),
     Endpoint(
         "login", "visitor", lambda w, kw: {"username": w.client_user.email, "password": PASSWORD}
     ),
+    # Choosing the language (kap.accounts.views_language): a client's is saved on the account.
+    Endpoint("language", "client", lambda w, kw: {"language": "es", "next": "/guide/"}),
     # A wrong current password is counted (kap.accounts.views.PasswordChange).
     Endpoint(
         "password_change",
@@ -761,6 +771,8 @@ ENDPOINTS = [
         lambda w, kw: {"email": f"fuzz-admin-{next(_n)}@example.org", "display_name": "Sam"},
         accepted=shows("care/clinic_admin_added.html"),
     ),
+    # A clinic admin marks the guide's Spanish reviewed for their clinic (kap.content.views).
+    Endpoint("translation-review", "admin", lambda w, kw: _translation_review()),
     Endpoint(
         "care:staff-second-factor-reset",
         "admin",

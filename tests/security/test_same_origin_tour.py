@@ -58,6 +58,7 @@ PERSONAS = ("anonymous", "client", "therapist", "admin")
 # Routes the tour leaves out on purpose, with the reason. Keep it short.
 EXCEPTIONS = {
     "logout": "logging out ends the tour's session; POST only anyway",
+    "language": "an action, not a page: it sets the language and goes back (tests/i18n)",
 }
 # Parameters whose every value is its own page (the guide's pages, the instruments).
 ENUMERATED = {"slug", "key"}

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -10,5 +11,7 @@ def duration(seconds: int | None) -> str:
         return ""
     minutes, secs = divmod(int(seconds), 60)
     if not minutes:
-        return f"{secs} s"
-    return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+        return _("%(seconds)s s") % {"seconds": secs}
+    if secs:
+        return _("%(minutes)s min %(seconds)s s") % {"minutes": minutes, "seconds": secs}
+    return _("%(minutes)s min") % {"minutes": minutes}

@@ -3,6 +3,7 @@
    machine), the button stays hidden and the field is text to select and copy by hand. */
 (() => {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   for (const button of document.querySelectorAll("button[data-copy]:not([data-ready])")) {
     const field = document.getElementById(button.dataset.copy);
     const status = document.getElementById(button.dataset.copy + "-status");
@@ -15,11 +16,11 @@
       status.textContent = "";
       try {
         await navigator.clipboard.writeText(field.value);
-        status.textContent = "Copied";
+        status.textContent = T("copied", "Copied");
       } catch (e) {
         field.focus();
         field.select();
-        status.textContent = "Not copied: it is selected, so you can copy it yourself.";
+        status.textContent = T("not_copied", "Not copied: it is selected, so you can copy it yourself.");
       }
       clear = setTimeout(() => { status.textContent = ""; }, 6000);
     });

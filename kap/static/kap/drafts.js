@@ -8,6 +8,7 @@
    device" until its words are in a saved draft, or the form was submitted after showing it. */
 (function () {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   var REFUSED = "|refused|";
   function read(key) {
     try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
@@ -100,9 +101,9 @@
       if (pending && JSON.stringify(pending.fields) === JSON.stringify(fields())) forget();
       else keep();
       forgetMerged();
-      say("Saved at " + data.saved_at + ".");
+      say(T("draft_saved_at", "Saved at {time}.", { time: data.saved_at }));
     } else if (xhr.status === 401 || xhr.status === 403) {
-      say("You have been logged out. Your words are kept on this device; log in again and they will be saved.");
+      say(T("draft_logged_out", "You have been logged out. Your words are kept on this device; log in again and they will be saved."));
       var login = document.getElementById("draft-login");
       if (login) login.hidden = false;
     } else if (xhr.status === 409) {
@@ -111,24 +112,24 @@
         refusedKey = storeKey + REFUSED + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
       }
       keep();
-      say(data.message || "This was changed elsewhere. Reload to compare both versions.");
+      say(data.message || T("draft_conflict", "This was changed elsewhere. Reload to compare both versions."));
     } else {
-      say("Not saved yet (" + xhr.status + "). Your words are kept on this device and will be sent again.");
+      say(T("draft_not_saved", "Not saved yet ({status}). Your words are kept on this device and will be sent again.", { status: xhr.status }));
     }
   });
   form.addEventListener("htmx:sendError", function () { // (htmx:afterRequest has fired too)
-    say("You seem to be offline. Your words are kept on this device and will be saved when you are back.");
+    say(T("draft_offline", "You seem to be offline. Your words are kept on this device and will be saved when you are back."));
   });
   form.addEventListener("htmx:beforeRequest", function (evt) {
     if (submitting) { evt.preventDefault(); return; }
-    inFlight += 1; keep(); say("Saving…");
+    inFlight += 1; keep(); say(T("saving", "Saving…"));
   });
   form.addEventListener("submit", function (evt) {
     keep();
     if (inFlight) {
       evt.preventDefault();
       submitAfter = { button: evt.submitter };
-      say("Saving… then submitting.");
+      say(T("draft_saving_then_submitting", "Saving… then submitting."));
       return;
     }
     submitting = true;
@@ -167,12 +168,12 @@
       } else if (String(saved.version || "") === String(version.value || "")) {
         // Nothing newer was saved elsewhere: what is on this device is the latest; send it.
         changed.forEach(function (name) { form.elements[name].value = saved.fields[name]; });
-        say("Restored what you wrote on this device; saving it now.");
+        say(T("draft_restored", "Restored what you wrote on this device; saving it now."));
         send();
       } else {
         // A newer version was saved elsewhere: never overwrite it silently; show both.
         show(changed.map(function (name) { return saved.fields[name]; }));
-        say("A newer version was saved elsewhere. What you wrote on this device is shown below.");
+        say(T("draft_newer_elsewhere", "A newer version was saved elsewhere. What you wrote on this device is shown below."));
       }
     }
     // What a window wrote and the server refused: shown until it is in a saved draft.
@@ -186,7 +187,7 @@
       refused += 1;
     });
     if (refused) {
-      say("Another window saved first. What you wrote there is shown below: copy what you want to keep.");
+      say(T("draft_other_window", "Another window saved first. What you wrote there is shown below: copy what you want to keep."));
     }
   }
 })();

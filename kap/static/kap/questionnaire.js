@@ -10,6 +10,7 @@
    focus to its first control, with the question's legend in view (GOV.UK's error summary). */
 (function () {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   var NARROW = "(max-width: 40rem)";
   var reduced = window.matchMedia("(prefers-reduced-motion: reduce)");
   var summary = document.querySelector("[data-error-summary]");
@@ -63,8 +64,8 @@
     var nav = document.createElement("div");
     nav.className = "q-nav";
     nav.hidden = true;
-    var back = button("Back", "secondary q-back");
-    var next = button("Next", "q-next");
+    var back = button(T("back", "Back"), "secondary q-back");
+    var next = button(T("next", "Next"), "q-next");
     nav.appendChild(back);
     nav.appendChild(next);
     var last = steps[steps.length - 1];
@@ -97,7 +98,7 @@
       back.hidden = current === 0;
       next.hidden = isLast;
       if (submit) submit.hidden = !isLast;
-      said.textContent = "Question " + (current + 1) + " of " + steps.length;
+      said.textContent = T("question_of", "Question {n} of {total}", { n: current + 1, total: steps.length });
       fill.style.transform = "scaleX(" + (current + 1) / steps.length + ")";
       if (moveFocus) {
         progress.scrollIntoView({ block: "start", behavior: reduced.matches ? "auto" : "smooth" });

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from kap.content.loader import PackInvalid, read_pack
+from kap.content.translations import untranslated
 
 
 class Command(BaseCommand):
@@ -21,3 +22,10 @@ class Command(BaseCommand):
             f"{s.key} v{s.version}: OK — {len(bundle.pages)} pages,"
             f" {len(bundle.instruments)} instruments, {len(s.safety_rules)} safety rules"
         )
+        pages = {ref.slug: ref.file for ref in s.pages}
+        for lang, text in bundle.translations.items():
+            left = untranslated(s, pages, bundle.instruments, text)
+            state = f"{len(left)} text(s) shown in {s.language}" if left else "complete"
+            self.stdout.write(f"  {lang}: {state} ({text.review})")
+            for where in left:
+                self.stdout.write(f"    {where}")

@@ -20,6 +20,7 @@
    (Clear-Site-Data, kap.offline.middleware). */
 (() => {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   if (window.KapOffline) return;
   const me = document.currentScript;
   const person = me && me.dataset.person;
@@ -159,7 +160,7 @@
       return { saved: true, url: data.url };
     }
     if (res.status === 400) {
-      const reason = data.message || "It was refused.";
+      const reason = data.message || T("refused", "It was refused.");
       await refuse(entry.id, reason);
       return { refused: reason };
     }
@@ -187,13 +188,19 @@
 
   // --- Forms ---------------------------------------------------------------------------------------
   const WHY = {
-    offline: "You seem to be offline. It is kept on this device and will be sent when the network is back.",
-    "no-answer": "The server did not answer. It is kept on this device and will be sent again.",
-    "logged-out": "You have been logged out. It is kept on this device; log in again and it will be sent.",
-    "stale-page": "It is kept on this device and will be sent from the next page you open while online.",
-    "other-person": "Someone else is logged in now. It is kept on this device and sent only when you log in again.",
+    offline: T("outbox_offline", "You seem to be offline. It is kept on this device and will be sent when the network is back."),
+    "no-answer": T("outbox_no_answer", "The server did not answer. It is kept on this device and will be sent again."),
+    "logged-out": T("outbox_logged_out", "You have been logged out. It is kept on this device; log in again and it will be sent."),
+    "stale-page": T("outbox_stale_page", "It is kept on this device and will be sent from the next page you open while online."),
+    "other-person": T("outbox_other_person", "Someone else is logged in now. It is kept on this device and sent only when you log in again."),
   };
-  const when = (at) => new Date(at).toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  // Dates in the page's language: in the browser's own variant of it (en-GB, es-MX) if it has one.
+  const locales = () => {
+    const lang = (document.documentElement.lang || "").toLowerCase().split("-")[0];
+    const own = (navigator.languages || [navigator.language]).find((l) => l && l.toLowerCase().split("-")[0] === lang);
+    return own ? [own] : lang ? [lang] : [];
+  };
+  const when = (at) => new Date(at).toLocaleString(locales(), { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
   function enhance(form) {
     const box = document.getElementById(form.dataset.offlineOutbox);
@@ -214,14 +221,16 @@
         text.textContent = Object.values(entry.fields).join("\n");
         const meta = document.createElement("p");
         meta.className = "muted";
-        meta.textContent = (entry.refused ? "Could not be saved: " + entry.refused + " Copy it if you want to keep it. "
-          : "") + "Written " + when(entry.at);
+        const written = T("outbox_written", "Written {when}", { when: when(entry.at) });
+        meta.textContent = entry.refused
+          ? T("outbox_could_not_save", "Could not be saved: {reason} Copy it if you want to keep it.", { reason: entry.refused }) + " " + written
+          : written;
         li.append(text, meta);
         if (entry.refused) {
           const remove = document.createElement("button");
           remove.type = "button";
           remove.className = "secondary";
-          remove.textContent = "Remove it from this device";
+          remove.textContent = T("outbox_remove", "Remove it from this device");
           remove.addEventListener("click", () => drop(entry.id));
           li.append(remove);
         }
@@ -251,7 +260,7 @@
         form.submit();
         return;
       }
-      say("Saving…");
+      say(T("saving", "Saving…"));
       const result = await send(entry, true);
       if (result.saved) {
         const next = new URL(result.url, location.href);
@@ -279,8 +288,8 @@
       show();
       const n = (detail.saved || []).length;
       if (n) {
-        say(n === 1 ? "What you wrote on this device is now saved. Reload the page to see it with the others."
-          : n + " entries written on this device are now saved. Reload the page to see them with the others.");
+        say(n === 1 ? T("outbox_saved_one", "What you wrote on this device is now saved. Reload the page to see it with the others.")
+          : T("outbox_saved_many", "{n} entries written on this device are now saved. Reload the page to see them with the others.", { n }));
       }
     });
     show();

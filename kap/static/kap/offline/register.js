@@ -3,6 +3,7 @@
    logout sends what waits in it, then clears this person's pages from the device. */
 (() => {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   const me = document.currentScript;
   if (!me) return;
   const person = me.dataset.person || "";
@@ -24,10 +25,16 @@
 
   // --- "You are offline" -------------------------------------------------------------------------
   const kept = document.documentElement.dataset.kapKept; // set by the worker on a page it kept
+  // Dates in the page's language: in the browser's own variant of it (en-GB, es-MX) if it has one.
+  const locales = () => {
+    const lang = (document.documentElement.lang || "").toLowerCase().split("-")[0];
+    const own = (navigator.languages || [navigator.language]).find((l) => l && l.toLowerCase().split("-")[0] === lang);
+    return own ? [own] : lang ? [lang] : [];
+  };
   function keptOn() {
     const when = kept ? new Date(kept) : null;
     if (!when || isNaN(when)) return "";
-    return " as it was on " + when.toLocaleString([], { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    return when.toLocaleString(locales(), { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
   function say(text, urgent) {
     const main = document.getElementById("main");
@@ -49,9 +56,11 @@
   function offlineNote() {
     if (document.querySelector("[data-offline-page]")) return; // the page that says it already
     if (kept) {
-      say("You are offline. This is the copy of the page kept on this device" + keptOn() + ".");
+      const on = keptOn();
+      say(on ? T("offline_kept_on", "You are offline. This is the copy of the page kept on this device as it was on {when}.", { when: on })
+        : T("offline_kept", "You are offline. This is the copy of the page kept on this device."));
     } else if (!navigator.onLine) {
-      say("You are offline. The guide, the practices and your Today page still open on this device.");
+      say(T("offline_now", "You are offline. The guide, the practices and your Today page still open on this device."));
     }
   }
   document.addEventListener("DOMContentLoaded", () => {
@@ -62,7 +71,7 @@
   addEventListener("offline", offlineNote);
   addEventListener("online", () => {
     const note = document.getElementById("offline-note");
-    if (note && kept) say("You are back online. Reload the page to see it as it is now.");
+    if (note && kept) say(T("back_online", "You are back online. Reload the page to see it as it is now."));
     else if (note) note.remove();
   });
 
@@ -88,8 +97,8 @@
     event.preventDefault();
     if (!navigator.onLine) {
       await within(2000, tellWorker());
-      say("You are offline, so you are not logged out yet: logging out needs the network. " +
-        "Your pages kept for offline use are removed from this device; log out again once you are back online.", true);
+      say(T("logout_offline", "You are offline, so you are not logged out yet: logging out needs the network. " +
+        "Your pages kept for offline use are removed from this device; log out again once you are back online."), true);
       return;
     }
     const outbox = window.KapOffline;
@@ -105,14 +114,14 @@
         form.dataset.kapConfirmed = "yes";
         const notes = [];
         if (words) {
-          notes.push(words === 1 ? "Something you wrote on this device has not been sent yet."
-            : words + " things you wrote on this device have not been sent yet.");
+          notes.push(words === 1 ? T("logout_unsent_one", "Something you wrote on this device has not been sent yet.")
+            : T("logout_unsent_many", "{n} things you wrote on this device have not been sent yet.", { n: words }));
         }
         if (done) {
-          notes.push((done === 1 ? "A practice you did here has not been saved yet: opening Practices saves it."
-            : done + " practices you did here have not been saved yet: opening Practices saves them."));
+          notes.push(done === 1 ? T("logout_practice_one", "A practice you did here has not been saved yet: opening Practices saves it.")
+            : T("logout_practice_many", "{n} practices you did here have not been saved yet: opening Practices saves them.", { n: done }));
         }
-        say(notes.join(" ") + " Logging out removes this from the device. Log out again to log out anyway.", true);
+        say(notes.join(" ") + " " + T("logout_anyway", "Logging out removes this from the device. Log out again to log out anyway."), true);
         return;
       }
     }

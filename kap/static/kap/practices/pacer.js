@@ -2,16 +2,17 @@
    has left, and how large the shape is. A pure function of time, so it cannot drift. */
 window.KapPacer = (() => {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   const SMALL = 0.45;
   const LARGE = 1;
   const ease = (x) => (1 - Math.cos(Math.PI * x)) / 2;
 
   function phases(pace) {
     return [
-      ["Breathe in", pace.inhale, "in"],
-      ["Hold", pace.hold_in, "full"],
-      ["Breathe out", pace.exhale, "out"],
-      ["Hold", pace.hold_out, "empty"],
+      [T("breathe_in", "Breathe in"), pace.inhale, "in"],
+      [T("hold", "Hold"), pace.hold_in, "full"],
+      [T("breathe_out", "Breathe out"), pace.exhale, "out"],
+      [T("hold", "Hold"), pace.hold_out, "empty"],
     ]
       .filter(([, seconds]) => seconds > 0)
       .map(([cue, seconds, kind]) => ({ cue, kind, ms: Math.round(seconds * 1000) }));

@@ -2,6 +2,7 @@
    offline is never lost. Each log has its own uuid: sending one twice stores it once. */
 (() => {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   const cfgEl = document.getElementById("practice-spec") || document.getElementById("practice-outbox");
   if (!cfgEl) return;
   const cfg = JSON.parse(cfgEl.textContent);
@@ -39,7 +40,7 @@
       const body = await res.json().catch(() => ({}));
       if (res.ok && body.uuid === rec.uuid) { drop(rec.uuid); return { saved: true }; }
       // The server refused the log itself: sending it again would never succeed.
-      if (res.status === 400) { drop(rec.uuid); return { refused: body.error || "It was refused." }; }
+      if (res.status === 400) { drop(rec.uuid); return { refused: body.error || T("refused", "It was refused.") }; }
     } catch (e) { /* offline, or the server is away */ }
     return { kept: true };
   }
@@ -68,8 +69,8 @@
   if (note) {
     KapOutbox.onFlush((n) => {
       note.textContent = n === 1
-        ? "A practice kept on this device is now saved. Reload the page to see it."
-        : n + " practices kept on this device are now saved. Reload the page to see them.";
+        ? T("practice_kept_saved_one", "A practice kept on this device is now saved. Reload the page to see it.")
+        : T("practice_kept_saved_many", "{n} practices kept on this device are now saved. Reload the page to see them.", { n });
     });
   }
   addEventListener("online", flush);

@@ -4,6 +4,7 @@
    Once started, the practice runs in focus mode: it fills the screen and the rest is hidden. */
 (() => {
   "use strict";
+  const T = window.KapT; // the words in the page's language (kap/static/kap/strings.js)
   const $ = (id) => document.getElementById(id);
   const app = $("practice-app");
   const specEl = $("practice-spec");
@@ -68,7 +69,7 @@
     if (seg.kind === "breath") return KapPacer.view(seg, into);
     const left = seg.ms - into;
     if (seg.kind === "step") return { cue: seg.text, left, length: seg.ms };
-    return { cue: seg.ms > 120000 && left <= 60000 ? "One minute left" : "", left, length: seg.ms };
+    return { cue: seg.ms > 120000 && left <= 60000 ? T("one_minute_left", "One minute left") : "", left, length: seg.ms };
   }
 
   function show(w, v, pos) {
@@ -77,15 +78,15 @@
     run.classList.toggle("is-step", seg.kind === "step");
     text("practice-phase", seg.kind === "step" ? "" : v.cue);
     text("practice-count", seg.kind === "quiet" ? "" : String(Math.ceil(v.left / 1000)));
-    text("practice-left", clock(plan.total - pos) + " left");
+    text("practice-left", T("time_left", "{time} left", { time: clock(plan.total - pos) }));
     if (progress) {
       const whole = Math.max(1, Math.round(v.length / 1000));
       const done = Math.min(whole - 1, Math.floor((v.length - v.left) / 1000));
       progress.max = whole;
       progress.value = done + 1;
-      text("practice-progress-text", `Second ${done + 1} of ${whole}`);
+      text("practice-progress-text", T("second_of", "Second {n} of {total}", { n: done + 1, total: whole }));
     }
-    if (nextBtn) nextBtn.textContent = i === plan.segments.length - 1 ? "Finish" : "Next step";
+    if (nextBtn) nextBtn.textContent = i === plan.segments.length - 1 ? T("finish", "Finish") : T("next_step", "Next step");
     const key = i + "|" + v.cue;
     if (key !== said) {
       const fresh = said.split("|")[0] !== String(i);
@@ -147,7 +148,7 @@
     const d = spec.duration;
     const n = Number(input.value);
     const ok = input.value !== "" && Number.isInteger(n) && n >= d.min_minutes && n <= d.max_minutes;
-    const message = `Choose a whole number of minutes from ${d.min_minutes} to ${d.max_minutes}.`;
+    const message = T("minutes_range", "Choose a whole number of minutes from {min} to {max}.", { min: d.min_minutes, max: d.max_minutes });
     return mark([input], $("practice-minutes-error"), ok ? "" : message) ? n : null;
   }
 
@@ -156,7 +157,7 @@
     const preset = spec.paces.find((p) => chosen && p.key === chosen.value);
     const own = Array.from(setup.querySelectorAll("[data-part]"));
     const ok = preset || own.every((i) => i.value !== "" && +i.value >= +i.min && +i.value <= +i.max);
-    const message = "Breathing in and out take 1 to 20 seconds each; holds 0 to 20.";
+    const message = T("pace_range", "Breathing in and out take 1 to 20 seconds each; holds 0 to 20.");
     if (!mark(own, $("pace-own-error"), ok ? "" : message)) return null;
     if (preset) return preset;
     const pace = { key: spec.customPace };
@@ -203,7 +204,7 @@
     state = "running";
     t0 = now();
     pauseBtn.focus({ preventScroll: true });
-    if (!pace) say(`Quiet time has begun: ${minutes} minutes.`);
+    if (!pace) say(T("quiet_begun", "Quiet time has begun: {minutes} minutes.", { minutes }));
     tick();
     animate();
   });
@@ -214,13 +215,13 @@
       state = "paused";
       clearTimeout(timer);
       cancelAnimationFrame(frame);
-      pauseBtn.textContent = "Resume";
+      pauseBtn.textContent = T("resume", "Resume");
       run.classList.add("is-paused");
-      say("Paused. Press Space to go on.");
+      say(T("paused", "Paused. Press Space to go on."));
     } else if (state === "paused") {
       pausedMs += now() - pausedAt;
       state = "running";
-      pauseBtn.textContent = "Pause";
+      pauseBtn.textContent = T("pause", "Pause");
       run.classList.remove("is-paused");
       said = "";
       tick();
@@ -255,16 +256,16 @@
     if (completed) cues.play("end");
     // The heading says it once (and is read when it takes focus); the rest adds, never repeats.
     const words = completed
-      ? "Take a moment before you move on."
-      : `You practised for ${clock(ms)}. Stopping early is fine.`;
-    text("practice-after-title", completed ? "You finished" : "You stopped");
-    text("practice-summary", words + " If you like, note how settled you feel now, then save.");
+      ? T("take_a_moment", "Take a moment before you move on.")
+      : T("practised_for", "You practised for {time}. Stopping early is fine.", { time: clock(ms) });
+    text("practice-after-title", completed ? T("you_finished", "You finished") : T("you_stopped", "You stopped"));
+    text("practice-summary", words + " " + T("note_settled", "If you like, note how settled you feel now, then save."));
     $("practice-after-title").focus({ preventScroll: true });
     say(words);
   }
 
   const saved = () => {
-    text("practice-saved", "Saved. Thank you for taking this time.");
+    text("practice-saved", T("practice_saved", "Saved. Thank you for taking this time."));
     saveBtn.disabled = true;
   };
 
@@ -275,13 +276,13 @@
     KapOutbox.keep(rec);
     KapOutbox.release(rec.uuid);
     saveBtn.disabled = true;
-    text("practice-saved", "Saving…");
+    text("practice-saved", T("saving", "Saving…"));
     const result = await KapOutbox.send(rec);
     if (result.saved) return saved();
-    if (result.refused) return text("practice-saved", "This practice could not be saved. " + result.refused);
+    if (result.refused) return text("practice-saved", T("practice_not_saved", "This practice could not be saved. {reason}", { reason: result.refused }));
     saveBtn.disabled = false;
-    text("practice-saved", "You seem to be offline. The practice is kept on this device " +
-      "and will be saved when the connection is back.");
+    text("practice-saved", T("practice_offline", "You seem to be offline. The practice is kept on this device " +
+      "and will be saved when the connection is back."));
   });
   KapOutbox.onFlush(() => { if (rec && !saveBtn.disabled && !KapOutbox.has(rec.uuid)) saved(); });
 
@@ -302,7 +303,7 @@
       const key = btn.dataset.noting;
       counts[key] += 1;
       btn.querySelector(".noting-count").textContent = counts[key];
-      say(`${btn.firstChild.textContent.trim()} noted.`);
+      say(T("noted", "{name} noted.", { name: btn.firstChild.textContent.trim() }));
     });
   }
   document.addEventListener("keydown", (e) => {
