@@ -183,12 +183,14 @@ def world(django_db_setup, django_db_blocker):
             ensure_default_pack()
 
 
-def open_as(browser, world: World, persona: str, size: str, scheme: str):
+def open_as(browser, world: World, persona: str, size: str, scheme: str, locale: str = "en-US"):
     context = browser.new_context(
         base_url=world.server.url,
         viewport=SIZES[size],
         color_scheme=scheme,
         reduced_motion="reduce",
+        locale=locale,  # the browser's Accept-Language: what a visitor, or a person who has not
+        # chosen a language, reads the app in
     )
     if persona in world.cookies:
         context.add_cookies([{**world.cookies[persona], "url": world.server.url}])
@@ -357,6 +359,27 @@ def test_every_page_fits_has_large_targets_and_no_axe_violation(
         context.close()
     problems += [f"script error: {e}" for e in errors]
     assert not problems, f"{persona}, {size}, {scheme}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("persona", ["anonymous", "client", "therapist", "admin"])
+def test_in_spanish_every_page_still_fits_a_phone_with_large_targets_and_no_axe_violation(
+    world, db, browser, persona
+):
+    """Spanish runs longer than English: the same tour on a phone, in a Spanish browser."""
+    context = open_as(browser, world, persona, "phone", "light", locale="es-MX")
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    problems: list[str] = []
+    try:
+        for url in pages(world.people)[persona]:
+            problems += problems_on(tab, url, "phone")
+            if tab.locator("html").get_attribute("lang") != "es":
+                problems.append(f"{url}: not in Spanish")
+    finally:
+        context.close()
+    problems += [f"script error: {e}" for e in errors]
+    assert not problems, f"{persona}, phone, Spanish:\n" + "\n".join(problems)
 
 
 def test_the_phone_shows_the_main_places_in_a_bar_and_the_rest_under_more(world, db, browser):
