@@ -43,6 +43,14 @@ VIEWS_PER_PAGE = 50
 SAFETY_EVENTS_SHOWN = 20
 SCOPE_LABELS = dict(Scope.choices)
 ACTION_LABELS = {"view": gettext_lazy("Viewed"), "export": gettext_lazy("Exported")}
+# What was read, as the audit trail stores it (in English, for every reader of the trail), in the
+# client's words and language; anything else is shown as stored.
+WHAT_LABELS = {
+    "client timeline": gettext_lazy("client timeline"),
+    "pre-session brief": gettext_lazy("pre-session brief"),
+    "pre-session brief (PDF)": gettext_lazy("pre-session brief (PDF)"),
+    "roster": gettext_lazy("roster"),
+}
 
 
 # --- Accepting an invitation --------------------------------------------------------------------
@@ -350,7 +358,11 @@ def _view_row(entry: AuditEntry) -> ViewRow:
     name = entry.actor.display_name if entry.actor else ""
     action = ACTION_LABELS.get(entry.action, entry.action.capitalize())
     return ViewRow(
-        entry.created_at, name or entry.actor_email, entry.actor_email, action, entry.what
+        entry.created_at,
+        name or entry.actor_email,
+        entry.actor_email,
+        action,
+        WHAT_LABELS.get(entry.what, entry.what),
     )
 
 

@@ -23,6 +23,26 @@ def test_it_lists_views_of_my_records_newest_first(logged_in, client_user, thera
     assert "127.0.0.1" not in html
 
 
+def test_in_spanish_it_says_what_was_read_in_spanish(logged_in, client_user, therapist):
+    """The trail stores what was read in English, for every reader; the client reads it in theirs."""
+    _view(therapist, client_user, "client timeline")
+    record(
+        actor=therapist,
+        subject=client_user,
+        action="export",
+        what="pre-session brief (PDF)",
+        ip="127.0.0.1",
+    )
+    client_user.language = "es"
+    client_user.save(update_fields=["language"])
+
+    html = logged_in.get(URL).content.decode()
+
+    assert "cronología del cliente" in html
+    assert "informe previo a la sesión (PDF)" in html
+    assert "client timeline" not in html
+
+
 def test_it_shows_only_my_rows(logged_in, client_user, stranger, therapist):
     _view(therapist, stranger, "someone else's insights")
     _view(therapist, client_user, "client timeline")
