@@ -7,7 +7,6 @@ Every page that shows client data writes an audit row before it renders.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from django.contrib import messages
@@ -19,8 +18,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -44,10 +43,12 @@ from kap.content.roles import roles_for
 from kap.journal.models import QuestionToBring, SafetyEvent
 from kap.lib import links
 from kap.lib.mail import is_set_up as mail_is_set_up
-from kap.lib.pdf import pdf_response
+from kap.lib.pdf import page_footer_css, pdf_response
 
 TIMELINE_PER_PAGE = 50
 PDF_CSS = Path(__file__).resolve().parent.parent / "templates" / "care" / "brief_pdf.css"
+# At the foot of every page of the brief, in the therapist's language.
+FOOTER = gettext_lazy("Confidential: shared by the client for their care")
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -244,32 +245,9 @@ def brief_pdf(request: HttpRequest, client_id: int) -> HttpResponse:
     made = briefs.build_brief(link, request.user)
     record_request(request, subject=link.client, what="pre-session brief (PDF)", action="export")
     html = render_to_string(
-        "care/brief_pdf.html", {"brief": made, "page_css": _pdf_page_css()}, request=request
+        "care/brief_pdf.html", {"brief": made, "page_css": page_footer_css(FOOTER)}, request=request
     )
     return pdf_response(html, briefs.pdf_filename(made), PDF_CSS)
-
-
-def _css_string(text: str) -> str:
-    """`text` as the inside of a double-quoted CSS string, safe inside a <style> element."""
-    return "".join(f"\\{ord(c):x} " if c in '\\"<>&\n\r' else c for c in str(text))
-
-
-def _pdf_page_css() -> SafeString:
-    """The page footers of brief_pdf.css, in the reader's language. "Page %(page)s of %(pages)s"
-    stays one translated sentence; its placeholders become WeasyPrint's page counters."""
-    confidential = _css_string(_("Confidential: shared by the client for their care"))
-    pieces = re.split(r"(%\(pages?\)s)", _("Page %(page)s of %(pages)s"))
-    numbered = " ".join(
-        f"counter({piece[2:-2]})"
-        if piece in ("%(page)s", "%(pages)s")
-        else f'"{_css_string(piece.replace("%%", "%"))}"'
-        for piece in pieces
-        if piece
-    )
-    return mark_safe(  # every text in it is escaped by _css_string
-        f'@page {{ @bottom-left {{ content: "{confidential}"; }} '
-        f"@bottom-right {{ content: {numbered}; }} }}"
-    )
 
 
 # --- Clinic admin -------------------------------------------------------------------------------

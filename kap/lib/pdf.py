@@ -9,11 +9,14 @@ PDF ever makes a network request or reads a file elsewhere.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from django.http import HttpResponse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 
 def local_fetcher(stylesheet: Path, folder: Path | None = None):
@@ -56,3 +59,26 @@ def pdf_response(
     response = HttpResponse(render_pdf(html, stylesheet, folder), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def css_string(text: str) -> str:
+    """`text` as the inside of a double-quoted CSS string, safe inside a <style> element."""
+    return "".join(f"\\{ord(c):x} " if c in '\\"<>&\n\r' else c for c in str(text))
+
+
+def page_footer_css(left: str = "") -> SafeString:
+    """A <style> body for the pages' footers in the reader's language (the print stylesheets are
+    files, never translated): `left` at the bottom left, if given, and the page numbers at the
+    bottom right. "Page %(page)s of %(pages)s" stays one translated sentence; its placeholders
+    become WeasyPrint's page counters."""
+    pieces = re.split(r"(%\(pages?\)s)", _("Page %(page)s of %(pages)s"))
+    numbered = " ".join(
+        f"counter({piece[2:-2]})"
+        if piece in ("%(page)s", "%(pages)s")
+        else f'"{css_string(piece.replace("%%", "%"))}"'
+        for piece in pieces
+        if piece
+    )
+    left_css = f'@bottom-left {{ content: "{css_string(left)}"; }} ' if left else ""
+    # Every text in it went through css_string.
+    return mark_safe(f"@page {{ {left_css}@bottom-right {{ content: {numbered}; }} }}")

@@ -7,7 +7,6 @@ The blank sheets hold no one's data, so any signed-in person may print them.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from django.conf import settings
@@ -15,7 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
@@ -297,25 +295,6 @@ def blank_pdf(request: HttpRequest, key: str) -> HttpResponse:
 
 def _pdf(request: HttpRequest, template: str, context: dict, name: str) -> HttpResponse:
     """`template` as a PDF download; it may use the static folder's files, and nothing else."""
-    context = {**context, "made_at": timezone.localtime(), "page_css": _page_css()}
+    context = {**context, "made_at": timezone.localtime(), "page_css": pdf.page_footer_css()}
     html = render_to_string(template, context, request=request)
     return pdf.pdf_response(html, name, PDF_CSS, STATIC_DIR)
-
-
-def _css_string(text: str) -> str:
-    """`text` as the inside of a double-quoted CSS string, safe inside a <style> element."""
-    return "".join(f"\\{ord(c):x} " if c in '\\"<>&\n\r' else c for c in str(text))
-
-
-def _page_css() -> SafeString:
-    """The page numbers of pdf.css, in the reader's language: "Page %(page)s of %(pages)s" stays
-    one translated sentence; its placeholders become WeasyPrint's page counters."""
-    pieces = re.split(r"(%\(pages?\)s)", _("Page %(page)s of %(pages)s"))
-    numbered = " ".join(
-        f"counter({piece[2:-2]})"
-        if piece in ("%(page)s", "%(pages)s")
-        else f'"{_css_string(piece.replace("%%", "%"))}"'
-        for piece in pieces
-        if piece
-    )
-    return mark_safe(f"@page {{ @bottom-right {{ content: {numbered}; }} }}")  # escaped above
