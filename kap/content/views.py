@@ -253,7 +253,4 @@ def translation_review(request: HttpRequest) -> HttpResponse:
             _("The %(language)s translation of “%(title)s” is marked reviewed for your clinic.")
             % {"language": name, "title": title},
         )
-    try:
-        return redirect(reverse("care:clinic"))
-    except NoReverseMatch:
-        return redirect("home")
+    return redirect("care:clinic")

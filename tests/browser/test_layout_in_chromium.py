@@ -341,23 +341,32 @@ def problems_on(tab, url: str, size: str) -> list[str]:
     return found
 
 
+def tour(browser, world: World, persona: str, size: str, scheme: str, locale: str = "en-US"):
+    """Every page the persona can open, in one tab: what is wrong on each, and script errors.
+    In a browser asking for another language than English, each page must be in it."""
+    context = open_as(browser, world, persona, size, scheme, locale=locale)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    problems: list[str] = []
+    language = locale.split("-")[0]
+    try:
+        for url in pages(world.people)[persona]:
+            problems += problems_on(tab, url, size)
+            if language != "en" and tab.locator("html").get_attribute("lang") != language:
+                problems.append(f"{url}: not in the browser's language ({language})")
+    finally:
+        context.close()
+    return problems + [f"script error: {e}" for e in errors]
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("persona", ["anonymous", "client", "therapist", "admin"])
 def test_every_page_fits_has_large_targets_and_no_axe_violation(
     world, db, browser, persona, size, scheme
 ):
-    context = open_as(browser, world, persona, size, scheme)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    problems: list[str] = []
-    try:
-        for url in pages(world.people)[persona]:
-            problems += problems_on(tab, url, size)
-    finally:
-        context.close()
-    problems += [f"script error: {e}" for e in errors]
+    problems = tour(browser, world, persona, size, scheme)
     assert not problems, f"{persona}, {size}, {scheme}:\n" + "\n".join(problems)
 
 
@@ -366,19 +375,7 @@ def test_in_spanish_every_page_still_fits_a_phone_with_large_targets_and_no_axe_
     world, db, browser, persona
 ):
     """Spanish runs longer than English: the same tour on a phone, in a Spanish browser."""
-    context = open_as(browser, world, persona, "phone", "light", locale="es-MX")
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    problems: list[str] = []
-    try:
-        for url in pages(world.people)[persona]:
-            problems += problems_on(tab, url, "phone")
-            if tab.locator("html").get_attribute("lang") != "es":
-                problems.append(f"{url}: not in Spanish")
-    finally:
-        context.close()
-    problems += [f"script error: {e}" for e in errors]
+    problems = tour(browser, world, persona, "phone", "light", locale="es-MX")
     assert not problems, f"{persona}, phone, Spanish:\n" + "\n".join(problems)
 
 
