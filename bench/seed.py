@@ -96,6 +96,7 @@ def minimum_profile(days: int) -> Profile:
 
 
 PROFILES = {"full": full_profile, "minimum": minimum_profile}
+SEARCH_INDEX = ("journey-client", "every-client")
 
 # --- Words --------------------------------------------------------------------------------------
 
@@ -593,7 +594,7 @@ def child_one_person(years: float) -> dict:
 
 
 def _seed_chunk(args) -> tuple[int, int]:
-    ids, profile_dict, now_iso, seed = args
+    ids, profile_dict, now_iso, seed, indexed = args
     from django.db import connection, transaction
 
     from kap.accounts.models import User
@@ -609,7 +610,8 @@ def _seed_chunk(args) -> tuple[int, int]:
     from kap.journal.word_index import reindex
 
     for person in clients:  # the search's blind index (bulk_create sends no signals)
-        reindex(person)
+        if person.pk in indexed:
+            reindex(person)
     connection.close()
     return len(ids), rows
 
@@ -618,7 +620,9 @@ def _init_worker() -> None:
     _seed_chunk.inst = Instruments()  # type: ignore[attr-defined]
 
 
-def child_clinic(target: str, clients: int, years: float, profile_name: str, workers: int) -> dict:
+def child_clinic(
+    target: str, clients: int, years: float, profile_name: str, workers: int, search_index: str
+) -> dict:
     import multiprocessing
 
     from django.contrib.auth.hashers import make_password
@@ -664,10 +668,15 @@ def child_clinic(target: str, clients: int, years: float, profile_name: str, wor
     accounts_seconds = time.perf_counter() - t0
 
     ids = [p.pk for p in people]
+    # The blind index holds one row per distinct term of every record: about 25,000 rows per
+    # two-year client, 250 million for 10,000 (see the README). No clinic page reads it, only
+    # the person's own search, so by default only the journey's client gets one.
+    indexed = frozenset(ids if search_index == "every-client" else ids[:1])
     chunk = max(1, min(50, clients // (workers * 4) or 1))
     tasks = [
-        (ids[i : i + chunk], asdict(profile), now.isoformat(), 1000 + i)
+        (part, asdict(profile), now.isoformat(), 1000 + i, indexed.intersection(part))
         for i in range(0, len(ids), chunk)
+        for part in [ids[i : i + chunk]]
     ]
     connections.close_all()
     # The pool's sockets must not be shared with forked workers: each opens its own.
@@ -702,6 +711,7 @@ def child_clinic(target: str, clients: int, years: float, profile_name: str, wor
             "device": device.persistent_id,
         },
         "rows": done_rows,
+        "search_index": search_index,
         "accounts_seconds": round(accounts_seconds, 2),
         "data_seconds": round(data_seconds, 2),
         "analyze_seconds": round(analyze, 2),
@@ -754,6 +764,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-person", action="store_true", help="seed the one person (SQLite)")
     parser.add_argument("--profile", choices=PROFILES, default=None, help="clinic clients' data")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--search-index",
+        choices=SEARCH_INDEX,
+        default="journey-client",
+        help="whose records the search's blind index covers in a clinic (default: the journey's "
+        "client only; no clinic page reads it)",
+    )
     parser.add_argument("--child", choices=common.TARGETS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -762,7 +779,12 @@ def main(argv: list[str] | None = None) -> int:
             out = child_one_person(args.years or 10)
         else:
             out = child_clinic(
-                args.child, args.clients, args.years or 2, args.profile or "full", args.workers
+                args.child,
+                args.clients,
+                args.years or 2,
+                args.profile or "full",
+                args.workers,
+                args.search_index,
             )
         common.manifest_path(args.child).write_text(json.dumps(out, indent=2))
         return 0
@@ -780,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         clients = args.clients or 10_000
         years = str(args.years or 2)
         common_args = ["--years", years, "--profile", profile, "--workers", str(args.workers)]
+        common_args += ["--search-index", args.search_index]
         m = _run_child("clinic", ["--clients", str(clients), *common_args])
         done.append((f"clinic of {clients:,} (PostgreSQL)", m))
         m = _run_child("clinic-small", ["--clients", str(common.SMALL_CLINIC), *common_args])
@@ -798,7 +821,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {name}: {m['wall_seconds']} s in all; {m['rows']:,} rows of client data in "
                 f"{m['data_seconds']} s ({m['rows_per_second']:,} rows/s, {m['workers']} processes, "
-                f"profile {m['profile_name']}: {m['profile']}); VACUUM ANALYZE {m['analyze_seconds']} s"
+                f"profile {m['profile_name']}: {m['profile']}; search index: "
+                f"{m['search_index']}); VACUUM ANALYZE {m['analyze_seconds']} s"
             )
     # Merged with earlier seeds, so that seeding one part again keeps the others' times.
     path = common.DATA / "seed-times.json"

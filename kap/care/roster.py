@@ -75,9 +75,14 @@ def _column(n: int) -> str:
 
 
 def shares(scope: str) -> Q:
-    """True in SQL when the link's scopes hold `scope`. (JSON `contains` is not available on
-    SQLite; the JSON text of a list of fixed words holds `"scope"` exactly when it is in it.)"""
-    return Q(scopes_text__contains=f'"{getattr(scope, "value", scope)}"')
+    """True in SQL when the link's scopes hold `scope`: on PostgreSQL, JSON containment
+    (`scopes @> '["safety"]'`, no text made per row: the roster tests it for every link to sort
+    them); on SQLite, where JSON `contains` is not available, the JSON text of a list of fixed
+    words holds `"scope"` exactly when it is in it (the alias `scopes_text`, see roster_links)."""
+    value = getattr(scope, "value", scope)
+    if connection.vendor == "postgresql":
+        return Q(scopes__contains=[value])
+    return Q(scopes_text__contains=f'"{value}"')
 
 
 def _only_if(scope: str, value, output_field=None):
@@ -181,8 +186,8 @@ def roster_links(
             "client__email",
             "client__display_name",
         )
+        .alias(scopes_text=Cast("scopes", TextField()))  # (for `shares` on SQLite)
         .annotate(
-            scopes_text=Cast("scopes", TextField()),
             sort_name=Lower(
                 Coalesce(
                     NullIf("client__display_name", Value("")),
