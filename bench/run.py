@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -367,8 +368,11 @@ def fresh_sqlite(name: str) -> Path:
 
 
 def cookie(sid: str, **extra: str) -> dict:
-    parts = [f"sessionid={sid}", *(f"{k}={v}" for k, v in extra.items())]
-    return {"Cookie": "; ".join(parts)}
+    """The cookies a browser sends once logged in: the session's, and the CSRF cookie the first
+    page it was shown set (a 32-character secret; the same for the same session)."""
+    values = {"sessionid": sid, "csrftoken": hashlib.sha256(sid.encode()).hexdigest()[:32]}
+    values.update(extra)
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in values.items())}
 
 
 def bench_run(base: str, reqs: list[Req], *, latency: bool) -> load.Result:

@@ -51,7 +51,8 @@ OFFLINE = envbool("KAP_OFFLINE", "True")
 SITE_NAME = envstr("KAP_SITE_NAME", "KAP Companion")
 DEFAULT_PACK = envstr("KAP_DEFAULT_PACK", "kap-guide")
 # Today keeps what its rules read for this long at most (kap.journal.today.cache_key), in the
-# default cache (CACHES: Django's per-process memory unless set); 0: not cached.
+# default cache (CACHES: Django's per-process memory unless set), and its page as rendered for
+# the minute in the process's own memory (kap.journal.today.PAGES); 0: neither is kept.
 TODAY_CACHE_SECONDS = envint("KAP_TODAY_CACHE_SECONDS", "300")
 
 INSTALLED_APPS = [

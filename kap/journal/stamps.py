@@ -3,8 +3,10 @@ something Today is built from changes for them, so that Today's cache (kap.journ
 on it and a stale entry is never served, on any app server.
 
 What counts is what Today keeps between requests: sessions, submitted responses, action steps and
-their check-ins, questions to bring. A draft's autosave changes none of it (Today reads drafts
-afresh on every request), so the hottest write of all leaves the person's row alone.
+their check-ins, questions to bring, and which drafts there are (a draft started or deleted). A
+draft's autosave changes none of it: Today's page is kept for the minute at most, and a draft's
+time is shown to the minute (kap.journal.today.page), so the hottest write of all leaves the
+person's row alone.
 
 Raised by the post_save/post_delete receivers here (connected in kap.journal.apps), in the
 transaction of the write and after it, so that whoever reads the new stamp also reads the write.
@@ -37,19 +39,21 @@ def _owner(instance):
     return instance.client_id
 
 
-def _counts(instance) -> bool:
-    # A draft is read afresh by Today: its saves (every autosave) change nothing kept.
-    return not (isinstance(instance, Response) and instance.status == Response.Status.DRAFT)
+def _autosave(instance, created: bool) -> bool:
+    # A draft saved again (every autosave) changes nothing kept; a draft started does.
+    return (
+        not created and isinstance(instance, Response) and instance.status == Response.Status.DRAFT
+    )
 
 
-def saved(sender, instance, raw=False, **kwargs) -> None:
-    if not raw and _counts(instance):
+def saved(sender, instance, created=False, raw=False, **kwargs) -> None:
+    if not raw and not _autosave(instance, created):
         bump(_owner(instance))
 
 
 def deleted(sender, instance, origin=None, **kwargs) -> None:
     # The person themselves deleted (erasure): their row goes too, nothing to raise.
-    if not isinstance(origin, get_user_model()) and _counts(instance):
+    if not isinstance(origin, get_user_model()):
         bump(_owner(instance))
 
 

@@ -12,9 +12,10 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.utils import dateformat, timezone
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 
 from kap.content.roles import Roles, roles_for
 from kap.journal.due import (
@@ -141,23 +142,28 @@ def _fingerprint(roles: Roles) -> str:
     return found[1]
 
 
-def cache_key(user, now: datetime, roles: Roles) -> str | None:
+def cache_key(
+    user, now: datetime, roles: Roles, row: tuple[int, datetime] | None = None
+) -> str | None:
     """Today's cache key for this person now, or None when Today is not cached
     (settings.TODAY_CACHE_SECONDS is 0). One query: the person's change stamp, read from the
     database before anything it stands for (kap.journal.stamps), so an entry is never older than
     what it is served for, on whichever app server wrote it. Also in the key: when they joined (an
     id used again is another person), the roles their packs give them (a pack loaded again, a
     clinic linked), their time zone (what "today" is), and a bucket of TODAY_CACHE_SECONDS
-    (what moves with time alone is bounded by it)."""
+    (what moves with time alone is bounded by it). `row`: (journal_stamp, date_joined) when
+    they were read from the database already in this request (a request's user is), to save
+    the query."""
     seconds = settings.TODAY_CACHE_SECONDS
     if seconds <= 0 or not user.pk:
         return None
-    row = (
-        get_user_model()
-        .objects.filter(pk=user.pk)
-        .values_list("journal_stamp", "date_joined")
-        .first()
-    )
+    if row is None:
+        row = (
+            get_user_model()
+            .objects.filter(pk=user.pk)
+            .values_list("journal_stamp", "date_joined")
+            .first()
+        )
     if row is None:
         return None
     stamp, joined = row
@@ -188,16 +194,16 @@ def kept_for(user, now: datetime, roles: Roles) -> tuple[Kept, list | None]:
     return kept, questions
 
 
-def context(user) -> dict:
+def context(user, *, now: datetime | None = None, roles: Roles | None = None) -> dict:
     """Every query is bounded whatever the length of the history (kap.journal.due reads what the
     rules need; notes are deferred, never decrypted here), and what the packs say (one query).
 
     What the rules read is kept between requests (`kept_for`); what is due is worked out from it
     at each request, to the minute, as are the words (the hours since a session). Drafts, the
     questions to bring and the day's intention are read afresh: they hold the person's words,
-    which no cache holds, and a draft's autosave does not touch the change stamp."""
-    now = timezone.now()
-    roles = roles_for(user)
+    which no shared cache holds, and a draft's autosave does not touch the change stamp."""
+    now = now or timezone.now()
+    roles = roles or roles_for(user)
     kept, questions = kept_for(user, now, roles)
     if questions is None:
         questions = list(open_questions(user)[:10]) if kept.any_question else []
@@ -228,6 +234,42 @@ def context(user) -> dict:
         "drafts": drafts,
         "latest_completed": known.latest_completed[0] if known.latest_completed else None,
     }
+
+
+# Today's page as rendered, kept in this process's memory for the minute at most
+# (kap.journal.views.today). Never in CACHES, which a deployment may point at a shared server:
+# the page holds the person's words (the questions to bring, the day's intention), and those stay
+# in the process that decrypted them. Bounded: the least recently used go first.
+PAGE_SECONDS = 60
+PAGES = LocMemCache("kap.today.pages", {"TIMEOUT": PAGE_SECONDS, "OPTIONS": {"MAX_ENTRIES": 2000}})
+
+
+def page_key(request, now: datetime, roles: Roles) -> str | None:
+    """The key of this request's Today page, or None when it is not kept. Everything the page is
+    made from is in it: what Today keeps (`cache_key`: the change stamp, which a draft started or
+    deleted raises too; the roles; the time zone), the minute (the hours since a session, a
+    draft's time to the minute, the date), the language, the address (the forms come back to it),
+    the name it greets and the role its navigation is for, and the CSRF secret its forms' tokens
+    are made from (a page made for another secret would be refused when posted; none yet: not
+    kept)."""
+    user = request.user
+    secret = request.META.get("CSRF_COOKIE")
+    if not secret:
+        return None
+    base = cache_key(user, now, roles, row=(user.journal_stamp, user.date_joined))
+    if base is None:
+        return None
+    parts = (
+        base,
+        int(now.timestamp()) // PAGE_SECONDS,
+        get_language(),
+        request.get_full_path(),
+        user.display_name,
+        user.role,
+        secret,
+    )
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=20).hexdigest()
+    return f"{user.pk}:{digest}"
 
 
 def _suggestion(d: Due, now, open_steps: int) -> Suggestion:

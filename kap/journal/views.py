@@ -4,6 +4,7 @@ import re
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_POST
 from kap.content.answers import answer_words, in_words
 from kap.content.crisis import pack_for_crisis, regions_for, safety_rules_for
 from kap.content.models import Instrument
+from kap.content.roles import roles_for
 from kap.content.scoring import interpretation, score
 from kap.journal import today as today_module
 from kap.journal.forms import InstrumentForm, answers_from_post
@@ -103,7 +105,23 @@ def _crisis(request: HttpRequest, instrument: Instrument):
 
 
 def today(request: HttpRequest) -> HttpResponse:
-    return render(request, "journal/today.html", today_module.context(request.user))
+    """Today, from this process's memory when the same page was made for the same key
+    (today.page_key) within the minute; else made now (today.context) and kept. A page with a
+    message to show once is neither (the message is the request's own)."""
+    now = timezone.now()
+    roles = roles_for(request.user)
+    key = (
+        None if len(messages.get_messages(request)) else today_module.page_key(request, now, roles)
+    )
+    kept = today_module.PAGES.get(key) if key else None
+    if kept is not None:
+        get_token(request)  # as the page's forms do when made: the CSRF cookie is renewed
+        return HttpResponse(kept)
+    context = today_module.context(request.user, now=now, roles=roles)
+    response = render(request, "journal/today.html", context)
+    if key:
+        today_module.PAGES.set(key, response.content)
+    return response
 
 
 def instrument_list(request: HttpRequest) -> HttpResponse:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import (
-    Case,
     Count,
+    Expression,
     F,
+    IntegerField,
     Max,
     Min,
     OuterRef,
@@ -24,7 +25,6 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
     Window,
 )
 from django.db.models.functions import Coalesce, NthValue, RowNumber
@@ -432,6 +432,41 @@ def _score_ends(client, keys) -> dict[str, tuple]:
     return {key: (n, top, first, last) for key, n, top, first, last in rows}
 
 
+class _PeriodOf(Expression):
+    """The number of the period a row falls in, or -1: `CASE WHEN <by> = %s AND <when> < %s
+    THEN 0 … ELSE -1 END` from `clauses`, (series, end, number) in order (the first period whose
+    end is after the row's time). The SQL of a Case with a When per period, compiled from its two
+    columns once rather than built, resolved and compiled period by period (ten years of a
+    person's records are dozens of periods)."""
+
+    def __init__(self, when, by, clauses: list[tuple[str, datetime, int]]):
+        super().__init__(output_field=IntegerField())
+        self.when, self.by, self.clauses = when, by, clauses
+
+    def get_source_expressions(self):
+        return [self.when, self.by]
+
+    def set_source_expressions(self, exprs):
+        self.when, self.by = exprs
+
+    def as_sql(self, compiler, connection):
+        time_sql, time_params = compiler.compile(self.when)
+        adapt = connection.ops.adapt_datetimefield_value
+        parts, params = [], []
+        if self.by is not None:
+            by_sql, by_params = compiler.compile(self.by)
+        for series, end, number in self.clauses:
+            if self.by is not None:
+                parts.append(f"WHEN {by_sql} = %s AND {time_sql} < %s THEN {int(number)}")
+                params += [*by_params, series, *time_params, adapt(end)]
+            else:
+                parts.append(f"WHEN {time_sql} < %s THEN {int(number)}")
+                params += [*time_params, adapt(end)]
+        if not parts:
+            return "-1", []
+        return f"CASE {' '.join(parts)} ELSE -1 END", params
+
+
 def _averaged_in_sql(rows, when: str, values: list[str], firsts: dict, cutoff, by: str = ""):
     """Rows before `cutoff` averaged per period (kap.progress.change.periods_before) in one
     query: {series: [Period]}, a series being a value of the field `by` (or "" for all rows),
@@ -439,17 +474,16 @@ def _averaged_in_sql(rows, when: str, values: list[str], firsts: dict, cutoff, b
     with a few local midnights, so the database does the work without a function per row."""
     if not firsts or cutoff is None:
         return {}
-    cases, codes = [], []
+    clauses, codes = [], []
     # The query runs even when nothing is older than the cutoff (it then finds nothing), so that
     # the page takes the same queries whether a person has recorded for a month or for years.
     for series, first in firsts.items():
         if first >= cutoff:
             continue
         grouping = periods_before(first, cutoff)
-        mine = Q(**{by: series}) if by else Q()
         # A period ends where the next begins; the last one at the cutoff.
         for start, end in zip(grouping.starts, [*grouping.bounds, cutoff], strict=True):
-            cases.append(When(mine & Q(**{f"{when}__lt": end}), then=Value(len(codes))))
+            clauses.append((series, end, len(codes)))
             codes.append((series, start, grouping.months))
     sums = {}
     for n, value in enumerate(values):
@@ -457,7 +491,7 @@ def _averaged_in_sql(rows, when: str, values: list[str], firsts: dict, cutoff, b
         sums[f"s{n}"] = Sum(value)
     found = (
         rows.filter(**{f"{when}__lt": cutoff})
-        .annotate(period=Case(*cases, default=Value(-1)))
+        .annotate(period=_PeriodOf(F(when), F(by) if by else None, clauses))
         .order_by()
         .values("period")
         .annotate(count=Count("pk"), **sums)

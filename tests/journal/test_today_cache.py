@@ -1,6 +1,7 @@
-"""Today's cache (kap.journal.today.kept_for): keyed on the person's change stamp
-(kap.journal.stamps), so a change shows on the very next request; never shared between people;
-bounded in time; holding none of the words a person wrote."""
+"""Today's caches: what the rules read (kap.journal.today.kept_for, in CACHES) and the page as
+rendered (kap.journal.today.page, in the process's memory only). Keyed on the person's change
+stamp (kap.journal.stamps), so a change shows on the very next request; never shared between
+people; bounded in time; CACHES holds none of the words a person wrote."""
 
 import pickle
 import re
@@ -27,8 +28,10 @@ PHQ9 = {f"q{i}": "not-at-all" for i in range(1, 10)}
 def cached(settings):
     settings.TODAY_CACHE_SECONDS = 300  # (off in the other tests: tests/pytest_env.py)
     cache.clear()
+    today.PAGES.clear()
     yield
     cache.clear()
+    today.PAGES.clear()
 
 
 def get(client) -> tuple[str, int]:
@@ -120,12 +123,104 @@ def test_each_change_that_matters_shows_on_the_next_request(
 
 
 @pytest.mark.django_db
-def test_an_autosave_leaves_the_stamp_alone_and_still_shows(logged_in, client_user, draft):
-    get(logged_in)
+def test_a_draft_started_shows_at_once_and_an_autosave_leaves_the_stamp_alone(
+    logged_in, client_user, draft
+):
+    from kap.journal.services import save_draft
+
+    assert "Continue where you left off" not in get(logged_in)[0]  # kept now
     before = stamp(client_user)
-    draft(client_user, "capture-insights", {})
-    assert stamp(client_user) == before
+    started = draft(client_user, "capture-insights", {})
+    assert stamp(client_user) > before
     assert "Continue where you left off" in get(logged_in)[0]
+    before = stamp(client_user)
+    save_draft(
+        client=client_user,
+        instrument=started.instrument,
+        session=None,
+        answers={"insight": "more words"},
+        base_version=started.version,
+    )
+    assert stamp(client_user) == before  # the hottest write leaves the person's row alone
+    assert "Continue where you left off" in get(logged_in)[0]
+    started.delete()
+    assert stamp(client_user) > before
+    assert "Continue where you left off" not in get(logged_in)[0]
+
+
+@pytest.mark.django_db
+def test_the_page_is_kept_for_the_minute_and_a_draft_shows_its_time_to_the_minute(
+    logged_in, client_user, draft, monkeypatch, django_assert_max_num_queries
+):
+    from kap.journal.services import save_draft
+
+    minute = 60 * (int(timezone.now().timestamp()) // 60 + 1)
+    moment = datetime.fromtimestamp(minute + 5, tz=timezone.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    started = draft(client_user, "capture-insights", {})
+    first, fresh = get(logged_in)
+    shown = timezone.localtime(moment).strftime("%H:%M")
+    assert f"draft saved {timezone.localtime(moment).day}" in first and shown in first
+    with django_assert_max_num_queries(fresh - 3):
+        assert get(logged_in)[0] == first  # the same minute: the page as it was made
+    later = moment + timedelta(seconds=60)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    save_draft(
+        client=client_user,
+        instrument=started.instrument,
+        session=None,
+        answers={"insight": "more words"},
+        base_version=started.version,
+    )
+    body, _ = get(logged_in)  # the next minute: made again, with the autosave's time
+    assert timezone.localtime(later).strftime("%H:%M") in body
+
+
+@pytest.mark.django_db
+def test_a_new_name_and_a_new_language_show_at_once(logged_in, client_user):
+    assert "Robin" not in get(logged_in)[0]  # kept
+    client_user.display_name = "Robin"
+    client_user.save(update_fields=["display_name"])
+    assert "Hello, Robin" in get(logged_in)[0]
+    client_user.language = "es"
+    client_user.save(update_fields=["language"])
+    assert "Hola, Robin" in get(logged_in)[0]
+
+
+@pytest.mark.django_db
+def test_a_kept_pages_forms_are_accepted_after_logging_in_again(guide, client_user, make_session):
+    QuestionToBring.objects.create(client=client_user, text="Can I bring music?")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(client_user)
+    browser.get("/")
+    page = browser.get("/").content.decode()  # kept
+    browser.logout()
+    browser.force_login(client_user)  # a new CSRF secret
+    browser.get("/")
+    page = browser.get("/").content.decode()
+    action, token = re.search(
+        r'<form method="post" action="(/[^"]*asked[^"]*)" class="inline">\s*'
+        r'<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)"',
+        page,
+    ).groups()
+    response = browser.post(action, {"csrfmiddlewaretoken": token, "next": "/"})
+    assert response.status_code == 302
+    assert QuestionToBring.objects.get(client=client_user).asked_at is not None
+
+
+@pytest.mark.django_db
+def test_the_page_with_their_words_is_kept_in_the_process_only(
+    logged_in, client_user, make_session, settings
+):
+    """CACHES may be a shared server: the page (with the questions' words) is never put there."""
+    full_life(client_user, make_session)
+    body, _ = get(logged_in)
+    assert f"Can I bring music? {CANARY}" in body
+    assert get(logged_in)[0] == body  # kept
+    held = [pickle.loads(v) for v in cache._cache.values()]  # the default cache: LocMem here
+    assert held and not any(CANARY in repr(v) for v in held)
+    assert any(CANARY.encode() in pickle.loads(v) for v in today.PAGES._cache.values())
+    assert today.PAGES is not cache
 
 
 @pytest.mark.django_db
@@ -226,3 +321,26 @@ def test_an_import_raises_the_stamp_and_shows_at_once(guide, make_user, make_ses
     import_json(user=newcomer, raw=export_json(alex))  # bulk_create: no post_save
     assert stamp(newcomer) > before
     assert "Dr Rivera" in get(browser)[0]
+
+
+@pytest.mark.django_db
+def test_a_message_shown_once_is_never_kept_nor_hidden_by_a_kept_page(client_user, guide, rf):
+    from django.contrib import messages
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from kap.journal.views import today as today_view
+
+    def request(message: str | None = None):
+        r = rf.get("/")
+        r.user, r.session = client_user, SessionStore()
+        r.META["CSRF_COOKIE"] = "s" * 32
+        r._messages = FallbackStorage(r)
+        if message:
+            messages.info(r, message)
+        return r
+
+    plain = today_view(request()).content
+    assert today_view(request()).content == plain  # kept
+    assert b"Only this once" in today_view(request("Only this once")).content
+    assert today_view(request()).content == plain
