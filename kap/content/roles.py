@@ -24,11 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from kap.content.models import Instrument, Pack, Scope, clinics_of
 from kap.content.specs import Measure, PackSpec
 from kap.content.translations import active_language
+from kap.lib.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,25 @@ class Roles:
         return [k for k, s in self.sharing.items() if s == scope]
 
 
+def _seen_by(person):
+    where = Q(scope=Scope.SERVER) | Q(scope=Scope.CLINIC, clinic_id__in=clinics_of(person))
+    return Pack.objects.filter(where).defer("spec")
+
+
+# The same query for every person of a kind, compiled once (it runs on nearly every page): a
+# client's packs go by their links (clinics_of), a staff member's by their clinic.
+_CLIENTS = Prepared(lambda client_id: _seen_by(get_user_model()(pk=client_id)))
+_STAFF = Prepared(lambda clinic_id: _seen_by(get_user_model()(pk=1, clinic_id=clinic_id)))
+
+
 def _packs(person) -> list[Pack]:
     """The packs whose roles count for this person, the one that wins first."""
-    where = Q(scope=Scope.SERVER) | Q(scope=Scope.CLINIC, clinic_id__in=clinics_of(person))
-    packs = list(Pack.objects.filter(where).defer("spec"))
+    if person is None or not person.pk:
+        packs = list(_seen_by(person))
+    elif getattr(person, "clinic_id", None):
+        packs = list(_STAFF(person.clinic_id))
+    else:
+        packs = list(_CLIENTS(person.pk))
     packs.sort(key=lambda p: (-p.scope, p.key != settings.DEFAULT_PACK, p.key))
     return packs
 

@@ -1,0 +1,53 @@
+"""A query that runs on nearly every page, compiled to SQL once per process.
+
+Django builds and compiles a queryset's SQL anew each time it runs. For a small query with an OR
+and a subquery, that is most of its cost (about 1.3 ms of Python against 0.1 ms in the database,
+for the packs a person sees: kap.content.roles). `Prepared` builds the queryset once per database
+vendor with stand-in values, keeps its SQL, and runs that SQL with the real values in their places:
+
+    packs = Prepared(lambda person_id: Pack.objects.filter(...person_id...))
+    packs(person.pk)  # a RawQuerySet of Pack, as the queryset would give
+
+The stand-ins are values no real argument takes (large negative integers), found among the
+compiled query's parameters: building fails loudly if one is missing (Django inlined it, or the
+builder ignored it) or appears where a value was not passed. Only integer arguments are supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.query import RawQuerySet
+
+# Stand-ins: far outside any primary key or choice value.
+_STAND_IN = -(2**62)
+
+
+class Prepared:
+    def __init__(self, build: Callable[..., QuerySet], arity: int = 1):
+        self.build = build
+        self.arity = arity
+        self._compiled: dict[str, tuple[type, str, tuple, list[int | None]]] = {}
+
+    def _compile(self, alias: str):
+        stand_ins = [_STAND_IN - n for n in range(self.arity)]
+        queryset = self.build(*stand_ins).using(alias)
+        sql, params = queryset.query.get_compiler(using=alias).as_sql()
+        where = [stand_ins.index(p) if p in stand_ins else None for p in params]
+        missing = set(range(self.arity)) - set(where)
+        if missing:
+            raise ValueError(f"argument(s) {sorted(missing)} are not parameters of the query")
+        return queryset.model, sql, tuple(params), where
+
+    def __call__(self, *values: int, using: str = "default") -> RawQuerySet:
+        if len(values) != self.arity or not all(isinstance(v, int) for v in values):
+            raise TypeError(f"expected {self.arity} integer argument(s), got {values!r}")
+        vendor = connections[using].vendor
+        found = self._compiled.get(vendor)
+        if found is None:
+            found = self._compiled[vendor] = self._compile(using)
+        model, sql, params, where = found
+        filled = [p if n is None else values[n] for p, n in zip(params, where, strict=True)]
+        return model._default_manager.using(using).raw(sql, filled)
