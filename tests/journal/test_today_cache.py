@@ -47,6 +47,19 @@ def stamp(user) -> int:
     return User.objects.values_list("journal_stamp", flat=True).get(pk=user.pk)
 
 
+def autosave(user, draft) -> None:
+    """The page's next autosave of `draft`, at the version it shows."""
+    from kap.journal.services import save_draft
+
+    save_draft(
+        client=user,
+        instrument=draft.instrument,
+        session=None,
+        answers={"insight": "more words"},
+        base_version=draft.version,
+    )
+
+
 def full_life(user, make_session):
     """Something of every kind Today reads."""
     make_session(user, hours_ago=-48, status="planned", clinician_name="Dr Rivera")
@@ -126,21 +139,13 @@ def test_each_change_that_matters_shows_on_the_next_request(
 def test_a_draft_started_shows_at_once_and_an_autosave_leaves_the_stamp_alone(
     logged_in, client_user, draft
 ):
-    from kap.journal.services import save_draft
-
     assert "Continue where you left off" not in get(logged_in)[0]  # kept now
     before = stamp(client_user)
     started = draft(client_user, "capture-insights", {})
     assert stamp(client_user) > before
     assert "Continue where you left off" in get(logged_in)[0]
     before = stamp(client_user)
-    save_draft(
-        client=client_user,
-        instrument=started.instrument,
-        session=None,
-        answers={"insight": "more words"},
-        base_version=started.version,
-    )
+    autosave(client_user, started)
     assert stamp(client_user) == before  # the hottest write leaves the person's row alone
     assert "Continue where you left off" in get(logged_in)[0]
     started.delete()
@@ -152,8 +157,6 @@ def test_a_draft_started_shows_at_once_and_an_autosave_leaves_the_stamp_alone(
 def test_the_page_is_kept_for_the_minute_and_a_draft_shows_its_time_to_the_minute(
     logged_in, client_user, draft, monkeypatch, django_assert_max_num_queries
 ):
-    from kap.journal.services import save_draft
-
     minute = 60 * (int(timezone.now().timestamp()) // 60 + 1)
     moment = datetime.fromtimestamp(minute + 5, tz=timezone.UTC)
     monkeypatch.setattr(timezone, "now", lambda: moment)
@@ -165,13 +168,7 @@ def test_the_page_is_kept_for_the_minute_and_a_draft_shows_its_time_to_the_minut
         assert get(logged_in)[0] == first  # the same minute: the page as it was made
     later = moment + timedelta(seconds=60)
     monkeypatch.setattr(timezone, "now", lambda: later)
-    save_draft(
-        client=client_user,
-        instrument=started.instrument,
-        session=None,
-        answers={"insight": "more words"},
-        base_version=started.version,
-    )
+    autosave(client_user, started)
     body, _ = get(logged_in)  # the next minute: made again, with the autosave's time
     assert timezone.localtime(later).strftime("%H:%M") in body
 
