@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.query_utils import DeferredAttribute
@@ -9,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from kap.content.specs import InstrumentSpec, PackSpec
 from kap.content.translations import active_language, shown_instrument, shown_pack, shown_title
+from kap.lib.prepared import Prepared
 
 
 class Scope(models.IntegerChoices):
@@ -171,7 +173,19 @@ class InstrumentQuerySet(models.QuerySet):
         return self.visible_to(user).current().filter(~Exists(narrower))
 
     def resolve(self, user, key: str) -> Instrument | None:
-        return self.visible_to(user).filter(key=key).order_by("-scope", "-version").first()
+        """The instrument `key` means for `user` (see the class), in one query compiled once
+        per process (kap.lib.prepared: every form's autosave asks). Always over the whole table,
+        whatever queryset it is called on; the instrument alone, its pack loaded when read."""
+        if user is None or not user.pk:
+            return self._resolving(user, key).first()
+        if getattr(user, "clinic_id", None):
+            found = _RESOLVE_STAFF(user.pk, user.clinic_id, key)
+        else:
+            found = _RESOLVE_CLIENT(user.pk, key)
+        return next(iter(found), None)
+
+    def _resolving(self, user, key: str) -> InstrumentQuerySet:
+        return self.visible_to(user).filter(key=key).order_by("-scope", "-version")
 
 
 class _ShownTitle(DeferredAttribute):
@@ -276,6 +290,18 @@ class Instrument(Owned):
         """The spec as its pack wrote it, untranslated: for what matches or compares words."""
         return parsed_spec(self.pk, self.checksum, self.spec)
 
+
+def _person(pk: int, clinic_id: int | None = None):
+    return get_user_model()(pk=pk, clinic_id=clinic_id)
+
+
+_RESOLVE_CLIENT = Prepared(
+    lambda pk, key: Instrument.objects.all()._resolving(_person(pk), key)[:1], kinds=(int, str)
+)
+_RESOLVE_STAFF = Prepared(
+    lambda pk, clinic, key: Instrument.objects.all()._resolving(_person(pk, clinic), key)[:1],
+    kinds=(int, int, str),
+)
 
 _PACK_CACHE: dict[tuple[int, str, str], PackSpec] = {}
 _SPEC_CACHE: dict[tuple[int, str], InstrumentSpec] = {}

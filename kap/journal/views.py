@@ -68,7 +68,7 @@ def _get_instrument(request: HttpRequest, key: str) -> Instrument:
     """The instrument `key` means for the person signed in (their own import, their clinic's or
     the server's: Instrument.objects.resolve), read from the key's index; 404 for a key they
     cannot see, whoever else has one."""
-    instrument = Instrument.objects.select_related("pack").resolve(request.user, key)
+    instrument = Instrument.objects.resolve(request.user, key)
     if instrument is None or instrument.kind not in FORM_KINDS or not instrument.parsed.items:
         raise Http404("No such check-in.")
     return instrument

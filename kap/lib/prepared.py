@@ -6,11 +6,12 @@ for the packs a person sees: kap.content.roles). `Prepared` builds the queryset 
 vendor with stand-in values, keeps its SQL, and runs that SQL with the real values in their places:
 
     packs = Prepared(lambda person_id: Pack.objects.filter(...person_id...))
-    packs(person.pk)  # a RawQuerySet of Pack, as the queryset would give
+    packs(person.pk)  # a RawQuerySet of Pack, as the queryset would give (without select_related)
 
-The stand-ins are values no real argument takes (large negative integers), found among the
-compiled query's parameters: building fails loudly if one is missing (Django inlined it, or the
-builder ignored it) or appears where a value was not passed. Only integer arguments are supported.
+The stand-ins are values no real argument takes (large negative integers; strings holding a NUL,
+which no form field lets through), found among the compiled query's parameters: building fails
+loudly if one is missing (Django inlined it, or the builder ignored it). Arguments are integers,
+or strings where `kinds` says so.
 """
 
 from __future__ import annotations
@@ -26,13 +27,19 @@ _STAND_IN = -(2**62)
 
 
 class Prepared:
-    def __init__(self, build: Callable[..., QuerySet], arity: int = 1):
+    def __init__(self, build: Callable[..., QuerySet], kinds: tuple[type, ...] = (int,)):
+        if not set(kinds) <= {int, str}:
+            raise TypeError("only int and str arguments are supported")
         self.build = build
-        self.arity = arity
+        self.kinds = kinds
+        self.arity = len(kinds)
         self._compiled: dict[str, tuple[type, str, tuple, list[int | None]]] = {}
 
     def _compile(self, alias: str):
-        stand_ins = [_STAND_IN - n for n in range(self.arity)]
+        stand_ins = [
+            _STAND_IN - n if kind is int else f"\x00stand-in {n}\x00"
+            for n, kind in enumerate(self.kinds)
+        ]
         queryset = self.build(*stand_ins).using(alias)
         sql, params = queryset.query.get_compiler(using=alias).as_sql()
         where = [stand_ins.index(p) if p in stand_ins else None for p in params]
@@ -41,9 +48,11 @@ class Prepared:
             raise ValueError(f"argument(s) {sorted(missing)} are not parameters of the query")
         return queryset.model, sql, tuple(params), where
 
-    def __call__(self, *values: int, using: str = "default") -> RawQuerySet:
-        if len(values) != self.arity or not all(isinstance(v, int) for v in values):
-            raise TypeError(f"expected {self.arity} integer argument(s), got {values!r}")
+    def __call__(self, *values: int | str, using: str = "default") -> RawQuerySet:
+        if len(values) != self.arity or not all(
+            type(v) is kind for v, kind in zip(values, self.kinds, strict=False)
+        ):
+            raise TypeError(f"expected arguments of {self.kinds}, got {values!r}")
         vendor = connections[using].vendor
         found = self._compiled.get(vendor)
         if found is None:

@@ -52,3 +52,28 @@ def test_a_value_the_query_does_not_take_is_refused(guide):
     with pytest.raises(TypeError):
         takes("1")
     assert list(takes(-1)) == []
+
+
+@pytest.mark.django_db
+def test_an_instrument_key_resolves_as_the_queryset_says_for_each_kind_of_person(guide, make_user):
+    from kap.content.models import Instrument
+
+    north = Clinic.objects.create(name="North")
+    therapist = make_user("t@north.example", role=Role.THERAPIST, clinic=north)
+    linked, alone = make_user("linked@example.com"), make_user("alone@example.com")
+    CareLink.objects.create(client=linked, therapist=therapist, scopes=[Scope.SCORES])
+    phq9 = Instrument.objects.get(key="phq9", scope=PackScope.SERVER)
+    fields = {f: getattr(phq9, f) for f in ("kind", "title", "spec", "checksum")}
+    mine = Instrument.objects.create(
+        key="phq9", version=1, scope=PackScope.PERSONAL, owner=alone, **fields
+    )
+    theirs = Instrument.objects.create(
+        key="phq9", version=1, scope=PackScope.CLINIC, clinic=north, **fields
+    )
+    expected = {alone: mine, linked: theirs, therapist: theirs}
+    for person in (alone, linked, therapist, alone):
+        assert Instrument.objects.resolve(person, "phq9") == expected[person]
+        assert Instrument.objects.resolve(person, "phq9") == (
+            Instrument.objects.all()._resolving(person, "phq9").first()
+        )
+        assert Instrument.objects.resolve(person, "no-such-key") is None
