@@ -5,7 +5,7 @@ on it and a stale entry is never served, on any app server.
 What counts is what Today keeps between requests: sessions, submitted responses, action steps and
 their check-ins, questions to bring, and which drafts there are (a draft started or deleted). A
 draft's autosave changes none of it: Today's page is kept for the minute at most, and a draft's
-time is shown to the minute (kap.journal.today.page), so the hottest write of all leaves the
+time is shown to the minute (kap.journal.today.PAGES), so the hottest write of all leaves the
 person's row alone.
 
 Raised by the post_save/post_delete receivers here (connected in kap.journal.apps), in the

@@ -1,5 +1,5 @@
 """Today's caches: what the rules read (kap.journal.today.kept_for, in CACHES) and the page as
-rendered (kap.journal.today.page, in the process's memory only). Keyed on the person's change
+rendered (kap.journal.today.PAGES, in the process's memory only). Keyed on the person's change
 stamp (kap.journal.stamps), so a change shows on the very next request; never shared between
 people; bounded in time; CACHES holds none of the words a person wrote."""
 
