@@ -126,15 +126,16 @@ def save_draft(
     reached it, are known as its own rather than another window's.
 
     Nearly every save is the page's own draft at the version it shows: one conditional UPDATE
-    does it. Anything else (no draft yet, another version, a draft submitted meanwhile) takes
-    the careful path, which reads first and decides."""
-    if isinstance(base_version, int):
+    does it. So is a save that sends no version at all (ANY_VERSION: it overwrites the open draft
+    whatever its version). Anything else (no draft yet, another version, a draft submitted
+    meanwhile) takes the careful path, which reads first and decides."""
+    if isinstance(base_version, int) or base_version is ANY_VERSION:
         saved = _save_current(
             client=client,
             instrument=instrument,
             session=session,
             answers=_clean(instrument.parsed, answers),
-            version=base_version,
+            version=None if base_version is ANY_VERSION else base_version,
         )
         if saved is not None:
             return saved
@@ -149,13 +150,18 @@ def save_draft(
 
 
 def _save_current(
-    *, client, instrument: Instrument, session: KapSession | None, answers: dict, version: int
+    *,
+    client,
+    instrument: Instrument,
+    session: KapSession | None,
+    answers: dict,
+    version: int | None,
 ) -> Response | None:
-    """The draft of this page, if it is still at `version`: written by one conditional
-    `UPDATE … RETURNING` (SQLite ≥ 3.35 and PostgreSQL both have it), its blind index refreshed in
-    the same transaction. The answers are encrypted before the transaction starts, so the write
-    lock is held for the statements only. None, with nothing written, when no draft of this page
-    is at that version."""
+    """The draft of this page, if it is still at `version` (None: at any version): written by one
+    conditional `UPDATE … RETURNING` (SQLite ≥ 3.35 and PostgreSQL both have it), its blind index
+    refreshed in the same transaction. The answers are encrypted before the transaction starts, so
+    the write lock is held for the statements only. None, with nothing written, when no draft of
+    this page is at that version."""
     meta = Response._meta
     connection = transaction.get_connection()
     quote = connection.ops.quote_name
@@ -182,12 +188,13 @@ def _save_current(
         f"UPDATE {quote(meta.db_table)} SET {column['answers']} = %s, "
         f"{column['version']} = {column['version']} + 1, {column['updated_at']} = %s "
         f"WHERE {column['client']} = %s AND {column['instrument']} = %s AND {session_is} "
-        f"AND {column['status']} = %s AND {column['version']} = %s "
-        f"RETURNING {column['id']}, {column['version']}"
+        f"AND {column['status']} = %s "
+        + (f"AND {column['version']} = %s " if version is not None else "")
+        + f"RETURNING {column['id']}, {column['version']}"
     )
     params = [sealed, stamp, client.pk, instrument.pk]
     params += [session.pk] if session is not None else []
-    params += [Response.Status.DRAFT, version]
+    params += [Response.Status.DRAFT] + ([version] if version is not None else [])
     draft = Response(
         client=client,
         instrument=instrument,
