@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from functools import partial
+from functools import cache, partial
 from itertools import islice
 
 from django.db.models import QuerySet
@@ -27,6 +27,7 @@ from kap.journal import word_index
 from kap.journal.models import (
     KapSession,
 )
+from kap.lib.prepared import Prepared
 
 # --- Timeline -----------------------------------------------------------------------------------
 
@@ -181,6 +182,32 @@ def timeline(
     return entries
 
 
+def _newest_first(rows: QuerySet, part: Part) -> QuerySet:
+    """A part's (time, pk) pairs, newest first (the indexed time columns; nothing decrypted)."""
+    return rows.order_by(f"-{part.when}", "-pk").values_list(part.when, "pk")
+
+
+@cache
+def _pairs_of(part: Part, about_a_session: bool, tokens: int = 0, terms: int = 0) -> Prepared:
+    """A part's `_newest_first` pairs for one person (and one session), compiled once per
+    process (kap.lib.prepared): building and compiling a queryset is most of what a count or a
+    page of pairs costs, and a timeline page asks it of every part. With `tokens`, only the rows
+    the blind index finds holding `terms` of that many tokens (word_index.looked_up), for search.
+    One per part and shape: the parts are a few, and a query's words are at most 200 characters."""
+    from django.contrib.auth import get_user_model
+
+    def build(client_id: int, *rest):
+        session = KapSession(pk=rest[0]) if about_a_session else None
+        rows = part.rows(get_user_model()(pk=client_id), session)
+        if tokens:
+            label = rows.model._meta.label_lower
+            looked = list(rest[1:] if about_a_session else rest)
+            rows = rows.filter(pk__in=word_index.holding(client_id, label, looked, terms))
+        return _newest_first(rows, part)
+
+    return Prepared(build, (int,) * (2 if about_a_session else 1) + (str,) * tokens)
+
+
 def _load(part: Part, client, session, pks: list) -> list:
     # Always one query, even for no rows: a page costs the same number of queries whatever it
     # holds (pk 0 is never used by an auto-incremented key).
@@ -193,7 +220,8 @@ class LazyTimeline:
     count() is one COUNT per part. A slice [start:stop] takes the newest `stop` (time, pk) pairs
     of each part, ordered in SQL on the indexed time columns with nothing decrypted, merges them,
     then loads and decrypts only the rows of that slice: three queries per part, whatever the
-    length of the history.
+    length of the history. On a person's own timeline the count and the pairs of each part are
+    compiled once per process (`_plain`); only the rows loaded are built by the ORM each time.
 
     With `shared`, it is the timeline a linked therapist is shown: only the parts whose scope the
     link shares (a part not shared is never queried), as `Shared.part` narrows them, and the
@@ -209,6 +237,7 @@ class LazyTimeline:
         shared: Shared | None = None,
     ):
         self.client, self.kind, self.session = client, kind, session
+        self.shared = shared
         self.sources = _sources(kind)
         self._count: int | None = None
         self._eager: list[Entry] | None = None
@@ -225,16 +254,38 @@ class LazyTimeline:
         if self._eager is not None:
             return len(self._eager)
         if self._count is None:
-            self._count = sum(p.rows(self.client, self.session).count() for p in self.parts)
+            self._count = sum(self._counted(part) for part in self.parts)
         return self._count
+
+    def _rows(self, part: Part) -> QuerySet:
+        """The part's rows on this timeline."""
+        return part.rows(self.client, self.session)
+
+    def _plain(self, part: Part) -> tuple[Prepared, tuple] | None:
+        """The part's (time, pk) pairs compiled once per process, and the values to run them
+        with; None on a therapist's view, whose parts depend on the link (built each time)."""
+        if self.shared is not None:
+            return None
+        values = (self.client.pk,) if self.session is None else (self.client.pk, self.session.pk)
+        return _pairs_of(part, self.session is not None), values
+
+    def _counted(self, part: Part) -> int:
+        if plain := self._plain(part):
+            prepared, values = plain
+            return prepared.count(*values)
+        return self._rows(part).count()
 
     def __len__(self) -> int:
         return self.count()
 
     def _pairs(self, n: int, part: Part, stop: int) -> Iterable[tuple]:
         """(time, pk, n) of the part's newest `stop` rows, newest first: nothing decrypted."""
-        rows = part.rows(self.client, self.session).order_by(f"-{part.when}", "-pk")
-        return ((when, pk, n) for when, pk in rows.values_list(part.when, "pk")[:stop])
+        if plain := self._plain(part):
+            prepared, values = plain
+            rows = prepared.tuples(*values, limit=stop)
+        else:
+            rows = _newest_first(self._rows(part), part)[:stop]
+        return ((when, pk, n) for when, pk in rows)
 
     def __getitem__(self, s):
         if not isinstance(s, slice):
@@ -285,18 +336,13 @@ class Found(LazyTimeline):
         super().__init__(client, kind=kind, session=session)
         self.query = query
         self._eager = None  # every source is made of parts (register_parts)
-        self.parts = [n for p in self.parts if p.words and (n := self._narrowed(p)) is not None]
+        self.tokens, self.terms = word_index.looked_up(client.pk, query)
+        self.parts = [p for p in self.parts if p.words and self.terms]
 
-    def _narrowed(self, part: Part) -> Part | None:
-        model = part.rows(self.client, self.session).model
-        found = word_index.matching(self.client, model._meta.label_lower, self.query)
-        if found is None:
-            return None
-
-        def rows(client, session):
-            return part.rows(client, session).filter(pk__in=found)
-
-        return replace(part, rows=rows)
+    def _plain(self, part: Part) -> tuple[Prepared, tuple] | None:
+        values = (self.client.pk,) if self.session is None else (self.client.pk, self.session.pk)
+        about = self.session is not None
+        return _pairs_of(part, about, len(self.tokens), self.terms), (*values, *self.tokens)
 
     def _entries(self, part: Part, pks: list) -> Iterable[tuple[object, Entry]]:
         objs = _load(part, self.client, self.session, pks)

@@ -328,21 +328,31 @@ def needs_building() -> bool:
 # --- Searching ------------------------------------------------------------------------------------
 
 
-def matching(client, kind: str, query: str) -> QuerySet | None:
-    """The ids of this person's rows of `kind` (a model label) that hold every word of `query`,
-    as a subquery (nothing is run here); None when the query has no word to look up."""
+def looked_up(client_id: int, query: str) -> tuple[list[str], int]:
+    """(tokens, terms): the tokens to look `query` up with for this person, under every key in
+    use (settings.SECRET_KEY and its fallbacks), and how many terms a row must hold; ([], 0)
+    when the query has no word to look up."""
     wanted = query_terms(query)
-    if not wanted:
-        return None
-    keys = [_key(client.pk, s) for s in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)]
+    keys = [_key(client_id, s) for s in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)]
+    return [_token(k, t) for k in keys for t in wanted], len(wanted)
+
+
+def holding(client_id: int, kind: str, tokens: list[str], terms: int) -> QuerySet:
+    """The ids of this person's rows of `kind` (a model label) whose index rows hold `terms` of
+    `tokens` (see looked_up), as a subquery (nothing is run here)."""
     # A row's tokens are all under one key, so counting distinct tokens over every key's counts
     # the query's terms found under that one key.
     return (
-        WordIndex.objects.filter(
-            client=client, kind=kind, token__in=[_token(k, t) for k in keys for t in wanted]
-        )
+        WordIndex.objects.filter(client_id=client_id, kind=kind, token__in=tokens)
         .values("object_id")
         .annotate(found=Count("token", distinct=True))
-        .filter(found=len(wanted))
+        .filter(found=terms)
         .values("object_id")
     )
+
+
+def matching(client, kind: str, query: str) -> QuerySet | None:
+    """The ids of this person's rows of `kind` (a model label) that hold every word of `query`,
+    as a subquery (nothing is run here); None when the query has no word to look up."""
+    tokens, terms = looked_up(client.pk, query)
+    return holding(client.pk, kind, tokens, terms) if terms else None

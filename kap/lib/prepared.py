@@ -8,6 +8,13 @@ vendor with stand-in values, keeps its SQL, and runs that SQL with the real valu
     packs = Prepared(lambda person_id: Pack.objects.filter(...person_id...))
     packs(person.pk)  # a RawQuerySet of Pack, as the queryset would give (without select_related)
 
+A `values_list()` queryset can be run for its rows instead, converted as the queryset would
+convert them (dates on SQLite), and counted, or cut to its first rows by a parameter rather than
+by a LIMIT written into the SQL:
+
+    pairs = Prepared(lambda person_id: Insight.objects.filter(...).values_list("created_at", "pk"))
+    pairs.count(person.pk); pairs.tuples(person.pk, limit=50)
+
 The stand-ins are values no real argument takes (large negative integers; strings holding a NUL,
 which no form field lets through), found among the compiled query's parameters: building fails
 loudly if one is missing (Django inlined it, or the builder ignored it). Arguments are integers,
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import RawQuerySet
@@ -41,14 +49,18 @@ class Prepared:
             for n, kind in enumerate(self.kinds)
         ]
         queryset = self.build(*stand_ins).using(alias)
-        sql, params = queryset.query.get_compiler(using=alias).as_sql()
+        compiler = queryset.query.get_compiler(using=alias)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:  # e.g. .none(): whatever the arguments, there is no row
+            return queryset.model, None, (), [], compiler
         where = [stand_ins.index(p) if p in stand_ins else None for p in params]
         missing = set(range(self.arity)) - set(where)
         if missing:
             raise ValueError(f"argument(s) {sorted(missing)} are not parameters of the query")
-        return queryset.model, sql, tuple(params), where
+        return queryset.model, sql, tuple(params), where, compiler
 
-    def __call__(self, *values: int | str, using: str = "default") -> RawQuerySet:
+    def _filled(self, values: tuple, using: str):
         if len(values) != self.arity or not all(
             type(v) is kind for v, kind in zip(values, self.kinds, strict=False)
         ):
@@ -57,6 +69,34 @@ class Prepared:
         found = self._compiled.get(vendor)
         if found is None:
             found = self._compiled[vendor] = self._compile(using)
-        model, sql, params, where = found
+        model, sql, params, where, compiler = found
         filled = [p if n is None else values[n] for p, n in zip(params, where, strict=True)]
+        return model, sql, filled, compiler
+
+    def __call__(self, *values: int | str, using: str = "default") -> RawQuerySet | QuerySet:
+        model, sql, filled, _compiler = self._filled(values, using)
+        if sql is None:
+            return model._default_manager.none()
         return model._default_manager.using(using).raw(sql, filled)
+
+    def tuples(self, *values: int | str, limit: int | None = None, using: str = "default"):
+        """The rows of a `values_list()` queryset, as tuples converted as it would convert
+        them; with `limit`, only the first that many (the SQL's order: give it an order_by)."""
+        _model, sql, filled, compiler = self._filled(values, using)
+        if sql is None:
+            return []
+        if limit is not None:
+            sql, filled = f"{sql} LIMIT %s", [*filled, int(limit)]
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, filled)
+            rows = cursor.fetchall()
+        return list(compiler.results_iter([rows], tuple_expected=True))
+
+    def count(self, *values: int | str, using: str = "default") -> int:
+        """How many rows the queryset has."""
+        _model, sql, filled, _compiler = self._filled(values, using)
+        if sql is None:
+            return 0
+        with connections[using].cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) counted", filled)
+            return cursor.fetchone()[0]

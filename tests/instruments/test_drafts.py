@@ -25,36 +25,6 @@ def test_the_first_keystrokes_create_a_draft_and_later_ones_update_it(logged_in,
 
 
 @pytest.mark.django_db
-def test_a_save_that_sends_no_version_overwrites_the_open_draft_in_one_statement(
-    logged_in, client_user
-):
-    """A sender with no version field (a script, not our pages) is not compared with the stored
-    version: its save is the same single conditional UPDATE as a page's, with no locked read
-    first; once the draft is submitted it starts a new one and never touches the response."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    first = logged_in.post(AUTOSAVE, {"already-tried": "journaling"}).json()
-    with CaptureQueriesContext(connection) as saving:
-        again = logged_in.post(AUTOSAVE, {"already-tried": "journaling, yoga"})
-    assert again.json()["version"] == first["version"] + 1
-    writes = [q["sql"] for q in saving.captured_queries if 'FROM "journal_response"' in q["sql"]]
-    assert not writes, writes  # no read of the draft, locked or not
-    updates = [q["sql"] for q in saving.captured_queries if q["sql"].startswith("UPDATE")]
-    assert len([u for u in updates if '"journal_response"' in u]) == 1
-    draft = Response.objects.get(client=client_user)
-    assert (draft.status, draft.answers) == ("draft", {"already-tried": "journaling, yoga"})
-
-    logged_in.post("/i/self-assessment/", {"already-tried": "journaling, yoga"})
-    logged_in.post(AUTOSAVE, {"already-tried": "a new draft"})
-    submitted = Response.objects.get(client=client_user, status="submitted")
-    assert submitted.answers == {"already-tried": "journaling, yoga"}
-    assert Response.objects.get(client=client_user, status="draft").answers == {
-        "already-tried": "a new draft"
-    }
-
-
-@pytest.mark.django_db
 def test_a_draft_is_shown_again_when_the_page_is_reopened(logged_in):
     logged_in.post(AUTOSAVE, {"blocked-or-limited": "at work mostly"})
     body = logged_in.get("/i/self-assessment/").content.decode()

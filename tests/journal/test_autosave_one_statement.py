@@ -74,3 +74,25 @@ def test_a_submitted_draft_is_never_updated_by_a_late_autosave(logged_in, client
     assert late.status_code == 409
     assert Response.objects.get(pk=first.pk).answers == {"felt-different": "final"}
     assert not Response.objects.drafts().filter(client=client_user).exists()
+
+
+def test_a_save_that_sends_no_version_is_the_same_one_update(logged_in, client_user, draft):
+    """A sender with no version field at all (a script, not our pages) is not compared with the
+    stored version: the open draft is overwritten by the same single UPDATE, nothing read first.
+    Once that draft is submitted, such a save starts a new one and leaves the response alone."""
+    first = draft(client_user, KEY, {"felt-different": "first words"})
+
+    with CaptureQueriesContext(connection) as ctx:
+        answer = logged_in.post(reverse("journal:autosave", args=[KEY]), {"felt-different": "more"})
+
+    assert json.loads(answer.content)["version"] == first.version + 1
+    on_responses = statements_on_responses(ctx)
+    assert len(on_responses) == 1 and on_responses[0].lstrip().upper().startswith("UPDATE")
+    assert Response.objects.get(pk=first.pk).answers == {"felt-different": "more"}
+
+    Response.objects.filter(pk=first.pk).update(status=Response.Status.SUBMITTED)
+    logged_in.post(reverse("journal:autosave", args=[KEY]), {"felt-different": "a new draft"})
+    assert Response.objects.get(pk=first.pk).answers == {"felt-different": "more"}
+    assert Response.objects.drafts().get(client=client_user).answers == {
+        "felt-different": "a new draft"
+    }

@@ -306,3 +306,37 @@ def test_another_persons_practices_never_appear(logged_in, client_user, stranger
 
     assert _entries(response) == []
     assert "Nothing recorded yet" in response.content.decode()
+
+
+def test_each_parts_compiled_count_and_pairs_are_what_its_queryset_gives(
+    client_user, stranger, make_session, submit
+):
+    """A person's own timeline runs each part's count and (time, pk) pairs from SQL compiled
+    once per process (timeline._pairs_of). For every part, with and without a session, for a
+    search, and cut at a few lengths, they are exactly what the part's queryset gives, whoever
+    asks first (the stranger's records are compiled with the same SQL and never mixed in)."""
+    from kap.journal import word_index
+
+    _fill(client_user, 4, make_session, submit)
+    _fill(stranger, 2, make_session, submit)
+    session = client_user.kap_sessions.order_by("pk").first()
+    for person in (stranger, client_user):
+        for about in (None, session if person == client_user else None):
+            for part in [p for s in timeline.SOURCES.values() for p in s.parts]:
+                rows = timeline._newest_first(part.rows(person, about), part)
+                values = (person.pk,) if about is None else (person.pk, about.pk)
+                compiled = timeline._pairs_of(part, about is not None)
+                assert compiled.count(*values) == rows.count()
+                for stop in (1, 3, 50):
+                    assert compiled.tuples(*values, limit=stop) == list(rows[:stop])
+                if not part.words:
+                    continue
+                tokens, terms = word_index.looked_up(person.pk, "step 1")
+                found = timeline._pairs_of(part, about is not None, len(tokens), terms)
+                label = rows.model._meta.label_lower
+                wanted = rows.filter(pk__in=word_index.holding(person.pk, label, tokens, terms))
+                assert found.count(*values, *tokens) == wanted.count()
+                assert found.tuples(*values, *tokens, limit=50) == list(wanted[:50])
+    # The search finds something (a step, its check-in, the worksheet), so the comparison above
+    # compared something.
+    assert timeline.search(client_user, "step 1").count() >= 3

@@ -52,6 +52,31 @@ def test_a_value_the_query_does_not_take_is_refused(guide):
     with pytest.raises(TypeError):
         takes("1")
     assert list(takes(-1)) == []
+    # A query that can have no row whatever the values (e.g. .none()) runs nothing.
+    nothing = Prepared(lambda pk: Pack.objects.none())
+    assert (list(nothing(1)), nothing.count(1), nothing.tuples(1)) == ([], 0, [])
+
+
+@pytest.mark.django_db
+def test_rows_counts_and_the_first_rows_are_the_querysets_converted_alike(guide):
+    """tuples() and count() of a values_list() queryset: the values converted as the queryset
+    converts them (a date on SQLite is text until converted), its order, and a limit."""
+    from kap.content.models import Instrument
+
+    newest = Prepared(
+        lambda above: (
+            Instrument.objects.filter(pk__gt=above)
+            .order_by("-pk")
+            .values_list("created_at", "pk", "key")
+        )
+    )
+    queryset = (
+        Instrument.objects.filter(pk__gt=0).order_by("-pk").values_list("created_at", "pk", "key")
+    )
+    assert newest.tuples(0) == list(queryset) and newest.count(0) == queryset.count() > 0
+    assert newest.tuples(0, limit=1) == list(queryset[:1])
+    past_the_last = queryset[0][1]
+    assert newest.count(past_the_last) == 0 and newest.tuples(past_the_last) == []
 
 
 @pytest.mark.django_db
