@@ -27,6 +27,7 @@ from kap.journal import word_index
 from kap.journal.models import (
     KapSession,
 )
+from kap.lib.chart_text import format_date
 from kap.lib.prepared import Prepared
 
 # --- Timeline -----------------------------------------------------------------------------------
@@ -51,8 +52,22 @@ class Entry:
     searchable: tuple[str, ...] = field(default=(), repr=False)
 
     @property
+    def local(self) -> datetime:
+        """The time in the person's time zone (the request's)."""
+        return timezone.localtime(self.when)
+
+    @property
     def day(self) -> date:
-        return timezone.localtime(self.when).date()
+        return self.local.date()
+
+    @property
+    def clock(self) -> str:
+        return f"{self.local:%H:%M}"
+
+    @property
+    def session_day(self) -> str:
+        """The day of the session it is about, as "3 Nov 2026" in the language of the moment."""
+        return format_date(timezone.localtime(self.session.starts_at)) if self.session else ""
 
     def excerpt(self, query: str, width: int = 80) -> str:
         """The words around the first match, for search results: the whole query where it is

@@ -20,6 +20,7 @@ from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Va
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -505,9 +506,13 @@ def timeline(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
-            # [(day, [(entry, excerpt), ...]), ...], newest day first
+            # [(day as YYYY-MM-DD, day in words, [(entry, excerpt), ...]), ...], newest day first
             "days": [
-                (day, [(e, e.excerpt(query) if query else "") for e in group])
+                (
+                    day.isoformat(),
+                    date_format(day, _("l j F Y")),
+                    [(e, e.excerpt(query) if query else "") for e in group],
+                )
                 for day, group in groupby(page.object_list, key=lambda e: e.day)
             ],
             "query": query,
