@@ -30,6 +30,7 @@ from kap.journal.services import (
     submit_response,
 )
 from kap.journal.today import intention_for
+from kap.lib.prepared import Prepared
 
 # Kinds a person fills in as a form here; practices have their own pages (kap.practices).
 FORM_KINDS = {"checklist", "reflection", "scale", "questionnaire", "worksheet", "practice"}
@@ -74,16 +75,33 @@ def _get_instrument(request: HttpRequest, key: str) -> Instrument:
     return instrument
 
 
+# One of the person's sessions by its id, with or without its (encrypted) notes: every autosave of
+# a form about a session asks, so each is compiled once per process (kap.lib.prepared).
+_SESSION = Prepared(
+    lambda client_id, pk: KapSession.objects.for_client(client_id).filter(pk=pk), (int, int)
+)
+_SESSION_WITHOUT_NOTES = Prepared(
+    lambda client_id, pk: KapSession.objects.for_client(client_id).filter(pk=pk).defer("notes"),
+    (int, int),
+)
+
+
 def _get_session_for_user(
     request: HttpRequest, pk: str | None, *, notes: bool = True
 ) -> KapSession | None:
     if not pk:
         return None
-    rows = KapSession.objects.for_client(request.user)
     try:
-        return (rows if notes else rows.defer("notes")).get(pk=int(pk))
-    except (ValueError, KapSession.DoesNotExist):
+        number = int(pk)
+    except ValueError:
         raise Http404("No such session.") from None
+    if not 0 < number < 2**63:  # no row has it (and the database takes 64-bit integers only)
+        raise Http404("No such session.")
+    found = (_SESSION if notes else _SESSION_WITHOUT_NOTES)(request.user.pk, number)
+    session = next(iter(found), None)
+    if session is None:
+        raise Http404("No such session.")
+    return session
 
 
 def _get_response_for_user(request: HttpRequest, pk: int) -> Response:

@@ -167,6 +167,29 @@ def test_a_strangers_session_cannot_be_used(logged_in, stranger):
 
 
 @pytest.mark.django_db
+def test_a_session_id_no_session_has_is_not_found_and_writes_nothing(logged_in, client_user):
+    """Whatever is sent as the session (not a number, zero, negative, past what the database
+    holds), the form and its autosave answer 404, and nothing is saved."""
+    from django.utils import timezone
+
+    from kap.journal.models import KapSession
+
+    mine = KapSession.objects.create(client=client_user, starts_at=timezone.now())
+    for sent in ("x", "0", "-1", str(mine.pk + 1000), str(2**63), str(10**30), "1e3"):
+        assert logged_in.get(f"/i/integration-worksheet/?session={sent}").status_code == 404
+        saved = logged_in.post(
+            "/i/integration-worksheet/autosave/", {"session": sent, "felt-different": "x"}
+        )
+        assert saved.status_code == 404, sent
+    assert not Response.objects.exists()
+    found = logged_in.post(
+        "/i/integration-worksheet/autosave/", {"session": mine.pk, "felt-different": "mine"}
+    )
+    assert found.status_code == 200
+    assert Response.objects.get().session_id == mine.pk
+
+
+@pytest.mark.django_db
 def test_an_unknown_instrument_is_not_found(logged_in):
     assert logged_in.get("/i/no-such-thing/").status_code == 404
 
