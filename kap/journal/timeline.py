@@ -276,13 +276,16 @@ class LazyTimeline:
         """The part's rows on this timeline."""
         return part.rows(self.client, self.session)
 
+    def _ids(self) -> tuple[int, ...]:
+        """The person's id, and the session's when there is one: what `_pairs_of` runs with."""
+        return (self.client.pk,) if self.session is None else (self.client.pk, self.session.pk)
+
     def _plain(self, part: Part) -> tuple[Prepared, tuple] | None:
         """The part's (time, pk) pairs compiled once per process, and the values to run them
         with; None on a therapist's view, whose parts depend on the link (built each time)."""
         if self.shared is not None:
             return None
-        values = (self.client.pk,) if self.session is None else (self.client.pk, self.session.pk)
-        return _pairs_of(part, self.session is not None), values
+        return _pairs_of(part, self.session is not None), self._ids()
 
     def _counted(self, part: Part) -> int:
         if plain := self._plain(part):
@@ -355,9 +358,8 @@ class Found(LazyTimeline):
         self.parts = [p for p in self.parts if p.words and self.terms]
 
     def _plain(self, part: Part) -> tuple[Prepared, tuple] | None:
-        values = (self.client.pk,) if self.session is None else (self.client.pk, self.session.pk)
         about = self.session is not None
-        return _pairs_of(part, about, len(self.tokens), self.terms), (*values, *self.tokens)
+        return _pairs_of(part, about, len(self.tokens), self.terms), (*self._ids(), *self.tokens)
 
     def _entries(self, part: Part, pks: list) -> Iterable[tuple[object, Entry]]:
         objs = _load(part, self.client, self.session, pks)

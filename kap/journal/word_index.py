@@ -349,10 +349,3 @@ def holding(client_id: int, kind: str, tokens: list[str], terms: int) -> QuerySe
         .filter(found=terms)
         .values("object_id")
     )
-
-
-def matching(client, kind: str, query: str) -> QuerySet | None:
-    """The ids of this person's rows of `kind` (a model label) that hold every word of `query`,
-    as a subquery (nothing is run here); None when the query has no word to look up."""
-    tokens, terms = looked_up(client.pk, query)
-    return holding(client.pk, kind, tokens, terms) if terms else None
