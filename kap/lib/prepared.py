@@ -90,6 +90,8 @@ class Prepared:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, filled)
             rows = cursor.fetchall()
+        # The compiler kept from compiling only lends its converters (its connection's `ops`,
+        # which hold no per-thread state), so any thread may use it.
         return list(compiler.results_iter([rows], tuple_expected=True))
 
     def count(self, *values: int | str, using: str = "default") -> int:
