@@ -32,8 +32,7 @@ def xml_text(value: object) -> str:
 def num(value: float) -> str:
     """A number for an SVG attribute (a coordinate or a size), to one decimal place (plenty at
     screen resolution)."""
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    return f"{value:.1f}".removesuffix(".0")
 
 
 def as_datetime(when: date) -> datetime:
@@ -53,18 +52,33 @@ def format_value(value: float) -> str:
     rounded = round(value, 2)
     if rounded == int(rounded):
         return str(int(rounded))
-    return f"{rounded:g}".replace(".", get_format("DECIMAL_SEPARATOR"))
+    return f"{rounded:g}".replace(".", decimal_separator())
 
 
-def format_date(moment: date, *, year: bool = True) -> str:
-    """The date as "3 Nov 2026", or "3 Nov" without the year, in the language of the moment."""
-    return _day(get_language(), date(moment.year, moment.month, moment.day), year)
+def decimal_separator() -> str:
+    """ "." or "," (Spanish): the language of the moment's."""
+    return _separator(get_language())
+
+
+@lru_cache(maxsize=16)
+def _separator(language: str | None) -> str:
+    return get_format("DECIMAL_SEPARATOR")
+
+
+def format_date(moment: date, *, year: bool = True, long: bool = False) -> str:
+    """The date as "3 Nov 2026", or "3 Nov" without the year, or "3 November 2026" when `long`,
+    in the language of the moment."""
+    shape = "long" if long else "year" if year else "short"
+    return _day(get_language(), date(moment.year, moment.month, moment.day), shape)
 
 
 @lru_cache(maxsize=4096)
-def _day(language: str | None, day: date, year: bool) -> str:
-    # Remembered: a chart dates every point's tooltip, twice (its wide and its phone drawing).
-    return date_format(day, _("j M Y") if year else _("j M"))
+def _day(language: str | None, day: date, shape: str) -> str:
+    # Remembered: a chart dates every point's tooltip, twice (its wide and its phone drawing),
+    # and a page may list the same few days again and again.
+    if shape == "long":
+        return date_format(day, _("j F Y"))
+    return date_format(day, _("j M Y") if shape == "year" else _("j M"))
 
 
 def format_month(day: date) -> str:

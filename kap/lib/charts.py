@@ -189,6 +189,7 @@ def line_chart(
     font_size: float = FONT_SIZE,
     compact: bool = False,
     css_class: str = "",
+    tips: dict | None = None,
 ) -> SafeString:
     """A complete, accessible inline ``<svg>`` line chart, safe to output as-is.
 
@@ -202,6 +203,10 @@ def line_chart(
     narrow viewBox drawn on a phone: band labels inside the plot, one size of type, and the
     legend below the plot's ``height`` rather than taken from it, and no band labels beside the
     plot (`responsive_chart` names the bands under it).
+
+    ``tips``: what two drawings of the same series share, filled in by the first: the points in
+    time order ("lines"), the tooltips of the points, by (id of the series, id of the point), and
+    of the markers, by id of the marker (`responsive_chart`).
     """
     if not y_max > y_min:
         raise ValueError(f"y_max ({y_max}) must be greater than y_min ({y_min})")
@@ -217,12 +222,15 @@ def line_chart(
     if not ident[0].isalpha():
         ident = f"chart-{ident}"
 
+    tips = {} if tips is None else tips
     # Sort each series by time (linear when already sorted) and drop unplottable values.
-    lines: list[tuple[Series, list[tuple[float, Point]]]] = []
-    for s in series:
-        points = [(timestamp(p.when), p) for p in s.points if math.isfinite(float(p.value))]
-        points.sort(key=lambda item: item[0])
-        lines.append((s, points))
+    lines: list[tuple[Series, list[tuple[float, Point]]]] | None = tips.get("lines")
+    if lines is None:
+        lines = tips["lines"] = []
+        for s in series:
+            points = [(timestamp(p.when), p) for p in s.points if math.isfinite(float(p.value))]
+            points.sort(key=lambda item: item[0])
+            lines.append((s, points))
     total = sum(len(points) for _s, points in lines)
 
     zone: tzinfo = UTC
@@ -378,9 +386,9 @@ def line_chart(
             f'dominant-baseline="middle" fill="currentColor">{empty}</text>'
         )
     else:
-        _markers(add, plot, markers, kind)
+        _markers(add, plot, markers, kind, tips)
         for s, points in lines:
-            _series(add, plot, s, points)
+            _series(add, plot, s, points, tips)
 
     if legend_rows:
         _legend(add, plot, legend_rows, height, kind, name_chars)
@@ -425,7 +433,7 @@ def _describe(lines: Sequence[tuple[Series, list[tuple[float, Point]]]]) -> str:
     return "; ".join(parts) + "."
 
 
-def _markers(add, plot: Plot, markers: Sequence[Marker], kind: _Type) -> None:
+def _markers(add, plot: Plot, markers: Sequence[Marker], kind: _Type, tips: dict) -> None:
     """Dashed vertical lines with small labels, staggered over three rows when crowded."""
     if not markers:
         return
@@ -442,9 +450,11 @@ def _markers(add, plot: Plot, markers: Sequence[Marker], kind: _Type) -> None:
             anchor, start, end, text_x = "start", x, x + 4 + label_width, x + 4
         row = next((i for i, edge in enumerate(row_ends) if start > edge + 6), 0)
         row_ends[row] = max(row_ends[row], end)
+        title = tips.get(id(marker))
+        if title is None:
+            title = tips[id(marker)] = f"{xml_text(marker.label)}, {format_moment(marker.when)}"
         add(
-            f'<g class="marker-group"><title>{xml_text(marker.label)}, '
-            f"{format_moment(marker.when)}</title>"
+            f'<g class="marker-group"><title>{title}</title>'
             f'<line class="marker" x1="{num(x)}" y1="{num(plot.top)}" x2="{num(x)}" '
             f'y2="{num(plot.bottom)}" stroke="currentColor" stroke-dasharray="4 4"/>'
             f'<text class="marker-label" x="{num(text_x)}" y="{num(plot.top + kind.small + (kind.small + 2) * row)}" '
@@ -454,56 +464,73 @@ def _markers(add, plot: Plot, markers: Sequence[Marker], kind: _Type) -> None:
     add("</g>")
 
 
-def _shape(number: int, x: float, y: float, r: float) -> str:
-    """A point marker; the shape differs per series so colour is not the only cue."""
+def _shape(number: int, x: float, y: float, r: float, xy: tuple[str, str, str]) -> str:
+    """A point marker; the shape differs per series so colour is not the only cue. `xy`: x, y and
+    r as written already."""
     if number == 2:  # square
         return f'<rect x="{num(x - r)}" y="{num(y - r)}" width="{num(2 * r)}" height="{num(2 * r)}"'
     if number == 3:  # triangle, pointing up
         h = r * 1.2
-        return f'<path d="M{num(x)} {num(y - h)}L{num(x + h)} {num(y + h * 0.8)}H{num(x - h)}Z"'
+        return f'<path d="M{xy[0]} {num(y - h)}L{num(x + h)} {num(y + h * 0.8)}H{num(x - h)}Z"'
     if number == 4:  # diamond
         h = r * 1.3
-        d = f"M{num(x)} {num(y - h)}L{num(x + h)} {num(y)}"
-        d += f"L{num(x)} {num(y + h)}L{num(x - h)} {num(y)}Z"
+        d = f"M{xy[0]} {num(y - h)}L{num(x + h)} {xy[1]}"
+        d += f"L{xy[0]} {num(y + h)}L{num(x - h)} {xy[1]}Z"
         return f'<path d="{d}"'
     if number == 5:  # triangle, pointing down
         h = r * 1.2
-        return f'<path d="M{num(x)} {num(y + h)}L{num(x + h)} {num(y - h * 0.8)}H{num(x - h)}Z"'
+        return f'<path d="M{xy[0]} {num(y + h)}L{num(x + h)} {num(y - h * 0.8)}H{num(x - h)}Z"'
     # 1: filled circle; 6: a ring (charts.css fills it with the background colour)
-    return f'<circle cx="{num(x)}" cy="{num(y)}" r="{num(r)}"'
+    return f'<circle cx="{xy[0]}" cy="{xy[1]}" r="{xy[2]}"'
 
 
-def _series(add, plot: Plot, s: Series, points: list[tuple[float, Point]]) -> None:
+# The element each series' marker shape is (_shape).
+_SHAPE_TAG = {2: "rect", 3: "path", 4: "path", 5: "path"}
+
+
+def _series(add, plot: Plot, s: Series, points: list[tuple[float, Point]], tips: dict) -> None:
     classes = _classes(s.css_class) or "series-1"
     number = _series_number(classes)
     name = xml_text(s.name)
     add(f'<g class="series {classes}" fill="currentColor" stroke="currentColor">')
-    if len(points) > 1:
+    placed = []
+    for ts, p in points:
+        x, y = plot.x(ts), plot.y(float(p.value))
+        placed.append((x, y, num(x), num(y), p))
+    if len(placed) > 1:
         # One path for the whole series; consecutive points that land on the same spot (common
         # with years of daily entries) are written once.
         coords: list[str] = []
-        for ts, p in points:
-            xy = f"{num(plot.x(ts))} {num(plot.y(float(p.value)))}"
+        for _x, _y, sx, sy, _p in placed:
+            xy = f"{sx} {sy}"
             if not coords or coords[-1] != xy:
                 coords.append(xy)
         d = "M" + "L".join(coords)
         add(f'<path class="line" d="{d}" fill="none" stroke-width="2"/>')
-    shown = points[-MAX_POINT_MARKERS:]
+    shown = placed[-MAX_POINT_MARKERS:]
     # Smaller markers when they would crowd each other.
     radius = 4.0 if len(shown) * 10 <= plot.width else 3.0 if len(shown) * 4 <= plot.width else 2.0
+    sr, tag = num(radius), _SHAPE_TAG.get(number, "circle")
     add(f'<g class="points{" dense" if radius < 3 else ""}">')
-    for ts, p in shown:
+    for x, y, sx, sy, p in shown:
         value = float(p.value)
-        clamped = not plot.y_min <= value <= plot.y_max
-        tip = f"{xml_text(format_moment(p.when))}: {xml_text(format_value(value))}"
-        if name:
-            tip = f"{name}, {tip}"
-        if p.label:
-            tip += f" ({xml_text(p.label)})"
-        shape = _shape(number, plot.x(ts), plot.y(value), radius)
-        extra = " clamped" if clamped else ""
-        add(f'{shape} class="point{extra}"><title>{tip}</title></{shape[1 : shape.index(" ")]}>')
+        extra = "" if plot.y_min <= value <= plot.y_max else " clamped"
+        tip = tips.get((id(s), id(p)))
+        if tip is None:
+            tip = tips[id(s), id(p)] = _tip(name, p, value)
+        shape = _shape(number, x, y, radius, (sx, sy, sr))
+        add(f'{shape} class="point{extra}"><title>{tip}</title></{tag}>')
     add("</g></g>")
+
+
+def _tip(name: str, p: Point, value: float) -> str:
+    """A point's tooltip, escaped: the series' name (escaped already), date, value and label."""
+    tip = f"{xml_text(format_moment(p.when))}: {xml_text(format_value(value))}"
+    if name:
+        tip = f"{name}, {tip}"
+    if p.label:
+        tip += f" ({xml_text(p.label)})"
+    return tip
 
 
 def _legend(
@@ -528,7 +555,7 @@ def _legend(
                 f'<line class="line" x1="{num(x)}" y1="{num(y)}" x2="{num(x + 28)}" y2="{num(y)}" '
                 f'stroke-width="2"/>'
             )
-            shape = _shape(number, x + 14, y, 3.5)
+            shape = _shape(number, x + 14, y, 3.5, (num(x + 14), num(y), "3.5"))
             add(f'{shape} class="point"/>')
             add(
                 f'<text class="legend-label" x="{num(x + 34)}" y="{num(y)}" stroke="none" '
@@ -555,8 +582,10 @@ def responsive_chart(
     """The chart drawn twice, for a wide box and for a phone's, in one ``.chart-box``: a
     container query in charts.css shows the one that fits (the other is ``display: none``, so
     neither a screen reader nor a search reads both). Without the stylesheet, the wide one."""
+    tips: dict = {}  # the tooltips of the same points and markers, written once for both
     wide = line_chart(
         series,
+        tips=tips,
         chart_id=chart_id,
         width=WIDE[0],
         height=height,
@@ -566,6 +595,7 @@ def responsive_chart(
     )
     phone = line_chart(
         series,
+        tips=tips,
         chart_id=f"{chart_id}-phone",
         width=PHONE[0],
         height=height,

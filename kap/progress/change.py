@@ -9,12 +9,15 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 
 from django.utils import timezone
-from django.utils.formats import date_format, get_format
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from kap.content.specs import Measure
+from kap.lib.chart_text import decimal_separator
 
 # Trends draw and list about the last three months entry by entry, and what came before as
 # averages over periods (months, quarters or years: at most OLDER_PERIODS of them), so that the
@@ -24,9 +27,16 @@ OLDER_PERIODS = 24
 
 
 def number(value: float) -> str:
-    """7, 6.5 — never 7.0 or 6.4999 (and 6,5 in Spanish)."""
-    rounded = round(value, 1)
-    return f"{rounded:g}".replace(".", get_format("DECIMAL_SEPARATOR"))
+    """7, 6.5 — never 7.0 or 6.4999 (and 6,5 in Spanish). To one decimal place, a half rounded
+    up as on paper: an average of 3.25 is 3.3, and 14.96 is 15."""
+    rounded = Decimal(repr(value)).quantize(TENTH, ROUND_HALF_UP)
+    text = f"{rounded:f}".removesuffix(".0")
+    if text == "-0":
+        return "0"
+    return text.replace(".", decimal_separator()) if "." in text else text
+
+
+TENTH = Decimal("0.1")
 
 
 def and_join(parts: list[str]) -> str:
@@ -150,7 +160,7 @@ class Period:
         first = datetime.combine(self.start, datetime.min.time(), timezone.get_current_timezone())
         return first + timedelta(days=15 * self.months)
 
-    @property
+    @cached_property  # a chart's point and a table's row
     def label(self) -> str:
         if self.months == 12:
             return f"{self.start:%Y}"

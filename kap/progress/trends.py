@@ -21,15 +21,14 @@ from django.db.models import (
     Min,
     OuterRef,
     Q,
-    RowRange,
     Subquery,
     Sum,
     Value,
-    Window,
 )
-from django.db.models.functions import Coalesce, NthValue, RowNumber
+from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -40,6 +39,7 @@ from kap.content.specs import Band, InstrumentSpec, Measure
 from kap.journal.models import ActionStep, Insight, KapSession, Response
 from kap.journal.scores import ScorePoint, scored
 from kap.lib.chart_focus import isolated_before
+from kap.lib.chart_text import format_date
 from kap.practices.models import PracticeLog
 from kap.progress.change import (
     Change,
@@ -125,9 +125,24 @@ class SessionCounts:
     @property
     def label(self) -> str:
         if self.number is None:
-            day = date_format(timezone.localtime(self.when), _("j M Y"))
+            day = format_date(timezone.localtime(self.when))
             return _("Session on %(day)s") % {"day": day}
         return _("Session %(number)s") % {"number": self.number}
+
+    @property
+    def link_words(self) -> SafeString:
+        """The words of a link to the session, its day in a <time> element."""
+        local = timezone.localtime(self.when)
+        words = {
+            "number": self.number,
+            "iso": local.isoformat(),
+            "day": format_date(local, long=True),
+        }
+        if self.number is None:
+            text = _('Open the session on <time datetime="%(iso)s">%(day)s</time>')
+        else:
+            text = _('Open session %(number)s (<time datetime="%(iso)s">%(day)s</time>)')
+        return mark_safe(text % {key: escape(value) for key, value in words.items()})
 
     @property
     def set_apart(self) -> bool:
@@ -164,7 +179,7 @@ class SessionCounts:
                 "you set %(count)s action step", "you set %(count)s action steps", self.steps
             ) % {"count": self.steps}
         if self.number is None:
-            day = date_format(timezone.localtime(self.when), _("j F Y"))
+            day = format_date(timezone.localtime(self.when), long=True)
             opening = _("After the session on %(day)s") % {"day": day}
         else:
             opening = _("After session %(number)s") % {"number": self.number}
@@ -330,7 +345,7 @@ def session_counts(
     A session dated far before all the others (1999, typed for 2026: see
     kap.lib.chart_focus.isolated_before) is not numbered, and the numbers start after it, so that
     one mistyped year does not renumber every session. The dates of the earliest few sessions and of
-    the latest come with every row (window functions), so this costs no query of its own."""
+    the latest come with every row (subqueries), so this costs no query of its own."""
     counts, _in_all = _session_counts(client, latest, worksheet=worksheet)
     return counts
 
@@ -347,7 +362,13 @@ def _session_counts(
     client, latest: int | None = None, *, worksheet: str | None = None, counted: bool = True
 ) -> tuple[list[SessionCounts], int]:
     """session_counts, and how many sessions were completed in all. Not `counted`: no other
-    table is read (every count is 0)."""
+    table is read (every count is 0).
+
+    Newest first by the index on (client, start), so that with `latest` the database reads those
+    sessions and counts what was written about them only: each session's number is how many
+    there are in all less its place from the newest, and how many there are and the earliest few
+    dates are subqueries read once."""
+    sessions = KapSession.objects.for_client(client).filter(status=KapSession.Status.COMPLETED)
     worksheets = (
         _per_session(Response, status=Response.Status.SUBMITTED, instrument__key=worksheet)
         if worksheet and counted
@@ -361,25 +382,15 @@ def _session_counts(
         }
     else:
         per_session = dict.fromkeys(("n_insights", "n_steps", "n_done"), Value(0))
-    order = [F("starts_at").asc(), F("pk").asc()]
-    whole = RowRange(start=None, end=None)
-    earliest = {
-        f"at{n}": Window(NthValue("starts_at", n), order_by=order, frame=whole)
-        for n in range(1, PROBED_SESSIONS + 1)
-    }
+    oldest_first = sessions.order_by("starts_at", "pk").values("starts_at")
+    earliest = {f"at{n}": Subquery(oldest_first[n - 1 : n]) for n in range(1, PROBED_SESSIONS + 1)}
+    in_all = sessions.order_by().values("client").annotate(n=Count("pk")).values("n")
     rows = (
-        KapSession.objects.for_client(client)
-        .filter(status=KapSession.Status.COMPLETED)
-        .annotate(
-            number=Window(RowNumber(), order_by=order),
-            n_worksheets=worksheets,
-            **per_session,
-            in_all=Window(Count("pk")),
-            **earliest,
+        sessions.annotate(
+            n_worksheets=worksheets, **per_session, in_all=Subquery(in_all), **earliest
         )
         .order_by("-starts_at", "-pk")
         .values_list(
-            "number",
             "pk",
             "starts_at",
             "n_insights",
@@ -396,13 +407,16 @@ def _session_counts(
     if not found:
         return [], 0
     newest = found[-1]
-    in_all = newest[7]
+    in_all = newest[6]
     # The earliest few dates, then the latest: enough to see one set apart at the start.
-    probed = [when for when in newest[8:] if when is not None]
+    probed = [when for when in newest[7:] if when is not None]
     if in_all > len(probed):
-        probed.append(newest[2])
+        probed.append(newest[1])
     apart = min(isolated_before(probed), len(probed) - 1)
-    counts = [SessionCounts(row[0] - apart if row[0] > apart else None, *row[1:7]) for row in found]
+    first = in_all - len(found)  # how many come before those found
+    counts = []
+    for place, row in enumerate(found, start=first + 1):
+        counts.append(SessionCounts(place - apart if place > apart else None, *row[:6]))
     return counts, in_all
 
 
@@ -567,19 +581,15 @@ def _outcomes(client, key: str, specs) -> OutcomesTrend:
         .submitted()
         .of(key)
         .order_by("submitted_at", "pk")
-        .only("submitted_at", "answers", "score_total")
+        .values_list("submitted_at", "answers", "score_total")
     )
     return OutcomesTrend(
         key=key,
         title=instrument.title,
         items=items,
         rows=[
-            OutcomeRow(
-                r.submitted_at,
-                [_rating((r.answers or {}).get(key)) for key, _ in items],
-                r.score_total,
-            )
-            for r in responses
+            OutcomeRow(when, [_rating((answers or {}).get(key)) for key, _ in items], mean)
+            for when, answers, mean in responses
         ],
     )
 

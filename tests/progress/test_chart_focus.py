@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 from kap.lib.chart_focus import far_markers_note, focus, isolated_before
-from kap.lib.charts import Band, Marker, Point, Series, responsive_chart
+from kap.lib.charts import PHONE, WIDE, Band, Marker, Point, Series, line_chart, responsive_chart
 from kap.lib.sparklines import sparkline
 
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
@@ -110,6 +110,39 @@ def test_a_responsive_chart_is_two_drawings_that_fill_their_box():
     # No band label beside the phone's plot: the bands are named under it instead.
     assert "Minimal" not in "".join(t.text or "" for t in phone.iter("{*}text"))
     assert '<p class="chart-key">Shaded bands: 0–4 Minimal · 5–27 More</p>' in html
+
+
+def test_the_two_drawings_are_each_what_line_chart_draws_alone():
+    # The drawings share the work that is the same for both (points in time order, tooltips):
+    # each is still exactly the chart drawn on its own, for every marker shape.
+    whens = days_ago(40, 20, 9, 2)
+    series = [
+        Series(
+            f"Item <{n}>",
+            [Point(w, (n + i) % 11, "a & b") for i, w in enumerate(whens)],
+            f"series-{n}",
+        )
+        for n in range(1, 7)
+    ]
+    series.append(Series("Same points, another name", series[0].points, "series-2"))
+    markers = [Marker(NOW - timedelta(days=30), "Session 1")]
+    options = {"title": "Ratings", "y_min": 0, "y_max": 10, "markers": markers}
+    html = str(responsive_chart(series, chart_id="c", **options))
+    wide = line_chart(
+        series, chart_id="c", width=WIDE[0], font_size=WIDE[1], css_class="chart-wide", **options
+    )
+    phone = line_chart(
+        series,
+        chart_id="c-phone",
+        width=PHONE[0],
+        font_size=PHONE[1],
+        compact=True,
+        css_class="chart-phone",
+        **options,
+    )
+    assert html == f'<div class="chart-box">{wide}{phone}</div>'
+    assert html.count("Session 1, ") == 2
+    assert html.count("Same points, another name, ") == html.count("Item &lt;1&gt;, ") == 8
 
 
 def test_a_sparkline_is_a_small_labelled_image_of_the_values():

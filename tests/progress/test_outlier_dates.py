@@ -91,6 +91,25 @@ def test_the_numbering_still_counts_from_the_first_when_only_the_latest_are_show
     assert [s.number for s in shown] == list(range(9, 21))
 
 
+def test_the_latest_few_are_counted_and_numbered_as_the_whole_list_counts_and_numbers_them(
+    client_user, make_session, insight, step
+):
+    KapSession.objects.create(client=client_user, starts_at=TYPO, status="completed")
+    sessions = [make_session(client_user, days=days) for days in range(40, 0, -2)]
+    make_session(client_user, days=-5, status="planned")  # neither counted nor numbered
+    for n, session in enumerate(sessions):
+        for _ in range(n % 3):
+            insight(client_user, f"Insight {n}", session=session)
+        if n % 4 == 0:
+            step(client_user, "Walk", session=session, status="done" if n % 8 else "open")
+
+    whole = session_counts(client_user)
+    assert len(whole) == 21 and whole[0].number is None and whole[-1].number == 20
+    for latest in (1, 5, 12, 21, 30):
+        assert session_counts(client_user, latest=latest) == whole[-latest:], latest
+    assert [s.insights for s in whole[-3:]] == [2, 0, 1]  # sessions 18, 19 and 20
+
+
 def test_an_entry_far_from_all_the_others_is_left_off_the_chart_and_kept_in_the_table(
     logged_in, client_user, practice
 ):

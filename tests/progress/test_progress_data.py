@@ -112,3 +112,27 @@ WHEN = datetime(2026, 3, 3, 10, tzinfo=UTC)
 def test_each_session_is_described_in_one_plain_sentence(counts, sentence):
     insights, worksheets, steps, done = counts
     assert SessionCounts(3, 1, WHEN, insights, worksheets, steps, done).sentence == sentence
+
+
+@pytest.mark.parametrize(
+    ("value", "english", "spanish"),
+    [
+        (7, "7", "7"),
+        (7.0, "7", "7"),
+        (6.5, "6.5", "6,5"),
+        (3.25, "3.3", "3,3"),
+        (14.96, "15", "15"),
+        (4.35, "4.4", "4,4"),
+        (0.04, "0", "0"),
+        (-0.04, "0", "0"),
+    ],
+)
+def test_a_number_has_one_decimal_at_most_a_half_rounded_up(value, english, spanish):
+    from django.utils import translation
+
+    from kap.progress.change import number
+
+    with translation.override("en"):
+        assert number(value) == english
+    with translation.override("es"):
+        assert number(value) == spanish

@@ -1,10 +1,12 @@
 """The Trends page: charts with data tables, change in words, sessions marked, one person's data."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.progress.conftest import CANARY, html, outcome_answers, text_of
 
@@ -191,6 +193,42 @@ def test_it_says_what_was_written_after_each_session(
     assert "After session 1 you wrote 1 insight." in text
     assert "After session 2 nothing is written yet." in text
     assert "session 4" not in text.lower()
+
+
+def test_older_entries_are_a_row_per_period_with_their_average_rounded_as_on_paper(
+    logged_in, client_user, phq9, practice, make_session
+):
+    # Two PHQ-9s in one month half a year ago, 8 and 9: 8.5; four practices rated 3, 3, 3 and 4
+    # before (3.25, which is 3.3 on paper) and 1 and 2 after (1.5); and one recent of each.
+    now = timezone.now()
+    mid_month = (now - timedelta(days=180)).replace(day=10, hour=12)
+    ago = [(now - mid_month).total_seconds() / 86400 - n for n in range(4)]
+    for days, total in ((ago[0], 8), (ago[1], 9), (2, 6)):
+        phq9(client_user, total, days=days)
+    for days, before, after in zip([*ago, 1], (3, 3, 3, 4, 5), (1, 2, None, None, 8), strict=True):
+        practice(client_user, days=days, before=before, after=after)
+    session = make_session(client_user, days=3)
+
+    page = html(logged_in.get(URL))
+
+    older, recent = table_rows(page, "phq9-table")
+    assert re.search(
+        r'<th scope="row">\w+ \d{4} <span class="muted">\(average of 2\)</span></th>'
+        r"<td>8.5</td><td>–</td>",
+        older,
+    ), older
+    assert re.search(
+        r'<th scope="row"><time datetime="\d{4}-\d\d-\d\dT[^"]+">\d+ \w{3} \d{4}</time>'
+        r"</th><td>6</td><td>Mild</td>",
+        recent,
+    ), recent
+    older, recent = table_rows(page, "settled-table")
+    assert "<td>Average of 4 practices</td><td>3.3</td><td>1.5</td>" in older
+    assert re.search(r"<time [^>]+>\d+ \w{3} \d{4}, \d\d:\d\d</time></th><td>Grounding", recent)
+    assert "<td>5</td><td>8</td>" in recent
+    day = timezone.localtime(session.starts_at).strftime("%-d %B %Y")
+    link = f'href="/sessions/{session.pk}/">Open session 1 (<time datetime="'
+    assert link in page and f'">{day}</time>)</a>' in page
 
 
 def test_it_never_shows_another_clients_records(logged_in, client_user, stranger_with_canary, phq9):
