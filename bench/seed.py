@@ -377,6 +377,7 @@ def seed_people(clients: list, profile: Profile, now: datetime, rng: random.Rand
             checkins.append(
                 CheckIn(
                     step=step,
+                    client=c,
                     status=CheckIn.Status.WORKING,
                     note=sentence(rng) if k % 3 == 0 else "",
                     created_at=when,

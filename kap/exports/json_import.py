@@ -464,7 +464,7 @@ def _write_all(
         for s in export.action_steps
     ]
     checkins = [
-        CheckIn(step=step, status=c.status, note=c.note, created_at=c.created_at)
+        CheckIn(step=step, client=account, status=c.status, note=c.note, created_at=c.created_at)
         for row, step in zip(export.action_steps, steps, strict=True)
         for c in row.check_ins
     ]

@@ -196,7 +196,7 @@ def _step_entry(step: ActionStep) -> Entry:
 
 def _checkins(client, session: KapSession | None) -> QuerySet:
     rows = (
-        CheckIn.objects.filter(step__client=client)
+        CheckIn.objects.for_client(client)
         .select_related("step__session")
         .defer("step__session__notes")
     )

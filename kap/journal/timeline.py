@@ -229,6 +229,36 @@ def _load(part: Part, client, session, pks: list) -> list:
     return list(part.rows(client, session).filter(pk__in=pks or [0]))
 
 
+# How many rows of a part a page loads, rounded up to one of these and made up with pk 0 (which
+# no row has), so that loading them is compiled a handful of times per part, not once per count.
+_LOADS = (1, 2, 4, 8, 16, 32, 64)
+
+
+@cache
+def _rows_of(part: Part, about_a_session: bool, n: int, words: tuple[str, ...] = ()) -> Prepared:
+    """A part's rows of `n` pks for one person (and one session), compiled once per process
+    (kap.lib.prepared), as `_load` loads them; with `words`, (pk, *words) of those rows instead.
+    Building and compiling the querysets was most of what loading a page of search cost."""
+    from django.contrib.auth import get_user_model
+
+    def build(client_id: int, *rest):
+        session = KapSession(pk=rest[0]) if about_a_session else None
+        pks = list(rest[1:] if about_a_session else rest)
+        rows = part.rows(get_user_model()(pk=client_id), session).filter(pk__in=pks)
+        return rows.values_list("pk", *words) if words else rows
+
+    return Prepared(build, (int,) * ((2 if about_a_session else 1) + n))
+
+
+@cache
+def _words_left(part: Part) -> tuple[str, ...]:
+    """The part's words its rows leave deferred (not loaded with them), in `part.words` order."""
+    from django.contrib.auth import get_user_model
+
+    names, deferring = part.rows(get_user_model()(pk=0), None).query.deferred_loading
+    return tuple(w for w in part.words if (w in names) == deferring)
+
+
 class LazyTimeline:
     """The timeline as a sequence Paginator can slice without loading the history.
 
@@ -328,7 +358,23 @@ class LazyTimeline:
         return [e for _, e in entries]
 
     def _entries(self, part: Part, pks: list) -> Iterable[tuple[object, Entry]]:
-        return ((obj.pk, part.entry(obj)) for obj in _load(part, self.client, self.session, pks))
+        return ((obj.pk, part.entry(obj)) for obj in self._load(part, pks))
+
+    def _compiled(self, part: Part, pks: list, words: tuple[str, ...] = ()):
+        """`_rows_of` for these pks and the values to run it with; None on a therapist's view
+        (whose parts depend on the link) or for more pks than a page holds."""
+        n = next((n for n in _LOADS if n >= len(pks)), None)
+        if self.shared is not None or n is None:
+            return None
+        prepared = _rows_of(part, self.session is not None, n, words)
+        return prepared, (*self._ids(), *pks, *[0] * (n - len(pks)))
+
+    def _load(self, part: Part, pks: list) -> list:
+        """The part's rows of these pks, decrypted: one query, even for none."""
+        if compiled := self._compiled(part, pks):
+            prepared, values = compiled
+            return prepared.objects(*values)
+        return _load(part, self.client, self.session, pks)
 
 
 def _words(values: Iterable) -> tuple[str, ...]:
@@ -362,13 +408,15 @@ class Found(LazyTimeline):
         return _pairs_of(part, about, len(self.tokens), self.terms), (*self._ids(), *self.tokens)
 
     def _entries(self, part: Part, pks: list) -> Iterable[tuple[object, Entry]]:
-        objs = _load(part, self.client, self.session, pks)
-        names, deferring = part.rows(self.client, self.session).query.deferred_loading
-        left = [w for w in part.words if (w in names) == deferring]  # not loaded with the rows
+        objs = self._load(part, pks)
+        left = _words_left(part)  # not loaded with the rows
         extra: dict = {}
-        if left:
+        if compiled := left and self._compiled(part, pks or [0], left):
+            prepared, values = compiled
+            extra = {pk: rest for pk, *rest in prepared.tuples(*values)}
+        elif left:
             rows = part.rows(self.client, self.session).filter(pk__in=pks or [0])
-            extra = {pk: values for pk, *values in rows.values_list("pk", *left)}
+            extra = {pk: rest for pk, *rest in rows.values_list("pk", *left)}
         for obj in objs:
             values = [
                 extra[obj.pk][left.index(w)] if w in left else getattr(obj, w) for w in part.words

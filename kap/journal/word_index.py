@@ -153,7 +153,7 @@ INDEXED: dict[type[models.Model], Indexed] = {
         Indexed(Insight, "client", ("text",)),
         Indexed(Response, "client", ("answers",), _free_text_answers, ("instrument",)),
         Indexed(ActionStep, "client", ("text",)),
-        Indexed(CheckIn, "step__client", ("note",)),
+        Indexed(CheckIn, "client", ("note",)),
         Indexed(QuestionToBring, "client", ("text",)),
     )
 }

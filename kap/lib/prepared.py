@@ -15,6 +15,9 @@ by a LIMIT written into the SQL:
     pairs = Prepared(lambda person_id: Insight.objects.filter(...).values_list("created_at", "pk"))
     pairs.count(person.pk); pairs.tuples(person.pk, limit=50)
 
+And a queryset of instances can be run for them as its iteration would build them, the objects
+of its select_related() and its annotations included: `Prepared(...).objects(person.pk)`.
+
 The stand-ins are values no real argument takes (large negative integers; strings holding a NUL,
 which no form field lets through), found among the compiled query's parameters: building fails
 loudly if one is missing (Django inlined it, or the builder ignored it). Arguments are integers,
@@ -27,8 +30,8 @@ from collections.abc import Callable
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import QuerySet
-from django.db.models.query import RawQuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.query import RawQuerySet, get_related_populators
 
 # Stand-ins: far outside any primary key or choice value.
 _STAND_IN = -(2**62)
@@ -42,6 +45,9 @@ class Prepared:
         self.kinds = kinds
         self.arity = len(kinds)
         self._compiled: dict[str, tuple[type, str, tuple, list[int | None]]] = {}
+        self._makers: dict[str, _Maker] = {}
+        self._fetch_mode = None  # the queryset's, when it is compiled
+        self._unordered: Prepared | None = None  # the same without its order, to count
 
     def _compile(self, alias: str):
         stand_ins = [
@@ -49,6 +55,9 @@ class Prepared:
             for n, kind in enumerate(self.kinds)
         ]
         queryset = self.build(*stand_ins).using(alias)
+        if queryset._known_related_objects:  # (a related manager's queryset)
+            raise ValueError("a queryset of a related manager is not supported")
+        self._fetch_mode = queryset._fetch_mode
         compiler = queryset.query.get_compiler(using=alias)
         try:
             sql, params = compiler.as_sql()
@@ -95,10 +104,55 @@ class Prepared:
         return list(compiler.results_iter([rows], tuple_expected=True))
 
     def count(self, *values: int | str, using: str = "default") -> int:
-        """How many rows the queryset has."""
-        _model, sql, filled, _compiler = self._filled(values, using)
+        """How many rows the queryset has: counted without its order (which would sort every
+        row first), as the queryset's own count() does."""
+        if self._unordered is None:
+            build = self.build
+            self._unordered = Prepared(lambda *v: build(*v).order_by(), self.kinds)
+        _model, sql, filled, _compiler = self._unordered._filled(values, using)
         if sql is None:
             return 0
         with connections[using].cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM ({sql}) counted", filled)
             return cursor.fetchone()[0]
+
+    def objects(self, *values: int | str, using: str = "default") -> list[Model]:
+        """The instances the queryset gives, each with the objects of its select_related() and
+        its annotations, built as iterating the queryset builds them."""
+        model, sql, filled, compiler = self._filled(values, using)
+        if sql is None:
+            return []
+        maker = self._makers.get(using)
+        if maker is None:
+            maker = self._makers[using] = _Maker(compiler, using, self._fetch_mode)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, filled)
+            rows = cursor.fetchall()
+        return [maker.make(row) for row in compiler.results_iter([rows])]
+
+
+class _Maker:
+    """Makes a model instance of a compiled query's row, as Django's ModelIterable does: the
+    model's columns, then what select_related() joined, then the annotations. What it holds is
+    read from the compiler once, and never changed, so any thread may use it."""
+
+    def __init__(self, compiler, using: str, fetch_mode):
+        if fetch_mode.track_peers:
+            raise ValueError("a fetch mode that tracks peers is not supported")
+        select, info = compiler.select, compiler.klass_info
+        fields = info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [f[0].target.attname for f in select[self.start : self.end]]
+        self.model, self.using, self.fetch_mode = info["model"], using, fetch_mode
+        self.related = get_related_populators(info, select, using, fetch_mode)
+        self.annotations = list(compiler.annotation_col_map.items())
+
+    def make(self, row) -> Model:
+        obj = self.model.from_db(
+            self.using, self.init_list, row[self.start : self.end], fetch_mode=self.fetch_mode
+        )
+        for populator in self.related:
+            populator.populate(row, obj)
+        for name, at in self.annotations:
+            setattr(obj, name, row[at])
+        return obj

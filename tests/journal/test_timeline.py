@@ -340,3 +340,38 @@ def test_each_parts_compiled_count_and_pairs_are_what_its_queryset_gives(
     # The search finds something (a step, its check-in, the worksheet), so the comparison above
     # compared something.
     assert timeline.search(client_user, "step 1").count() >= 3
+
+
+def test_each_parts_compiled_load_builds_the_entries_its_queryset_builds(
+    client_user, stranger, make_session, submit, django_assert_num_queries
+):
+    """The rows of a page are loaded by SQL compiled once per process too (timeline._rows_of):
+    the instances it builds (with what select_related joins, its deferred columns and its
+    annotations) make the very entries the part's queryset makes, for a few pks or none, made up
+    to a compiled length with pks no row has; the words left deferred come back alike; a
+    stranger's pks find nothing; and each load is one query (none for a part that can have no
+    row about a session)."""
+    _fill(client_user, 4, make_session, submit)
+    _fill(stranger, 2, make_session, submit)
+    session = client_user.kap_sessions.order_by("pk").first()
+    for about in (None, session):
+        for part in [p for s in timeline.SOURCES.values() for p in s.parts]:
+            rows = part.rows(client_user, about)
+            pks = list(rows.order_by("pk").values_list("pk", flat=True))[:3]
+            theirs = list(part.rows(stranger, None).values_list("pk", flat=True))[:2]
+            for wanted in (pks, pks[:1], [], pks + theirs):
+                mine = [pk for pk in wanted if pk in pks]
+                want = [part.entry(o) for o in rows.filter(pk__in=mine or [0]).order_by("pk")]
+                view = timeline.LazyTimeline(client_user, session=about)
+                with django_assert_num_queries(0 if rows.query.is_empty() else 1):
+                    got = sorted(view._load(part, wanted), key=lambda o: o.pk)
+                with django_assert_num_queries(0):  # what the entry shows was joined
+                    entries = [part.entry(o) for o in got]
+                assert entries == want
+                assert [o.get_deferred_fields() for o in got] == [
+                    o.get_deferred_fields() for o in rows.filter(pk__in=mine or [0]).order_by("pk")
+                ]
+                if left := timeline._words_left(part):
+                    prepared, values = view._compiled(part, wanted or [0], left)
+                    expected = rows.filter(pk__in=mine or [0]).values_list("pk", *left)
+                    assert sorted(prepared.tuples(*values)) == sorted(expected)

@@ -225,7 +225,7 @@ def fill_to_the_limits(client, long: int = LONG_TEXT, short: int = SHORT_TEXT) -
     for _ in range(PAST_THE_CAPS):
         step = ActionStep.objects.create(client=client, session=last, text=words(short))
         CheckIn.objects.bulk_create(
-            CheckIn(step=step, status="working", note=words(short)) for _ in range(5)
+            CheckIn(step=step, client=client, status="working", note=words(short)) for _ in range(5)
         )
     QuestionToBring.objects.bulk_create(
         QuestionToBring(client=client, text=words(short)) for _ in range(PAST_THE_CAPS)
