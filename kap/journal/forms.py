@@ -21,7 +21,7 @@ from kap.lib.limits import (
     limit_length,
     too_long,
 )
-from kap.lib.widgets import Textarea, first_control_id
+from kap.lib.widgets import Select, Textarea, first_control_id
 
 # Limits on free text (kap.lib.limits): an answer or an insight may be long, a step is a line.
 MAX_TEXT = LONG_TEXT
@@ -308,6 +308,7 @@ class StepForm(ActionStepForm):
     session = forms.ModelChoiceField(
         queryset=KapSession.objects.none(),
         required=False,
+        widget=Select,
         label=gettext_lazy("From which session? (optional)"),
         empty_label=gettext_lazy("Not linked to a session"),
         error_messages={"invalid_choice": gettext_lazy("Please choose one of your sessions.")},
@@ -361,10 +362,11 @@ class SupportForm(SupportItemForm):
 
 class TimelineFilter(forms.Form):
     q = forms.CharField(label=gettext_lazy("Search your words"), required=False, max_length=200)
-    kind = forms.ChoiceField(label=gettext_lazy("Show"), required=False)
+    kind = forms.ChoiceField(label=gettext_lazy("Show"), required=False, widget=Select)
     session = forms.ModelChoiceField(
         queryset=KapSession.objects.none(),
         required=False,
+        widget=Select,
         label=gettext_lazy("About the session"),
         empty_label=gettext_lazy("Any session"),
         error_messages={"invalid_choice": gettext_lazy("Please choose one of your sessions.")},

@@ -6,11 +6,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models, transaction
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kap.content.models import Instrument
+from kap.lib.chart_text import format_date
 from kap.lib.fields import EncryptedJSONField, EncryptedTextField
 
 Client = settings.AUTH_USER_MODEL
@@ -61,7 +62,7 @@ class KapSession(Searchable):
         indexes = [models.Index(fields=["client", "starts_at"])]
 
     def __str__(self) -> str:
-        when = dateformat.format(timezone.localtime(self.starts_at), _("j M Y"))
+        when = format_date(timezone.localtime(self.starts_at))  # "3 Nov 2026": j M Y
         return _("Session on %(date)s") % {"date": when}
 
     @property
