@@ -19,9 +19,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Value
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -487,6 +491,41 @@ def support_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Timeline -----------------------------------------------------------------------------------
 
 
+def _entry_html(e: timeline_.Entry, query: str, sessions: dict[int, str]) -> str:
+    """An entry of the timeline as its <li>: its title (a link when it has a page), the words
+    around a search's match or the start of its text, then when, its score or status, and the
+    session it is about. Written here rather than by the template, which took five times as
+    long over a page of fifty entries; every value is escaped, every sentence translated."""
+    title = escape(e.title)
+    if e.url:
+        title = f'<a href="{escape(e.url)}">{title}</a>'
+    if e.draft:
+        title += f' <span class="tag">{escape(_("(draft)"))}</span>'
+    excerpt = e.excerpt(query) if query else ""
+    if excerpt:
+        body = f'<p class="excerpt">{escape(excerpt)}</p>'
+    elif e.text:
+        body = f"<p>{linebreaksbr(Truncator(e.text).chars(300), autoescape=True)}</p>"
+    else:
+        body = ""
+    local = e.local
+    said = [f'<time datetime="{local.isoformat()}">{local:%H:%M}</time>']
+    if e.score:
+        said.append(_("score %(score)s") % {"score": escape(e.score)})
+    if e.status:
+        said.append(escape(e.status))
+    if e.session:
+        url = sessions.get(e.session.pk)
+        if url is None:
+            url = sessions[e.session.pk] = reverse("journal:session", args=[e.session.pk])
+        words = {"session_url": escape(url), "date": escape(e.session_day)}
+        said.append(_('for your <a href="%(session_url)s">session on %(date)s</a>') % words)
+    return (
+        f'<li class="entry entry-{escape(e.kind)}">\n  <h3>{title}</h3>\n  {body}\n'
+        f'  <p class="muted">{" · ".join(said)}</p>\n</li>'
+    )
+
+
 def timeline(request: HttpRequest) -> HttpResponse:
     form = TimelineFilter(request.GET, client=request.user)
     form.is_valid()  # a bad filter is shown next to its field; the valid ones still apply
@@ -500,18 +539,19 @@ def timeline(request: HttpRequest) -> HttpResponse:
         # Loads and decrypts the rows of the page shown only, whatever the length of the history.
         entries = timeline_.LazyTimeline(request.user, kind=kind, session=session)
     page = Paginator(entries, PER_PAGE).get_page(request.GET.get("page"))
+    sessions: dict[int, str] = {}  # each session's link, made once
     return render(
         request,
         "journal/records/timeline.html",
         {
             "form": form,
             "page": page,
-            # [(day as YYYY-MM-DD, day in words, [(entry, excerpt), ...]), ...], newest day first
+            # [(day as YYYY-MM-DD, day in words, its entries' <li>s), ...], newest day first
             "days": [
                 (
                     day.isoformat(),
                     date_format(day, _("l j F Y")),
-                    [(e, e.excerpt(query) if query else "") for e in group],
+                    mark_safe("\n".join(_entry_html(e, query, sessions) for e in group)),
                 )
                 for day, group in groupby(page.object_list, key=lambda e: e.day)
             ],
