@@ -21,7 +21,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
-from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -53,6 +52,7 @@ from kap.journal.models import (
     SupportItem,
 )
 from kap.journal.services import new_submission_token
+from kap.lib.chart_text import format_date
 
 PER_PAGE = 50
 
@@ -550,7 +550,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
             "days": [
                 (
                     day.isoformat(),
-                    date_format(day, _("l j F Y")),
+                    format_date(day, weekday=True),
                     mark_safe("\n".join(_entry_html(e, query, sessions) for e in group)),
                 )
                 for day, group in groupby(page.object_list, key=lambda e: e.day)

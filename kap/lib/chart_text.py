@@ -65,10 +65,12 @@ def _separator(language: str | None) -> str:
     return get_format("DECIMAL_SEPARATOR")
 
 
-def format_date(moment: date, *, year: bool = True, long: bool = False) -> str:
+def format_date(
+    moment: date, *, year: bool = True, long: bool = False, weekday: bool = False
+) -> str:
     """The date as "3 Nov 2026", or "3 Nov" without the year, or "3 November 2026" when `long`,
-    in the language of the moment."""
-    shape = "long" if long else "year" if year else "short"
+    or "Tuesday 3 November 2026" with its `weekday`, in the language of the moment."""
+    shape = "weekday" if weekday else "long" if long else "year" if year else "short"
     return _day(get_language(), date(moment.year, moment.month, moment.day), shape)
 
 
@@ -76,6 +78,8 @@ def format_date(moment: date, *, year: bool = True, long: bool = False) -> str:
 def _day(language: str | None, day: date, shape: str) -> str:
     # Remembered: a chart dates every point's tooltip, twice (its wide and its phone drawing),
     # and a page may list the same few days again and again.
+    if shape == "weekday":
+        return date_format(day, _("l j F Y"))
     if shape == "long":
         return date_format(day, _("j F Y"))
     return date_format(day, _("j M Y") if shape == "year" else _("j M"))
