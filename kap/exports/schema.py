@@ -32,6 +32,7 @@ EXPORTED = {
     "journal.SafetyEvent": "safety_events",
     "journal.Insight": "insights",
     "journal.ActionStep": "action_steps",
+    "journal.CheckIn": "action_steps (each step's check_ins)",
     "journal.QuestionToBring": "questions",
     "journal.SupportItem": "support_items",
     "journal.ReminderPreference": "reminder_preference",
