@@ -202,6 +202,16 @@ def _newest_first(rows: QuerySet, part: Part) -> QuerySet:
     return rows.order_by(f"-{part.when}", "-pk").values_list(part.when, "pk")
 
 
+def _stood_in(part: Part, about_a_session: bool, client_id: int, rest: tuple):
+    """The part's rows for the person of that id (and the session whose id opens `rest`), and
+    the rest of the values: how the compiled queries below are built (kap.lib.prepared)."""
+    from django.contrib.auth import get_user_model
+
+    session = KapSession(pk=rest[0]) if about_a_session else None
+    rows = part.rows(get_user_model()(pk=client_id), session)
+    return rows, list(rest[1:] if about_a_session else rest)
+
+
 @cache
 def _pairs_of(part: Part, about_a_session: bool, tokens: int = 0, terms: int = 0) -> Prepared:
     """A part's `_newest_first` pairs for one person (and one session), compiled once per
@@ -209,14 +219,11 @@ def _pairs_of(part: Part, about_a_session: bool, tokens: int = 0, terms: int = 0
     page of pairs costs, and a timeline page asks it of every part. With `tokens`, only the rows
     the blind index finds holding `terms` of that many tokens (word_index.looked_up), for search.
     One per part and shape: the parts are a few, and a query's words are at most 200 characters."""
-    from django.contrib.auth import get_user_model
 
     def build(client_id: int, *rest):
-        session = KapSession(pk=rest[0]) if about_a_session else None
-        rows = part.rows(get_user_model()(pk=client_id), session)
+        rows, looked = _stood_in(part, about_a_session, client_id, rest)
         if tokens:
             label = rows.model._meta.label_lower
-            looked = list(rest[1:] if about_a_session else rest)
             rows = rows.filter(pk__in=word_index.holding(client_id, label, looked, terms))
         return _newest_first(rows, part)
 
@@ -239,12 +246,10 @@ def _rows_of(part: Part, about_a_session: bool, n: int, words: tuple[str, ...] =
     """A part's rows of `n` pks for one person (and one session), compiled once per process
     (kap.lib.prepared), as `_load` loads them; with `words`, (pk, *words) of those rows instead.
     Building and compiling the querysets was most of what loading a page of search cost."""
-    from django.contrib.auth import get_user_model
 
     def build(client_id: int, *rest):
-        session = KapSession(pk=rest[0]) if about_a_session else None
-        pks = list(rest[1:] if about_a_session else rest)
-        rows = part.rows(get_user_model()(pk=client_id), session).filter(pk__in=pks)
+        rows, pks = _stood_in(part, about_a_session, client_id, rest)
+        rows = rows.filter(pk__in=pks)
         return rows.values_list("pk", *words) if words else rows
 
     return Prepared(build, (int,) * ((2 if about_a_session else 1) + n))
@@ -266,7 +271,8 @@ class LazyTimeline:
     of each part, ordered in SQL on the indexed time columns with nothing decrypted, merges them,
     then loads and decrypts only the rows of that slice: three queries per part, whatever the
     length of the history. On a person's own timeline the count and the pairs of each part are
-    compiled once per process (`_plain`); only the rows loaded are built by the ORM each time.
+    compiled once per process (`_plain`), and so is the loading of a page's rows (`_compiled`:
+    per part and a few lengths).
 
     With `shared`, it is the timeline a linked therapist is shown: only the parts whose scope the
     link shares (a part not shared is never queried), as `Shared.part` narrows them, and the
