@@ -56,7 +56,7 @@ def format_value(value: float) -> str:
 
 
 def decimal_separator() -> str:
-    """ "." or "," (Spanish): the language of the moment's."""
+    """The decimal separator of the language of the moment: a point, or a comma in Spanish."""
     return _separator(get_language())
 
 

@@ -189,7 +189,7 @@ def line_chart(
     font_size: float = FONT_SIZE,
     compact: bool = False,
     css_class: str = "",
-    tips: dict | None = None,
+    shared: dict | None = None,
 ) -> SafeString:
     """A complete, accessible inline ``<svg>`` line chart, safe to output as-is.
 
@@ -204,7 +204,7 @@ def line_chart(
     legend below the plot's ``height`` rather than taken from it, and no band labels beside the
     plot (`responsive_chart` names the bands under it).
 
-    ``tips``: what two drawings of the same series share, filled in by the first: the points in
+    ``shared``: what two drawings of the same series share, filled in by the first: the points in
     time order ("lines"), the tooltips of the points, by (id of the series, id of the point), and
     of the markers, by id of the marker (`responsive_chart`).
     """
@@ -222,7 +222,7 @@ def line_chart(
     if not ident[0].isalpha():
         ident = f"chart-{ident}"
 
-    tips = {} if tips is None else tips
+    tips = {} if shared is None else shared
     # Sort each series by time (linear when already sorted) and drop unplottable values.
     lines: list[tuple[Series, list[tuple[float, Point]]]] | None = tips.get("lines")
     if lines is None:
@@ -582,10 +582,10 @@ def responsive_chart(
     """The chart drawn twice, for a wide box and for a phone's, in one ``.chart-box``: a
     container query in charts.css shows the one that fits (the other is ``display: none``, so
     neither a screen reader nor a search reads both). Without the stylesheet, the wide one."""
-    tips: dict = {}  # the tooltips of the same points and markers, written once for both
+    shared: dict = {}  # the same points in order, and their tooltips, made once for both
     wide = line_chart(
         series,
-        tips=tips,
+        shared=shared,
         chart_id=chart_id,
         width=WIDE[0],
         height=height,
@@ -595,7 +595,7 @@ def responsive_chart(
     )
     phone = line_chart(
         series,
-        tips=tips,
+        shared=shared,
         chart_id=f"{chart_id}-phone",
         width=PHONE[0],
         height=height,
