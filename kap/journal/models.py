@@ -255,7 +255,8 @@ class CheckIn(Searchable):
         indexes = [models.Index(fields=["client", "created_at"])]
 
     def save(self, *args, **kwargs):
-        if self.client_id is None:
+        # Always the step's person, whatever was set: loaded with the step when it is not already.
+        if self.client_id is None or CheckIn.step.is_cached(self):
             self.client_id = self.step.client_id
         super().save(*args, **kwargs)
 

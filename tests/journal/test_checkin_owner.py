@@ -19,12 +19,13 @@ def test_a_check_in_belongs_to_its_steps_person_however_it_is_made(make_user):
         check_in(step=hers, status="working", note="slow"),
         CheckIn.objects.create(step=his, status="done"),
         hers.checkins.create(status="let-go"),
+        CheckIn.objects.create(step=his, client=alice, status="working"),  # named wrongly
     ]
 
-    assert [c.client_id for c in made] == [alice.pk, bob.pk, alice.pk]
+    assert [c.client_id for c in made] == [alice.pk, bob.pk, alice.pk, bob.pk]
     assert list(CheckIn.objects.for_client(alice).order_by("pk")) == [made[0], made[2]]
     bob.delete()
-    assert not CheckIn.objects.filter(pk=made[1].pk).exists()
+    assert not CheckIn.objects.filter(pk__in=[made[1].pk, made[3].pk]).exists()
 
 
 @pytest.mark.django_db(transaction=True)
