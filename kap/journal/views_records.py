@@ -500,7 +500,8 @@ def _entry_html(e: timeline_.Entry, query: str, sessions: dict[int, str]) -> str
     if e.url:
         title = f'<a href="{escape(e.url)}">{title}</a>'
     if e.draft:
-        title += f' <span class="tag">{escape(_("(draft)"))}</span>'
+        draft = _("(draft)")  # outside the f-string, where makemessages finds it
+        title += f' <span class="tag">{escape(draft)}</span>'
     excerpt = e.excerpt(query) if query else ""
     if excerpt:
         body = f'<p class="excerpt">{escape(excerpt)}</p>'

@@ -17,7 +17,11 @@ MIN_Y_TICK_SPACING = 28  # px between value-axis ticks
 
 @dataclass(frozen=True)
 class Plot:
-    """The plot area (in the chart's units) and the moments and values at its edges."""
+    """The plot area (in the chart's units) and the moments and values at its edges.
+
+    With a `split` (a moment strictly between t0 and t1), time is drawn in two parts: t0 to the
+    split in the plot's left part, up to `split_x`, and the split to t1 in the rest, each part
+    evenly; without one, evenly across the whole width."""
 
     left: float
     top: float
@@ -27,13 +31,29 @@ class Plot:
     t1: float
     y_min: float
     y_max: float
+    split: float | None = None
+    split_x: float = 0.0
 
     @property
     def width(self) -> float:
         return self.right - self.left
 
     def x(self, ts: float) -> float:
-        return self.left + (ts - self.t0) / (self.t1 - self.t0) * self.width
+        split = self.split
+        if split is None:
+            return self.left + (ts - self.t0) / (self.t1 - self.t0) * self.width
+        if ts < split:
+            return self.left + (ts - self.t0) / (split - self.t0) * (self.split_x - self.left)
+        return self.split_x + (ts - split) / (self.t1 - split) * (self.right - self.split_x)
+
+    def parts(self) -> list[tuple[float, float, float]]:
+        """(first moment, last moment, width) of each part drawn evenly: one, or two split."""
+        if self.split is None:
+            return [(self.t0, self.t1, self.width)]
+        return [
+            (self.t0, self.split, self.split_x - self.left),
+            (self.split, self.t1, self.right - self.split_x),
+        ]
 
     def y(self, value: float) -> float:
         value = min(max(value, self.y_min), self.y_max)  # clamp into the plot area

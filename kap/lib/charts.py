@@ -67,6 +67,9 @@ SMALL_FONT_SIZE = 11
 CHAR_WIDTH = 0.6  # average glyph width as a fraction of the font size (generous)
 BAND_LABEL_MAX_CHARS = 22
 MARKER_LABEL_MAX_CHARS = 24
+# At most this fraction of a chart's width is given to the averages of older entries when they
+# are drawn apart from the entries since (line_chart's `averaged_before`).
+AVERAGED_SHARE = 0.4
 LEGEND_ROW_HEIGHT = 18
 
 _SAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
@@ -190,6 +193,7 @@ def line_chart(
     compact: bool = False,
     css_class: str = "",
     shared: dict | None = None,
+    averaged_before: datetime | None = None,
 ) -> SafeString:
     """A complete, accessible inline ``<svg>`` line chart, safe to output as-is.
 
@@ -207,6 +211,12 @@ def line_chart(
     ``shared``: what two drawings of the same series share, filled in by the first: the points in
     time order ("lines"), the tooltips of the points, by (id of the series, id of the point), and
     of the markers, by id of the marker (`responsive_chart`).
+
+    ``averaged_before``: the points before this moment are averages of a month, a quarter or a
+    year each (kap.progress.change.condense), those after it single entries. When the time
+    before it would take more than AVERAGED_SHARE of the width, it is drawn in that share,
+    shaded and labelled, and the entries after it have the rest: otherwise ten years of averages
+    would leave the last three months' entries a few pixels at the right edge.
     """
     if not y_max > y_min:
         raise ValueError(f"y_max ({y_max}) must be greater than y_min ({y_min})")
@@ -279,14 +289,30 @@ def line_chart(
         stamps += [timestamp(m.when) for m in markers]
     t0 = min(stamps, default=0.0)
     t1 = max(stamps, default=DAY)
-    if t1 - t0 < DAY:  # one entry, or all on the same day
+    split = timestamp(averaged_before) if averaged_before is not None and total else None
+    if split is not None and not (t0 < split < t1 and split - t0 > AVERAGED_SHARE * (t1 - t0)):
+        split = None  # evenly drawn, the averages take no more than their share
+    if split is not None:  # each part padded by its own span
+        t0, t1 = t0 - (split - t0) * 0.02, t1 + (t1 - split) * 0.02
+    elif t1 - t0 < DAY:  # one entry, or all on the same day
         middle = (t0 + t1) / 2
         t0, t1 = middle - DAY, middle + DAY
     else:
         pad = (t1 - t0) * 0.02
         t0, t1 = t0 - pad, t1 + pad
 
-    plot = Plot(left, top, plot_right, plot_bottom, t0, t1, float(y_min), float(y_max))
+    plot = Plot(
+        left,
+        top,
+        plot_right,
+        plot_bottom,
+        t0,
+        t1,
+        float(y_min),
+        float(y_max),
+        split,
+        left + AVERAGED_SHARE * (plot_right - left),
+    )
     y_ticks = value_ticks(y_min, y_max, plot.bottom - plot.top)
 
     out: list[str] = []
@@ -341,6 +367,10 @@ def line_chart(
             add("</g>")
         add("</g>")
 
+    reserved = -math.inf  # where the averages' label ends, on the markers' first row
+    if plot.split is not None:
+        reserved = _averaged_part(add, plot, kind, averaged_before)
+
     # --- Grid and value axis.
     add('<g class="grid" stroke="currentColor" stroke-opacity="0.15">')
     for tick in y_ticks:
@@ -366,10 +396,7 @@ def line_chart(
         f'x2="{num(plot.right)}" y2="{num(plot.bottom)}" stroke="currentColor"/>'
     )
     if total:
-        for ts, label in time_ticks(plot.t0, plot.t1, zone, plot.width, kind.x_spacing):
-            x = plot.x(ts)
-            half = _text_width(label, kind.size) / 2
-            anchor = "end" if x + half > width - 2 else "start" if x - half < 2 else "middle"
+        for x, label, anchor in _time_labels(plot, zone, kind, width):
             add(
                 f'<line class="tick-mark" x1="{num(x)}" y1="{num(plot.bottom)}" x2="{num(x)}" '
                 f'y2="{num(plot.bottom + 5)}" stroke="currentColor"/>'
@@ -386,7 +413,7 @@ def line_chart(
             f'dominant-baseline="middle" fill="currentColor">{empty}</text>'
         )
     else:
-        _markers(add, plot, markers, kind, tips)
+        _markers(add, plot, markers, kind, tips, reserved)
         for s, points in lines:
             _series(add, plot, s, points, tips)
 
@@ -433,34 +460,103 @@ def _describe(lines: Sequence[tuple[Series, list[tuple[float, Point]]]]) -> str:
     return "; ".join(parts) + "."
 
 
-def _markers(add, plot: Plot, markers: Sequence[Marker], kind: _Type, tips: dict) -> None:
-    """Dashed vertical lines with small labels, staggered over three rows when crowded."""
+def _time_labels(plot: Plot, zone: tzinfo, kind: _Type, width: float) -> list:
+    """(x, label, text-anchor) of the time axis' ticks, calendar-aligned in each part of the
+    plot (chart_axes.Plot.parts); where two parts' labels would meet, the later part's stay."""
+    placed: list[tuple[float, str, str, float, float]] = []
+    parts = plot.parts()
+    for number, (t0, t1, part_width) in reversed(list(enumerate(parts))):
+        # The averages' part is narrow for its years: its ticks a little closer, a year or two.
+        spacing = kind.x_spacing * (0.6 if number == 0 and len(parts) > 1 else 1)
+        for ts, label in reversed(time_ticks(t0, t1, zone, part_width, spacing)):
+            x = plot.x(ts)
+            size = _text_width(label, kind.size)
+            anchor = (
+                "end" if x + size / 2 > width - 2 else "start" if x - size / 2 < 2 else "middle"
+            )
+            start = x - size if anchor == "end" else x if anchor == "start" else x - size / 2
+            if placed and start + size + 6 > placed[-1][3]:
+                continue  # it would run into the label after it
+            placed.append((x, label, anchor, start, start + size))
+    return [(x, label, anchor) for x, label, anchor, _start, _end in reversed(placed)]
+
+
+def _averaged_part(add, plot: Plot, kind: _Type, before: datetime | None) -> float:
+    """The part of the plot drawn for the averages (Plot.split): shaded, labelled "Averages",
+    with the day they end in its tooltip. Returns where the label ends."""
+    label = _("Averages")
+    day = format_date(as_datetime(before)) if before else ""
+    title = _("Averages per month, quarter or year, before %(day)s") % {"day": day}
+    add(
+        f'<g class="averaged"><title>{xml_text(title)}</title>'
+        f'<rect class="averaged-area" x="{num(plot.left)}" y="{num(plot.top)}" '
+        f'width="{num(plot.split_x - plot.left)}" height="{num(plot.bottom - plot.top)}" '
+        f'fill="currentColor" fill-opacity="0.04"/>'
+        f'<line class="averaged-edge" x1="{num(plot.split_x)}" y1="{num(plot.top)}" '
+        f'x2="{num(plot.split_x)}" y2="{num(plot.bottom)}" stroke="currentColor"/>'
+        f'<text class="averaged-label" x="{num(plot.left + 4)}" y="{num(plot.top + kind.small)}" '
+        f'font-size="{num(kind.small)}" fill="currentColor">{xml_text(label)}</text></g>'
+    )
+    return plot.left + 4 + _text_width(label, kind.small)
+
+
+def _markers(
+    add, plot: Plot, markers: Sequence[Marker], kind: _Type, tips: dict, reserved: float
+) -> None:
+    """Dashed vertical lines with small labels, staggered over three rows when crowded. Labels
+    are placed newest first, and one with no room on any row is left out (its line keeps its
+    tooltip) rather than drawn over another. `reserved`: the first row is taken up to there.
+
+    Where the plot's time is split (Plot.split), a session among the averages is a short tick
+    on the time axis, with its tooltip and no label: months or years to a few pixels, full lines
+    would be a block of dashes."""
     if not markers:
         return
-    add('<g class="markers">')
-    row_ends = [-math.inf, -math.inf, -math.inf]  # where the last label in each row ends
     placed = sorted(((timestamp(m.when), m) for m in markers), key=lambda item: item[0])
-    for ts, marker in placed:
+    row_starts = [math.inf, math.inf, math.inf]  # where the leftmost label in each row starts
+    drawn = []
+    for ts, marker in reversed(placed):
         x = plot.x(ts)
+        title = tips.get(id(marker))
+        if title is None:
+            title = tips[id(marker)] = f"{xml_text(marker.label)}, {format_moment(marker.when)}"
+        if plot.split is not None and ts < plot.split:
+            drawn.append(
+                f'<g class="marker-group"><title>{title}</title>'
+                f'<line class="marker marker-early" x1="{num(x)}" y1="{num(plot.bottom - 8)}" '
+                f'x2="{num(x)}" y2="{num(plot.bottom)}" stroke="currentColor"/></g>'
+            )
+            continue
         label = _shorten(str(marker.label), MARKER_LABEL_MAX_CHARS)
         label_width = _text_width(label, kind.small)
         if x + 4 + label_width > plot.right:
             anchor, start, end, text_x = "end", x - 4 - label_width, x, x - 4
         else:
             anchor, start, end, text_x = "start", x, x + 4 + label_width, x + 4
-        row = next((i for i, edge in enumerate(row_ends) if start > edge + 6), 0)
-        row_ends[row] = max(row_ends[row], end)
-        title = tips.get(id(marker))
-        if title is None:
-            title = tips[id(marker)] = f"{xml_text(marker.label)}, {format_moment(marker.when)}"
-        add(
+        row = next(
+            (
+                i
+                for i, edge in enumerate(row_starts)
+                if end + 6 < edge and (i or start > reserved + 6)
+            ),
+            None,
+        )
+        text = ""
+        if row is not None:
+            row_starts[row] = start
+            text = (
+                f'<text class="marker-label" x="{num(text_x)}" '
+                f'y="{num(plot.top + kind.small + (kind.small + 2) * row)}" '
+                f'text-anchor="{anchor}" font-size="{num(kind.small)}" '
+                f'fill="currentColor">{xml_text(label)}</text>'
+            )
+        drawn.append(
             f'<g class="marker-group"><title>{title}</title>'
             f'<line class="marker" x1="{num(x)}" y1="{num(plot.top)}" x2="{num(x)}" '
-            f'y2="{num(plot.bottom)}" stroke="currentColor" stroke-dasharray="4 4"/>'
-            f'<text class="marker-label" x="{num(text_x)}" y="{num(plot.top + kind.small + (kind.small + 2) * row)}" '
-            f'text-anchor="{anchor}" font-size="{num(kind.small)}" '
-            f'fill="currentColor">{xml_text(label)}</text></g>'
+            f'y2="{num(plot.bottom)}" stroke="currentColor" stroke-dasharray="4 4"/>{text}</g>'
         )
+    add('<g class="markers">')
+    add("".join(reversed(drawn)))  # oldest first, as they are read
     add("</g>")
 
 

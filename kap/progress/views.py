@@ -88,7 +88,9 @@ def _chart(series: list[charts.Series], markers: list[charts.Marker], **options)
     }
 
 
-def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]) -> dict:
+def _score_chart(
+    trend: trends.ScoreTrend, shown, markers: list[charts.Marker], cutoff: datetime | None
+) -> dict:
     periods, recent = shown
     top = change.number(trend.y_max)
     total = _("%(name)s total") % {"name": trend.name}
@@ -107,10 +109,16 @@ def _score_chart(trend: trends.ScoreTrend, shown, markers: list[charts.Marker]) 
         bands=[charts.Band(b.min, b.max, b.label) for b in trend.bands],
         y_label=total,
         chart_id=f"chart-{trend.key}",
+        averaged_before=cutoff if periods else None,
     )
 
 
-def _outcomes_chart(outcomes: trends.OutcomesTrend, shown, markers: list[charts.Marker]) -> dict:
+def _outcomes_chart(
+    outcomes: trends.OutcomesTrend,
+    shown,
+    markers: list[charts.Marker],
+    cutoff: datetime | None,
+) -> dict:
     periods, recent = shown
     series = [
         charts.Series(
@@ -134,10 +142,11 @@ def _outcomes_chart(outcomes: trends.OutcomesTrend, shown, markers: list[charts.
         height=260 + 18 * len(series),
         y_label=_("Rating (0–10)"),
         chart_id="chart-outcomes",
+        averaged_before=cutoff if periods else None,
     )
 
 
-def _settled_chart(shown, markers: list[charts.Marker]) -> dict:
+def _settled_chart(shown, markers: list[charts.Marker], cutoff: datetime | None) -> dict:
     periods, rows = shown
     before = [_averaged(p, p.means[0], "practice") for p in periods if p.means[0] is not None]
     before += [charts.Point(r.when, r.before, r.title) for r in rows if r.before is not None]
@@ -154,6 +163,7 @@ def _settled_chart(shown, markers: list[charts.Marker]) -> dict:
         y_max=10,
         y_label=_("Settled (0–10)"),
         chart_id="chart-settled",
+        averaged_before=cutoff if periods else None,
     )
 
 
@@ -244,7 +254,7 @@ def trends_view(request: HttpRequest) -> HttpResponse:
                 "trend": trend,
                 "periods": shown[0],
                 "table": _score_table(shown),
-                "chart": _score_chart(trend, shown, markers) if trend.count else None,
+                "chart": _score_chart(trend, shown, markers, cutoff) if trend.count else None,
                 "change": trend.change.sentences() if trend.change else [],
             }
         )
@@ -255,9 +265,11 @@ def trends_view(request: HttpRequest) -> HttpResponse:
         outcomes_shown = change.condense(outcomes.rows, cutoff, [*values, lambda r: r.mean])
     settled = (data.practice_periods, data.practices)  # averaged in SQL before the cutoff
     outcomes_chart = (
-        _outcomes_chart(outcomes, outcomes_shown, markers) if outcomes and outcomes.rows else None
+        _outcomes_chart(outcomes, outcomes_shown, markers, cutoff)
+        if outcomes and outcomes.rows
+        else None
     )
-    settled_chart = _settled_chart(settled, markers) if data.practices_last else None
+    settled_chart = _settled_chart(settled, markers, cutoff) if data.practices_last else None
     drawn = [s["chart"] for s in scores if s["chart"]] + [
         c for c in (outcomes_chart, settled_chart) if c
     ]

@@ -84,3 +84,27 @@ def test_the_compiled_catalogue_is_the_current_one(tmp_path):
         made_catalogue = gettext.GNUTranslations(made)._catalog
         shipped_catalogue = gettext.GNUTranslations(shipped)._catalog
     assert shipped_catalogue == made_catalogue, "run `make messages` to compile django.mo"
+
+
+TRANSLATING = {"_", "gettext", "ngettext", "pgettext", "npgettext", "gettext_lazy", "ngettext_lazy"}
+
+
+def test_no_string_is_marked_inside_an_f_string_where_makemessages_cannot_see_it():
+    # xgettext does not read into an f-string's {…}: a string marked there is shown untranslated
+    # and dropped from the catalogue the next time `make messages` runs.
+    import ast
+
+    found = []
+    for path in sorted(KAP.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.JoinedStr):
+                continue
+            for inner in ast.walk(node):
+                if (
+                    isinstance(inner, ast.Call)
+                    and isinstance(inner.func, ast.Name)
+                    and inner.func.id in TRANSLATING
+                ):
+                    found.append(f"{path.relative_to(KAP.parent)}:{inner.lineno}")
+    assert not found, "mark these outside the f-string: " + ", ".join(found)

@@ -419,3 +419,121 @@ def test_ten_years_of_daily_entries_keep_the_chart_small():
     (axis,) = with_class(root, "axis-x")
     assert len(list(axis.iter(NS + "text"))) <= 7
     assert sum(1 for _ in root.iter()) < 1000
+
+
+# --- Labels that do not fit, and averages drawn apart -------------------------------------------
+
+
+def _label_extents(root: ET.Element, css_class: str, size: float) -> list[tuple[float, float, str]]:
+    """(left, right, y) of each text of `css_class`, by the width the chart estimates (0.6 of the
+    type size per character) and its anchor."""
+    out = []
+    for e in with_class(root, css_class):
+        width = len("".join(e.itertext())) * size * 0.6
+        x = float(e.get("x"))
+        anchor = e.get("text-anchor") or "start"
+        left = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        out.append((left, left + width, e.get("y")))
+    return out
+
+
+def test_marker_labels_with_no_room_are_left_out_the_newest_kept_and_none_overlap():
+    markers = [Marker(START + timedelta(hours=6 * d), f"Session {d}") for d in range(1, 13)]
+    root = render([Series("PHQ-9", weekly([14, 10, 7, 5, 4]))], markers=markers)
+    lines = with_class(root, "marker")
+    assert len(lines) == 12  # every session keeps its line and its tooltip
+    assert [tooltip(g).split(",")[0] for g in with_class(root, "marker-group")] == [
+        m.label for m in markers
+    ]
+    labels = text_of(root, "marker-label")
+    assert "Session 12" in labels and len(labels) < 12
+    placed = _label_extents(root, "marker-label", 11)
+    for i, (left, right, y) in enumerate(placed):
+        for other_left, other_right, other_y in placed[i + 1 :]:
+            if y == other_y:
+                assert right <= other_left or other_right <= left, labels
+
+
+def ten_years_then_three_months():
+    """An average a year for ten years, then an entry a week for three months."""
+    cutoff = datetime(2026, 9, 1, tzinfo=UTC)
+    years = [Point(datetime(2016 + n, 7, 1, tzinfo=UTC), 10 + n % 3, "avg") for n in range(10)]
+    weeks = [Point(cutoff + timedelta(days=3 + 7 * n), 5 + n % 4) for n in range(13)]
+    return cutoff, years, weeks
+
+
+def test_averages_of_older_years_take_a_share_of_the_width_and_recent_entries_the_rest():
+    cutoff, years, weeks = ten_years_then_three_months()
+    series = [Series("PHQ-9", years + weeks)]
+    split = render(series, averaged_before=cutoff, width=600)
+    even = render(series, width=600)
+
+    (area,) = with_class(split, "averaged-area")
+    left, right = float(area.get("x")), float(area.get("x")) + float(area.get("width"))
+    (edge,) = with_class(split, "averaged-edge")
+    assert float(edge.get("x1")) == pytest.approx(right, abs=0.1)
+    axis = with_class(split, "axis-line")[1]  # the time axis
+    plot_width = float(axis.get("x2")) - float(axis.get("x1"))
+    assert right - left == pytest.approx(0.4 * plot_width, abs=0.2)
+    assert text_of(split, "averaged-label") == ["Averages"]
+
+    xs = [centre(p)[0] for p in points(split)]
+    assert all(left < x < right for x in xs[:10])
+    assert all(right < x for x in xs[10:])
+    assert xs == sorted(xs)
+    # Three months of entries spread over more than half the plot, not a few units at its end.
+    assert xs[-1] - xs[10] > 0.5 * plot_width
+    even_xs = [centre(p)[0] for p in points(even)]
+    assert even_xs[-1] - even_xs[10] < 0.05 * plot_width
+    assert not with_class(even, "averaged")
+
+
+def test_averages_that_need_no_more_than_their_share_are_drawn_evenly_as_before():
+    cutoff = datetime(2026, 9, 1, tzinfo=UTC)
+    older = [Point(cutoff - timedelta(days=15), 9, "avg")]
+    weeks = [Point(cutoff + timedelta(days=3 + 7 * n), 5 + n % 4) for n in range(13)]
+    series = [Series("PHQ-9", older + weeks)]
+    assert str(line_chart(series, title="t", y_min=0, y_max=27, averaged_before=cutoff)) == str(
+        line_chart(series, title="t", y_min=0, y_max=27)
+    )
+
+
+def test_sessions_among_the_averages_are_ticks_with_a_tooltip_and_no_label():
+    cutoff, years, weeks = ten_years_then_three_months()
+    markers = [
+        Marker(datetime(2026, 5, 1, 10, tzinfo=UTC), "Session 7"),
+        Marker(cutoff + timedelta(days=20), "Session 8"),
+    ]
+    root = render([Series("PHQ-9", years + weeks)], markers=markers, averaged_before=cutoff)
+    early, late = with_class(root, "marker-group")
+    (tick,) = with_class(early, "marker-early")
+    assert tooltip(early).startswith("Session 7, 1 May 2026")
+    assert float(tick.get("y2")) - float(tick.get("y1")) == pytest.approx(8)
+    assert not with_class(early, "marker-label")
+    assert text_of(late, "marker-label") == ["Session 8"]
+    (edge,) = with_class(root, "averaged-edge")
+    assert (
+        float(tick.get("x1"))
+        < float(edge.get("x1"))
+        < float(with_class(late, "marker")[0].get("x1"))
+    )
+
+
+def test_time_labels_of_both_parts_never_run_into_each_other():
+    cutoff, years, weeks = ten_years_then_three_months()
+    for width, size, compact in ((600, 12, False), (340, 13, True)):
+        root = render(
+            [Series("PHQ-9", years + weeks)],
+            averaged_before=cutoff,
+            width=width,
+            font_size=size,
+            compact=compact,
+        )
+        (axis,) = with_class(root, "axis-x")
+        (edge,) = with_class(root, "averaged-edge")
+        labels = [float(e.get("x")) for e in with_class(axis, "tick")]
+        assert any(x < float(edge.get("x1")) for x in labels)  # a year among the averages
+        assert any(x > float(edge.get("x1")) for x in labels)  # and months after them
+        placed = sorted(_label_extents(axis, "tick", size))
+        for (_left, right, _y), (left, _right, _y2) in zip(placed, placed[1:], strict=False):
+            assert right + 6 <= left

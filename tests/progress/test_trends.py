@@ -379,3 +379,35 @@ def test_the_data_is_assembled_in_ten_queries(
     assert len(data.practices) == 5
     assert len(data.scores["phq9"].periods) == (1 if years else 0)
     assert len(data.practice_periods) == (1 if years else 0)
+
+
+def test_years_of_averages_leave_the_recent_entries_most_of_each_chart(
+    logged_in, client_user, phq9, practice
+):
+    # PHQ-9s and practices twice a year for three years, then weekly for the last month: the
+    # charts draw the years' averages in a shaded part of their own (kap.lib.charts,
+    # averaged_before), in both drawings, so that the month's entries are not crushed at the edge.
+    for n in range(6):
+        phq9(client_user, 10 + n % 3, days=1100 - 180 * n)
+        practice(client_user, days=1100 - 180 * n, before=3, after=6)
+    for n in range(4):
+        phq9(client_user, 6 + n, days=1 + 7 * n)
+        practice(client_user, days=1 + 7 * n, before=4, after=7)
+
+    page = html(logged_in.get(URL))
+
+    for chart in ("chart-phq9", "chart-settled"):
+        svg = re.search(rf'<svg [^>]*id="{chart}".*?</svg>', page, re.S).group(0)
+        assert '<g class="averaged">' in svg and ">Averages</text>" in svg, chart
+        phone = re.search(rf'<svg [^>]*id="{chart}-phone".*?</svg>', page, re.S).group(0)
+        assert '<g class="averaged">' in phone, chart
+
+
+def test_a_month_of_entries_is_drawn_evenly_with_no_averages_part(logged_in, client_user, phq9):
+    for n in range(4):
+        phq9(client_user, 6 + n, days=1 + 7 * n)
+
+    page = html(logged_in.get(URL))
+
+    assert 'id="chart-phq9"' in page
+    assert 'class="averaged"' not in page
