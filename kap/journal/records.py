@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Case, F, QuerySet, When
+from django.db.models import Case, F, Q, QuerySet, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import dateformat, timezone
@@ -52,6 +52,12 @@ def hours_since_session(session: KapSession, *, now: datetime | None = None) -> 
 def is_upcoming(session: KapSession, *, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     return session.status == KapSession.Status.PLANNED and session.starts_at >= now - UPCOMING_GRACE
+
+
+def upcoming(now: datetime | None = None) -> Q:
+    """The sessions `is_upcoming` says are coming up, as a filter."""
+    now = now or timezone.now()
+    return Q(status=KapSession.Status.PLANNED, starts_at__gte=now - UPCOMING_GRACE)
 
 
 def open_questions(client) -> list[QuestionToBring]:

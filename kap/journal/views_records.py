@@ -55,6 +55,7 @@ from kap.journal.services import new_submission_token
 from kap.lib.chart_text import format_date
 
 PER_PAGE = 50
+SESSIONS_PER_PAGE = 20
 
 
 # --- Access: one helper per kind, each limited to the person logged in --------------------------
@@ -94,22 +95,27 @@ def _next_or(request: HttpRequest, fallback: str) -> str:
 
 
 def session_list(request: HttpRequest) -> HttpResponse:
+    """Sessions coming up, soonest first, then the others, newest first, SESSIONS_PER_PAGE at a
+    time: years of monthly sessions are pages, not one list ten thousand pixels long. Their
+    notes are not shown, so not read (nor decrypted)."""
     key = roles_for(request.user).key("intention")
     has_intention = (
         Exists(Response.objects.submitted().of(key).filter(session=OuterRef("pk")))
         if key
         else Value(False, output_field=BooleanField())
     )
-    sessions = list(
-        KapSession.objects.for_client(request.user).annotate(has_intention=has_intention)
+    sessions = (
+        KapSession.objects.for_client(request.user)
+        .annotate(has_intention=has_intention)
+        .defer("notes")
     )
-    upcoming = sorted((s for s in sessions if records.is_upcoming(s)), key=lambda s: s.starts_at)
-    ids = {s.pk for s in upcoming}
-    earlier = [s for s in sessions if s.pk not in ids]  # already newest first
+    coming = records.upcoming()
+    page = Paginator(sessions.exclude(coming), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    upcoming = list(sessions.filter(coming).order_by("starts_at")) if page.number == 1 else None
     return render(
         request,
         "journal/records/sessions.html",
-        {"upcoming": upcoming, "earlier": earlier},
+        {"upcoming": upcoming, "earlier": page.object_list, "page_obj": page},
     )
 
 

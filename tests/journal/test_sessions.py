@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -338,3 +339,31 @@ def test_a_cancelled_session_does_not_ask_for_an_intention(logged_in, client_use
 
     assert response.status_code == 200
     assert "Set an intention" not in response.content.decode()
+
+
+def test_years_of_sessions_are_pages_newest_first_with_what_is_coming_up_on_the_first(
+    logged_in, client_user, make_session
+):
+    for n in range(45):
+        make_session(client_user, hours_ago=24 * 30 * (n + 1), clinician_name=f"Dr {n:02d}.")
+    make_session(client_user, hours_ago=-24 * 3, status="planned", clinician_name="Dr Soon.")
+    url = reverse("journal:sessions")
+
+    first = logged_in.get(url).content.decode()
+    second = logged_in.get(url, {"page": 2}).content.decode()
+    last = logged_in.get(url, {"page": 3}).content.decode()
+
+    def shown(page):
+        return re.findall(r"with (Dr \d\d)\.", page)
+
+    assert "with Dr Soon." in first and "Coming up" in first
+    assert shown(first) == [f"Dr {n:02d}" for n in range(20)]
+    assert 'rel="next" href="?page=2"' in first and 'rel="prev"' not in first
+    assert "Coming up" not in second and "Dr Soon." not in second
+    assert shown(second) == [f"Dr {n:02d}" for n in range(20, 40)]
+    assert 'rel="prev" href="?page=1"' in second and 'rel="next" href="?page=3"' in second
+    assert shown(last) == [f"Dr {n:02d}" for n in range(40, 45)]
+    assert 'rel="next"' not in last
+    # A page that is not a number, or past the end, is the nearest page there is.
+    assert shown(logged_in.get(url, {"page": "x"}).content.decode()) == shown(first)
+    assert shown(logged_in.get(url, {"page": 99}).content.decode()) == shown(last)
