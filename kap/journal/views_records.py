@@ -418,15 +418,22 @@ def question_list(request: HttpRequest) -> HttpResponse:
     return _render_questions(request, QuestionForm())
 
 
+# Every question still to ask is listed; of those asked, the latest ASKED_SHOWN (the rest are in
+# the timeline), so that years of questions do not make the page long and slow to open.
+ASKED_SHOWN = 20
+
+
 def _render_questions(request: HttpRequest, form: QuestionForm) -> HttpResponse:
-    questions = list(QuestionToBring.objects.for_client(request.user))
-    asked = sorted((q for q in questions if q.asked_at), key=lambda q: q.asked_at, reverse=True)
+    asked = QuestionToBring.objects.for_client(request.user).exclude(asked_at=None)
+    shown = list(asked.order_by("-asked_at", "-pk")[:ASKED_SHOWN])
+    not_shown = max(0, asked.count() - ASKED_SHOWN)  # counted always: the same queries
     return render(
         request,
         "journal/records/questions.html",
         {
-            "questions": [q for q in questions if not q.asked_at],
-            "asked": asked,
+            "questions": records.open_questions(request.user),
+            "asked": shown,
+            "asked_not_shown": not_shown,
             "form": form,
             "preparation": _role_link(request.user, "preparation"),
         },

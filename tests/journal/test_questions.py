@@ -155,3 +155,32 @@ def test_the_list_takes_the_same_number_of_queries_for_3_or_30_questions(
     add(27)
     with django_assert_num_queries(few):
         assert logged_in.get(QUESTIONS).status_code == 200
+
+
+def test_the_latest_twenty_asked_are_listed_and_the_rest_are_counted_with_a_link_to_the_timeline(
+    logged_in, client_user
+):
+    now = timezone.now()
+    for n in range(25):
+        QuestionToBring.objects.create(
+            client=client_user, text=f"Asked number {n:02d}?", asked_at=now - timedelta(days=n)
+        )
+    for n in range(3):
+        QuestionToBring.objects.create(client=client_user, text=f"Open number {n}?")
+
+    html = logged_in.get(QUESTIONS).content.decode()
+
+    assert all(f"Open number {n}?" in html for n in range(3))
+    listed = [f"Asked number {n:02d}?" for n in range(25) if f"Asked number {n:02d}?" in html]
+    assert listed == [f"Asked number {n:02d}?" for n in range(20)]  # the latest, newest first
+    assert html.index("Asked number 00?") < html.index("Asked number 19?")
+    assert "5 earlier questions are in" in html
+    assert 'href="/timeline/?kind=question"' in html
+
+
+def test_asked_questions_that_all_fit_need_no_link_to_the_timeline(logged_in, client_user):
+    QuestionToBring.objects.create(client=client_user, text="Asked?", asked_at=timezone.now())
+
+    html = logged_in.get(QUESTIONS).content.decode()
+
+    assert "Asked?" in html and "earlier question" not in html
