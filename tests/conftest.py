@@ -49,6 +49,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line("  " + line)
 
 
+@pytest.fixture(autouse=True)
+def _language_of_the_settings():
+    """Every test starts in the settings' language. A request in a person's language activates
+    it for the thread (kap.accounts.middleware, as LocaleMiddleware does), and nothing switches
+    it back after the response: without this, a test after one that asked for a Spanish page
+    would read Spanish where it calls gettext itself."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database, with the built-in guide loaded once for the whole run: each test that
