@@ -516,6 +516,17 @@ def add_sessions(client, clinician_names: Sequence[str]) -> list:
     )
 
 
+def session_list_pages(clinician_names: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The pages of /sessions/ that list the sessions `add_sessions` made (newest first, which is
+    the order of the names, SESSIONS_PER_PAGE a page), each with the names it shows."""
+    from kap.journal.views_records import SESSIONS_PER_PAGE as n
+
+    return [
+        (f"/sessions/?page={i // n + 1}", list(clinician_names[i : i + n]))
+        for i in range(0, len(clinician_names), n)
+    ]
+
+
 def answers_for(spec, text: str, *, risky: bool = False) -> dict:
     """An answer to every item: `text` for free text, a real choice or rating for the rest."""
     out: dict = {}

@@ -22,6 +22,7 @@ from tests.security.support import (
     corpus_text,
     pack,
     payloads,
+    session_list_pages,
     token_of,
     verified_test_client,
 )
@@ -183,7 +184,7 @@ def test_clinicians_names_come_back_escaped_in_lists_and_forms(client, db):
     names = pack(P, 120)
     sessions = add_sessions(quinn, names)
     client.force_login(quinn)
-    pages = [("/sessions/", names), ("/timeline/?kind=session", [])]
+    pages = [*session_list_pages(names), ("/timeline/?kind=session", [])]
     pages += [(f"/sessions/{s.pk}/edit/", [s.clinician_name]) for s in sessions]
     pages += [(f"/sessions/{s.pk}/", [s.clinician_name]) for s in sessions[:3]]
     assert check_pages(client, pages) == {}
