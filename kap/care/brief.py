@@ -32,7 +32,7 @@ from kap.journal.models import (
     Response,
     SafetyEvent,
 )
-from kap.journal.records import UPCOMING_GRACE, answers_in_words
+from kap.journal.records import answers_in_words, upcoming
 from kap.lib.pdf_text import Budget, answers_that_fit, fitting, newest
 from kap.practices.models import PracticeLog
 
@@ -298,11 +298,7 @@ def build_brief(link: CareLink, therapist, *, now: datetime | None = None) -> Br
     next_session = last_session = None
     if shares_sessions:
         sessions = KapSession.objects.for_client(link.client_id).defer("notes")
-        next_session = (
-            sessions.filter(status=KapSession.Status.PLANNED, starts_at__gte=now - UPCOMING_GRACE)
-            .order_by("starts_at")
-            .first()
-        )
+        next_session = sessions.filter(upcoming(now)).order_by("starts_at").first()
         last_session = (
             sessions.filter(status=KapSession.Status.COMPLETED, starts_at__lte=now)
             .order_by("-starts_at")

@@ -45,7 +45,7 @@ from kap.care.models import AlertAcknowledgement, AlertNotification
 from kap.content.models import Instrument
 from kap.content.specs import Measure
 from kap.journal.models import KapSession, Response, SafetyEvent
-from kap.journal.records import UPCOMING_GRACE
+from kap.journal.records import upcoming as upcoming_sessions
 from kap.lib.addresses import request_ip
 from kap.lib.sparklines import sparkline
 
@@ -156,11 +156,7 @@ def roster_links(
     with a latest/first/count column for each of `measures` (roles_for(therapist).measures)."""
     now = now or timezone.now()
     upcoming = (
-        KapSession.objects.filter(
-            client=OuterRef("client_id"),
-            status=KapSession.Status.PLANNED,
-            starts_at__gte=now - UPCOMING_GRACE,
-        )
+        KapSession.objects.filter(upcoming_sessions(now), client=OuterRef("client_id"))
         .order_by("starts_at")
         .values("starts_at")[:1]
     )

@@ -110,7 +110,8 @@ def session_list(request: HttpRequest) -> HttpResponse:
         .defer("notes")
     )
     coming = records.upcoming()
-    page = Paginator(sessions.exclude(coming), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    earlier = sessions.exclude(coming).order_by("-starts_at", "-pk")  # the same pages each time
+    page = Paginator(earlier, SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
     upcoming = list(sessions.filter(coming).order_by("starts_at")) if page.number == 1 else None
     return render(
         request,
